@@ -1,0 +1,3 @@
+from sqlstage.cli import main
+
+main()

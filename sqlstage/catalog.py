@@ -1,0 +1,68 @@
+"""The migrations folder -> the ordered tuple of `Migration` values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlstage.errors import ConfigError, MigrationFileError
+from sqlstage.migration import Migration, parse_name, read_migration
+
+DEFAULT_WIDTH = 3
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every migration in the folder, ordered by number."""
+
+    folder: Path
+    migrations: tuple[Migration, ...]
+
+    def by_name(self) -> dict[str, Migration]:
+        return {m.name: m for m in self.migrations}
+
+    def find(self, reference: str) -> Migration:
+        """A migration by file name (with or without `.sql`) or by number (`4`, `004`)."""
+        wanted = reference.removesuffix(".sql")
+        for migration in self.migrations:
+            if wanted == migration.name or (wanted.isdigit() and int(wanted) == migration.number):
+                return migration
+        raise ConfigError(
+            f"no migration '{reference}' in {self.folder}",
+            "give its file name or number; `sqlstage status` lists them",
+        )
+
+    def number_width(self) -> int:
+        """How many digits new files use: the width of the existing ones, 3 when none."""
+        if not self.migrations:
+            return DEFAULT_WIDTH
+        return len(self.migrations[-1].name.split("_", 1)[0])
+
+
+def load_catalog(folder: Path) -> Catalog:
+    """Read every `*.sql` file in `folder`; other files (README.md, .keep) are ignored.
+
+    Raises MigrationFileError naming the file for a bad name, a duplicate number, a file that
+    is not UTF-8 or one with no forward SQL.
+    """
+    if not folder.is_dir():
+        raise ConfigError(
+            f"the migrations folder {folder} does not exist",
+            "run `sqlstage init` or set `migrations` in sqlstage.toml",
+        )
+    paths = sorted(p for p in folder.iterdir() if p.suffix == ".sql" and not p.name.startswith("."))
+    seen: dict[int, Path] = {}
+    for path in paths:
+        parsed = parse_name(path.name)
+        if parsed is None:
+            read_migration(path)  # raises the naming error
+            continue
+        number = parsed[0]
+        if number in seen:
+            raise MigrationFileError(
+                f"{path}: number {number} is also used by {seen[number].name}",
+                "give each migration its own number (`sqlstage new NAME` picks the next one)",
+            )
+        seen[number] = path
+    migrations = sorted((read_migration(p) for p in seen.values()), key=lambda m: m.number)
+    return Catalog(folder, tuple(migrations))

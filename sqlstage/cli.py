@@ -1,0 +1,370 @@
+"""The command line: parse, prompt, render. No SQL and no file parsing live here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from sqlstage import __version__
+from sqlstage.errors import ExitCode, Refused, SqlstageError
+from sqlstage.urls import redact
+
+if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
+    from sqlstage.config import Environment
+    from sqlstage.migration import Migration
+    from sqlstage.plan import Plan
+    from sqlstage.project import Connection, Project
+
+
+class State:
+    """Per-invocation state: where the project is, and secrets to keep out of any output."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.secrets: list[str] = []
+
+    def project(self) -> Project:
+        from sqlstage.project import Project
+
+        return Project.load(self.directory)
+
+    def ask_hidden(self, question: str) -> str:
+        value: str = click.prompt(f"{question} (input hidden)", hide_input=True, err=True)
+        self._remember_password(value)
+        return value
+
+    def _remember_password(self, url: str) -> None:
+        from urllib.parse import unquote, urlsplit
+
+        try:
+            password = urlsplit(url.strip()).password
+        except ValueError:
+            password = None
+        self.secrets.extend(p for p in (password, unquote(password or "")) if p)
+        if not password:
+            self.secrets.append(url.strip())  # unparseable: treat the whole answer as secret
+
+
+class SqlstageGroup(click.Group):
+    """Turns SqlstageError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SqlstageError as error:
+            state = ctx.find_object(State)
+            fail(str(error), error.exit_code, state.secrets if state else [])
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: the migration in progress was rolled back", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+
+
+def fail(message: str, code: int, secrets: list[str]) -> NoReturn:
+    click.secho(f"error: {redact(message, secrets)}", fg="red", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=SqlstageGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="Run as if started in DIR.",
+    metavar="DIR",
+)
+@click.version_option(__version__, prog_name="sqlstage")
+@click.pass_context
+def cli(ctx: click.Context, directory: Path) -> None:
+    """Apply plain, numbered SQL migrations to dev, staging and production, safely.
+
+    \b
+    Exit codes: 0 done or nothing to do, 1 a migration failed, 2 usage, configuration
+    or migration-file error, 3 refused (not confirmed, a safety rule), 4 cannot connect,
+    130 interrupted.
+    """
+    ctx.obj = State(directory)
+
+
+@cli.command()
+@click.option("--example", is_flag=True, help="Also write three example migrations and a SQLite dev.")
+@click.pass_obj
+def init(state: State, example: bool) -> None:
+    """Create sqlstage.toml, the migrations folder and status.json."""
+    from sqlstage.scaffold import init_project
+
+    state.directory.mkdir(parents=True, exist_ok=True)
+    for path in init_project(state.directory.resolve(), example):
+        click.echo(f"created {_relative(path, state.directory.resolve())}")
+    if example:
+        click.echo("next: sqlstage apply dev --yes && sqlstage status")
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+def new(state: State, name: str) -> None:
+    """Write the next NNN_NAME.sql from the template and print its path."""
+    from sqlstage.scaffold import new_migration
+
+    project = state.project()
+    click.echo(_relative(new_migration(project.catalog, name), Path.cwd()))
+
+
+@cli.command()
+@click.argument("environment")
+@click.argument("migration", required=False)
+@click.option("--to", "to", metavar="MIGRATION", help="Apply pending migrations up to this one.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the SQL; run nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@click.option(
+    "--allow-out-of-order", is_flag=True, help="Apply a migration numbered below applied ones."
+)
+@click.pass_obj
+def apply(
+    state: State,
+    environment: str,
+    migration: str | None,
+    to: str | None,
+    dry_run: bool,
+    yes: bool,
+    allow_out_of_order: bool,
+) -> None:
+    """Apply pending migrations to ENVIRONMENT (all, MIGRATION alone, or up to --to)."""
+    if migration and to:
+        raise click.UsageError("give MIGRATION or --to, not both")
+    project = state.project()
+    env = project.config.environment(environment)
+    with _connect(state, project, environment) as connection:
+        plan = project.plan_apply(connection, migration, to, allow_out_of_order)
+        for warning in plan.warnings:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
+        if plan.already_applied is not None:
+            row = plan.already_applied
+            click.echo(f"{row.migration} is already applied to {env.key} ({_date(row.applied_at)})")
+            return
+        if not plan.migrations:
+            click.echo(f"{env.key} is up to date")
+            if not dry_run:
+                project.record_status(env, list(connection.driver.applied()))
+            return
+        _show_plan(plan, connection)
+        if dry_run:
+            _show_sql(plan)
+            click.echo("dry run: nothing was changed")
+            return
+        _confirm(env, plan, yes)
+        started = time.perf_counter()
+        result = project.apply(connection, plan, _Progress())
+    count = len(result.applied)
+    click.secho(
+        f"Applied {_plural(count, 'migration')} to {env.key} in "
+        f"{time.perf_counter() - started:.1f} s",
+        fg="green",
+    )
+    click.echo(f"log: {_relative(result.log_path, Path.cwd())}")
+    if result.status_written:
+        click.echo(f"updated {_relative(project.config.status_file, Path.cwd())}: commit it")
+
+
+def _connect(state: State, project: Project, environment: str) -> Connection:
+    connection = project.connect(environment, ask=state.ask_hidden)
+    state.secrets.extend(connection.secrets)
+    click.echo(f"Connected: {connection.info.describe()}")
+    return connection
+
+
+class _Progress:
+    def migration_started(self, migration: Migration, index: int, total: int) -> None:
+        pass
+
+    def migration_applied(self, migration: Migration, duration_ms: int) -> None:
+        click.echo(f"  applied {migration.name} ({duration_ms} ms)")
+
+
+def _show_plan(plan: Plan, connection: Connection) -> None:
+    env = plan.environment
+    click.echo(f"Plan for {env.label}: {_plural(len(plan.migrations), 'migration')}")
+    width = max(len(m.name) for m in plan.migrations)
+    for migration in plan.migrations:
+        statements = connection.driver.statements(migration.forward)
+        first = statements[0].sql.splitlines()[0] if statements else ""
+        count = _plural(len(statements), "statement")
+        click.echo(f"  {migration.name:<{width}}  {count:<13} {_truncate(first, 60)}")
+
+
+def _show_sql(plan: Plan) -> None:
+    for migration in plan.migrations:
+        click.secho(f"\n-- {migration.file_name}", bold=True)
+        click.echo(migration.forward.rstrip())
+    click.echo()
+
+
+def _confirm(env: Environment, plan: Plan, yes: bool) -> None:
+    count = _plural(len(plan.migrations), "migration")
+    if env.protected:
+        if not sys.stdin.isatty():
+            raise Refused(
+                f"{env.key} is protected and this run has no terminal to confirm on",
+                "run it yourself in a terminal",
+            )
+        answer = click.prompt(
+            f"Type '{env.key}' to apply {count} to {env.name}", default="", show_default=False
+        )
+        if answer.strip() != env.key:
+            raise Refused(f"not confirmed: nothing was applied to {env.key}")
+        return
+    if yes:
+        return
+    try:
+        confirmed = click.confirm(f"Apply {count} to {env.label}?", default=False)
+    except click.Abort:
+        confirmed = False
+    if not confirmed:
+        raise Refused(
+            f"not confirmed: nothing was applied to {env.key}", "answer y, or pass --yes"
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--live", "live", metavar="ENV", help="Compare ENV's database with status.json.")
+@click.option("--write", is_flag=True, help="With --live: rewrite status.json from the database.")
+@click.option("--all", "show_all", is_flag=True, help="List every migration, not just recent ones.")
+@click.pass_obj
+def status(state: State, as_json: bool, live: str | None, write: bool, show_all: bool) -> None:
+    """Where each environment stands, from status.json and the files (no connection).
+
+    With --live ENV, connect to ENV and compare its history with status.json.
+    """
+    if write and not live:
+        raise click.UsageError("--write goes with --live ENV")
+    project = state.project()
+    if live:
+        _live_status(state, project, live, write, as_json)
+        return
+    report = project.status()
+    if as_json:
+        _print_json(
+            {
+                "environments": {
+                    env.key: {
+                        "name": env.name,
+                        "applied": sorted(report.applied[env.key]),
+                        "pending": list(report.pending[env.key]),
+                    }
+                    for env in report.environments
+                },
+                "warnings": list(report.warnings),
+            }
+        )
+        return
+    _print_status_table(report, show_all)
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+def _live_status(state: State, project: Project, key: str, write: bool, as_json: bool) -> None:
+    with _connect(state, project, key) as connection:
+        report = project.live_status(connection, write)
+    if as_json:
+        _print_json(
+            {
+                "environment": key,
+                "applied": [row.migration for row in report.history],
+                "differences": list(report.differences),
+                "written": report.written,
+            }
+        )
+        return
+    if not report.differences:
+        click.echo(f"status.json agrees with the {key} database")
+    for difference in report.differences:
+        click.secho(f"  {difference}", fg="yellow")
+    if report.written:
+        click.echo(f"rewrote {_relative(project.config.status_file, Path.cwd())} from {key}")
+
+
+RECENT = 10
+
+
+def _print_status_table(report: Any, show_all: bool) -> None:
+    envs = [env.key for env in report.environments]
+    rows = list(report.migrations)
+    everywhere = [m for m in rows if all(m.name in report.applied[e] for e in envs)]
+    hidden = 0 if show_all else max(0, len(everywhere) - RECENT)
+    if hidden:
+        shown_names = {m.name for m in everywhere[hidden:]}
+        rows = [m for m in rows if m.name in shown_names or m not in everywhere]
+    width = max([len("migration"), *(len(m.name) for m in rows)])
+    click.echo("  ".join([f"{'migration':<{width}}", *(f"{e:<10}" for e in envs)]).rstrip())
+    if hidden:
+        click.echo(f"... {hidden} earlier migrations applied everywhere (--all lists them)")
+    for migration in rows:
+        cells = []
+        for env in envs:
+            row = report.applied[env].get(migration.name)
+            cell = _date(row.applied_at) if row else "pending"
+            cells.append(click.style(f"{cell:<10}", fg=None if row else "yellow"))
+        click.echo("  ".join([f"{migration.name:<{width}}", *cells]).rstrip())
+    click.echo()
+    for env in report.environments:
+        pending = report.pending[env.key]
+        done = len(report.applied[env.key])
+        if pending:
+            names = ", ".join(pending[:3]) + (", ..." if len(pending) > 3 else "")
+            text = f"{done} applied, {len(pending)} pending ({names})"
+        else:
+            text = f"{done} applied, up to date"
+        click.echo(f"{env.key:<10} {env.name}: {text}")
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_obj
+def pending(state: State, environment: str, as_json: bool) -> None:
+    """List what ENVIRONMENT still lacks, from status.json (no connection)."""
+    names = [m.name for m in state.project().pending(environment)]
+    if as_json:
+        _print_json(names)
+    else:
+        for name in names:
+            click.echo(name)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _date(value: Any) -> str:
+    """`2025-12-04` from a datetime or an ISO string; `applied` when unknown."""
+    if value is None:
+        return "applied"
+    return str(value.isoformat() if hasattr(value, "isoformat") else value)[:10]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:
+        return str(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="sqlstage")
+

@@ -1,0 +1,178 @@
+"""sqlstage.toml and .env.local -> `Config` and `Environment` values."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlstage.errors import ConfigError
+from sqlstage.urls import DatabaseUrl, parse_url
+
+CONFIG_FILE = "sqlstage.toml"
+ENV_FILE = ".env.local"
+DEFAULTS = {
+    "migrations": "database/migrations/sql",
+    "status_file": "database/migrations/status.json",
+    "log_dir": "logs/migrations",
+}
+ENVIRONMENT_KEYS = {"name", "url", "protected"}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One named target: `dev`, `staging`, `pro`.
+
+    `url` is how to find the connection: `env:VAR`, `prompt`, or a literal URL.
+    """
+
+    key: str
+    name: str
+    url: str
+    protected: bool = False
+
+    @property
+    def label(self) -> str:
+        """`dev (Development)`"""
+        return f"{self.key} ({self.name})" if self.name != self.key else self.key
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    migrations_dir: Path
+    status_file: Path
+    log_dir: Path
+    environments: dict[str, Environment]
+
+    def environment(self, key: str) -> Environment:
+        try:
+            return self.environments[key]
+        except KeyError:
+            known = ", ".join(self.environments) or "none"
+            raise ConfigError(
+                f"unknown environment '{key}' (configured: {known})",
+                f"add [environments.{key}] to {self.root / CONFIG_FILE}",
+            ) from None
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` that holds sqlstage.toml."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {start} or any folder above it",
+        "run `sqlstage init` in your project's root, or pass -C DIR",
+    )
+
+
+def load_config(start: Path) -> Config:
+    root = find_root(start)
+    path = root / CONFIG_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not valid UTF-8") from err
+    return parse_config(root, data)
+
+
+def parse_config(root: Path, data: dict[str, Any]) -> Config:
+    where = root / CONFIG_FILE
+    unknown = set(data) - {*DEFAULTS, "environments"}
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{sorted(unknown)[0]}'",
+            f"the top-level keys are {', '.join([*DEFAULTS, 'environments'])}",
+        )
+    paths = {}
+    for key, default in DEFAULTS.items():
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: '{key}' must be a path in quotes")
+        paths[key] = root / value
+    tables = data.get("environments", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{where}: 'environments' must be a table: [environments.dev]")
+    environments = {key: _environment(where, key, table) for key, table in tables.items()}
+    return Config(
+        root=root,
+        migrations_dir=paths["migrations"],
+        status_file=paths["status_file"],
+        log_dir=paths["log_dir"],
+        environments=environments,
+    )
+
+
+def _environment(where: Path, key: str, table: Any) -> Environment:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: environments.{key} must be a table")
+    unknown = set(table) - ENVIRONMENT_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{sorted(unknown)[0]}' in [environments.{key}]",
+            f"the keys are {', '.join(sorted(ENVIRONMENT_KEYS))}",
+        )
+    url = table.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(
+            f"{where}: [environments.{key}] needs url = \"env:DATABASE_URL\", \"prompt\" "
+            "or a database URL"
+        )
+    protected = table.get("protected", False)
+    if not isinstance(protected, bool):
+        raise ConfigError(f"{where}: environments.{key}.protected must be true or false")
+    name = table.get("name", key)
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: environments.{key}.name must be a string")
+    return Environment(key=key, name=name, url=url.strip(), protected=protected)
+
+
+def resolve_url(
+    config: Config, environment: Environment, ask: Callable[[str], str] | None = None
+) -> DatabaseUrl:
+    """The environment's connection URL.
+
+    `env:VAR` reads the process environment, then .env.local (never for a protected
+    environment: production credentials do not live in files). `prompt` calls `ask` with a
+    question; the answer is used for this run only.
+    """
+    spec = environment.url
+    if spec == "prompt":
+        if ask is None:
+            raise ConfigError(
+                f"environment '{environment.key}' asks for its URL at a prompt, "
+                "and this run cannot prompt"
+            )
+        raw = ask(f"Database URL for {environment.label}")
+        if not raw.strip():
+            raise ConfigError(f"environment '{environment.key}': no URL was given")
+    elif spec.startswith("env:"):
+        variable = spec[len("env:") :]
+        raw = os.environ.get(variable) or _from_env_file(config, environment, variable)
+    else:
+        raw = spec
+    return parse_url(raw, config.root, environment.key)
+
+
+def _from_env_file(config: Config, environment: Environment, variable: str) -> str:
+    env_file = config.root / ENV_FILE
+    if not environment.protected and env_file.is_file():
+        from dotenv import dotenv_values
+
+        value = dotenv_values(env_file).get(variable)
+        if value:
+            return value
+    where = "the process environment" if environment.protected else f"the environment or {ENV_FILE}"
+    raise ConfigError(
+        f"environment '{environment.key}' reads its URL from ${variable}, "
+        f"which is not set in {where}",
+        f"export {variable}=postgresql://user@host/db"
+        + ("" if environment.protected else f" or add it to {ENV_FILE}"),
+    )

@@ -1,0 +1,177 @@
+"""The driver interface: the few verbs the runner needs from a database.
+
+One module per database implements `Driver`; `sqlstage.drivers.connect` picks it by URL scheme.
+Dialect differences are data first (class attributes), methods only where data is not enough.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlstage.sqltext import Statement, split_statements
+from sqlstage.urls import DatabaseUrl
+
+HISTORY_TABLE = "sqlstage_history"
+HISTORY_COLUMNS = (
+    "migration",
+    "checksum",
+    "applied_at",
+    "applied_by",
+    "duration_ms",
+    "tool_version",
+    "status",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    product: str
+    version: str
+    database: str
+    host: str | None = None
+    user: str | None = None
+
+    def describe(self) -> str:
+        """`PostgreSQL 15.19 · database app_dev on 127.0.0.1:5432 as postgres`"""
+        text = f"{self.product} {self.version} · database {self.database}"
+        if self.host:
+            text += f" on {self.host}"
+        if self.user:
+            text += f" as {self.user}"
+        return text
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """One row of the history table: the database's own record of what it has run."""
+
+    migration: str
+    checksum: str
+    applied_at: datetime
+    applied_by: str
+    duration_ms: int
+    tool_version: str
+    status: str = "applied"
+    note: str | None = None
+
+
+class StatementError(Exception):
+    """A statement failed in the database. Drivers translate their own errors to this.
+
+    `position` is the 1-based character in the statement the server pointed at, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        hint: str | None = None,
+        position: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        self.position = position
+        self.code = code
+
+
+class Driver(ABC):
+    """A connection to one database, open for the whole run."""
+
+    dialect: ClassVar[str]
+    #: the placeholder the driver's DB-API module uses
+    placeholder: ClassVar[str]
+    history_ddl: ClassVar[str]
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+        self._statements: dict[str, list[Statement]] = {}
+
+    # -- connection ---------------------------------------------------------------------
+    @abstractmethod
+    def info(self) -> ServerInfo:
+        """What we are connected to, for the one-line connection test."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running SQL --------------------------------------------------------------------
+    def statements(self, sql: str) -> list[Statement]:
+        """The statements of a migration's SQL, each with the line it starts on.
+
+        Split once per run: the plan counts them and the runner executes them.
+        """
+        if sql not in self._statements:
+            self._statements[sql] = self.split(sql)
+        return self._statements[sql]
+
+    def split(self, sql: str) -> list[Statement]:
+        """Dialect-specific splitting; the default knows quotes and comments."""
+        return split_statements(sql)
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything inside commits together or not at all."""
+
+    @abstractmethod
+    def execute(self, sql: str) -> None:
+        """Run one statement exactly as written; raise StatementError on failure."""
+
+    def notices(self) -> list[str]:
+        """Messages the server sent since the last call (PostgreSQL NOTICE and the like)."""
+        return []
+
+    @abstractmethod
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a statement of our own with parameters (`placeholder` marks them); return its rows."""
+
+    @abstractmethod
+    def _table_exists(self, name: str) -> bool: ...
+
+    # -- history ------------------------------------------------------------------------
+    def ensure_history(self) -> None:
+        if not self._table_exists(HISTORY_TABLE):
+            self._query(self.history_ddl)
+
+    def applied(self) -> list[AppliedMigration]:
+        """The history in the order it was applied; empty when there is no history table."""
+        if not self._table_exists(HISTORY_TABLE):
+            return []
+        columns = ", ".join(HISTORY_COLUMNS)
+        rows = self._query(f"SELECT {columns} FROM {HISTORY_TABLE} ORDER BY applied_at, migration")
+        return [self._row_to_applied(row) for row in rows]
+
+    def record(self, applied: AppliedMigration, sql: str) -> None:
+        """Insert a history row (inside the migration's transaction)."""
+        values = [getattr(applied, column) for column in HISTORY_COLUMNS]
+        values[HISTORY_COLUMNS.index("applied_at")] = self._to_db_time(applied.applied_at)
+        marks = ", ".join([self.placeholder] * (len(values) + 1))
+        self._query(
+            f"INSERT INTO {HISTORY_TABLE} ({', '.join(HISTORY_COLUMNS)}, applied_sql) "
+            f"VALUES ({marks})",
+            [*values, sql],
+        )
+
+    def forget(self, migration: str) -> None:
+        self._query(f"DELETE FROM {HISTORY_TABLE} WHERE migration = {self.placeholder}", [migration])
+
+    def _to_db_time(self, value: datetime) -> Any:
+        return value
+
+    def _row_to_applied(self, row: tuple[Any, ...]) -> AppliedMigration:
+        return AppliedMigration(*row)

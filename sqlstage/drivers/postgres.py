@@ -1,0 +1,111 @@
+"""PostgreSQL through psycopg 3: one autocommit connection, explicit transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from sqlstage.drivers.base import Driver, ServerInfo, StatementError
+from sqlstage.errors import ConnectionFailed
+from sqlstage.sqltext import Statement, line_of, split_statements
+from sqlstage.urls import DatabaseUrl, redact
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+class PostgresDriver(Driver):
+    dialect = "postgresql"
+    placeholder = "%s"
+    history_ddl = """CREATE TABLE sqlstage_history (
+    migration text PRIMARY KEY,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL,
+    applied_by text NOT NULL,
+    duration_ms integer NOT NULL,
+    tool_version text NOT NULL,
+    status text NOT NULL DEFAULT 'applied',
+    note text,
+    applied_sql text
+)"""
+
+    def __init__(self, url: DatabaseUrl, application_name: str = "sqlstage") -> None:
+        super().__init__(url)
+        self._notices: list[str] = []
+        options: dict[str, Any] = {"application_name": application_name[:63]}
+        try:
+            if "connect_timeout" not in conninfo_to_dict(url.raw):
+                options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+            self.conn = psycopg.connect(url.raw, autocommit=True, **options)
+        except psycopg.Error as err:
+            raise ConnectionFailed(
+                f"cannot connect to {url.masked}: {_one_line(err, url)}",
+                "check that the server is up and the URL, user and password are right",
+            ) from err
+        self.conn.add_notice_handler(self._on_notice)
+
+    def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        self._notices.append(f"{diag.severity}: {diag.message_primary}")
+
+    def info(self) -> ServerInfo:
+        info = self.conn.info
+        major, minor = divmod(info.server_version, 10000)
+        version = f"{major}.{minor}" if major >= 10 else str(info.server_version)
+        return ServerInfo("PostgreSQL", version, info.dbname, f"{info.host}:{info.port}", info.user)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def split(self, sql: str) -> list[Statement]:
+        """Split with PostgreSQL's own grammar (pglast); fall back to the scanner on a syntax
+        error, so the server, not our parser, has the last word on what is valid."""
+        from pglast import split
+        from pglast.parser import ParseError
+
+        try:
+            slices = split(sql, with_parser=True, only_slices=True)
+        except ParseError:
+            return split_statements(sql)
+        return [Statement(sql[part], line_of(sql, part.start)) for part in slices]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    def execute(self, sql: str) -> None:
+        try:
+            self.conn.execute(sql, prepare=False)  # type: ignore[call-overload]
+        except psycopg.Error as err:
+            diag = err.diag
+            raise StatementError(
+                diag.message_primary or _one_line(err, self.url),
+                detail=diag.detail,
+                hint=diag.hint,
+                position=int(diag.statement_position) if diag.statement_position else None,
+                code=err.sqlstate,
+            ) from err
+
+    def notices(self) -> list[str]:
+        notices, self._notices = self._notices, []
+        return notices
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self.conn.execute(sql, params or None)  # type: ignore[call-overload]
+        return cursor.fetchall() if cursor.description else []
+
+    def _table_exists(self, name: str) -> bool:
+        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
+        return bool(row and row[0])
+
+
+def _one_line(err: Exception, url: DatabaseUrl) -> str:
+    """libpq's multi-line messages folded to one line, with the password removed."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return redact(text, [url.password] if url.password else [])
+
+
+DRIVER = PostgresDriver

@@ -1,0 +1,93 @@
+"""SQLite through the standard library's sqlite3: the embedded default."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlstage.drivers.base import AppliedMigration, Driver, ServerInfo, StatementError
+from sqlstage.errors import ConnectionFailed
+from sqlstage.sqltext import Statement, split_statements
+from sqlstage.urls import DatabaseUrl
+
+
+class SqliteDriver(Driver):
+    dialect = "sqlite"
+    placeholder = "?"
+    history_ddl = """CREATE TABLE sqlstage_history (
+    migration TEXT PRIMARY KEY,
+    checksum TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    applied_by TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    tool_version TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'applied',
+    note TEXT,
+    applied_sql TEXT
+)"""
+
+    def __init__(self, url: DatabaseUrl, application_name: str = "sqlstage") -> None:
+        super().__init__(url)
+        assert url.sqlite_path is not None
+        self.path = url.sqlite_path
+        if not self.path.parent.is_dir():
+            raise ConnectionFailed(
+                f"cannot open SQLite database {url.masked}: folder {self.path.parent} does not exist",
+                "create the folder or fix the URL",
+            )
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, DDL included
+            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as err:
+            raise ConnectionFailed(f"cannot open SQLite database {url.masked}: {err}") from err
+
+    def info(self) -> ServerInfo:
+        return ServerInfo("SQLite", sqlite3.sqlite_version, str(self.path))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def split(self, sql: str) -> list[Statement]:
+        """Split at semicolons, keeping CREATE TRIGGER ... BEGIN ...; END; whole."""
+        return split_statements(sql, complete=sqlite3.complete_statement)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def execute(self, sql: str) -> None:
+        try:
+            self.conn.execute(sql)
+        except sqlite3.Error as err:
+            raise StatementError(str(err), code=getattr(err, "sqlite_errorname", None)) from err
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def _table_exists(self, name: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+    def _to_db_time(self, value: datetime) -> Any:
+        return value.isoformat()
+
+    def _row_to_applied(self, row: tuple[Any, ...]) -> AppliedMigration:
+        values = list(row)
+        values[2] = datetime.fromisoformat(values[2])
+        return AppliedMigration(*values)
+
+
+DRIVER = SqliteDriver

@@ -1,0 +1,64 @@
+"""The exception family. Each error carries its exit code and, where there is one, the fix.
+
+The CLI catches only `SqlstageError`, prints `str(error)` on one line and exits with
+`error.exit_code`. Nothing below the CLI prints.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The documented exit codes (README, "Exit codes")."""
+
+    OK = 0
+    MIGRATION_FAILED = 1
+    USAGE = 2
+    REFUSED = 3
+    CANNOT_CONNECT = 4
+    INTERRUPTED = 130
+
+
+class SqlstageError(Exception):
+    """Base class: a message the user can act on, and an exit code."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.fix}" if self.fix else self.message
+
+
+class ConfigError(SqlstageError):
+    """sqlstage.toml, .env.local or the command line asks for something that cannot be."""
+
+
+class MigrationFileError(SqlstageError):
+    """A migration file is misnamed, unreadable or malformed."""
+
+
+class StatusFileError(SqlstageError):
+    """status.json cannot be read."""
+
+
+class Refused(SqlstageError):
+    """A safety rule or the user said no; nothing was changed."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class ConnectionFailed(SqlstageError):
+    """The database cannot be reached, or refused the credentials."""
+
+    exit_code = ExitCode.CANNOT_CONNECT
+
+
+class MigrationFailed(SqlstageError):
+    """A statement failed; its migration was rolled back and the run stopped."""
+
+    exit_code = ExitCode.MIGRATION_FAILED

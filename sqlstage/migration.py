@@ -1,0 +1,138 @@
+"""One migration file -> one `Migration` value.
+
+The file is parsed once; everything downstream works on the value, never on the raw text.
+
+    ALTER TABLE contents ADD COLUMN status TEXT DEFAULT 'draft';
+
+    -- rollback
+    -- ALTER TABLE contents DROP COLUMN status;
+
+gives forward "ALTER TABLE ... 'draft';\\n\\n" and rollback "ALTER TABLE contents DROP COLUMN status;".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlstage.errors import MigrationFileError
+from sqlstage.sqltext import first_code_offset, line_of, top_level_positions
+
+FILE_NAME = re.compile(r"^(\d+)_([a-z0-9_]+)\.sql$")
+ROLLBACK_MARKER = re.compile(r"[ \t]*--[ \t]*rollback\b", re.IGNORECASE)
+_COMMENTED = re.compile(r"^([ \t]*)--[ \t]?")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A parsed migration file.
+
+    `name` is the file name without `.sql` (`004_add_status_column`): the key used in the
+    history table and status.json. `rollback` is the rollback section with its comment
+    markers removed, or None when the file has no `-- rollback` line.
+    """
+
+    number: int
+    name: str
+    path: Path
+    forward: str
+    rollback: str | None
+    rollback_line: int | None
+    checksum: str
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def checksum(forward: str) -> str:
+    """SHA-256 of the forward section; callers pass text whose line endings are already LF."""
+    return hashlib.sha256(forward.encode("utf-8")).hexdigest()
+
+
+def parse_name(file_name: str) -> tuple[int, str] | None:
+    """`"004_add_status.sql"` -> `(4, "004_add_status")`; None when it is not a migration name."""
+    match = FILE_NAME.match(file_name)
+    if match is None:
+        return None
+    return int(match.group(1)), file_name[: -len(".sql")]
+
+
+def read_migration(path: Path) -> Migration:
+    """Read and parse one migration file; errors name the file (and line where there is one)."""
+    parsed = parse_name(path.name)
+    if parsed is None:
+        raise MigrationFileError(
+            f"{path}: not a migration file name",
+            "name it NNN_snake_case_name.sql, e.g. 004_add_status_column.sql",
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise MigrationFileError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x})",
+            "save the file as UTF-8",
+        ) from err
+    number, name = parsed
+    return parse_text(number, name, path, text)
+
+
+def parse_text(number: int, name: str, path: Path, text: str) -> Migration:
+    """Split a file's text into its forward and rollback sections."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    marker = find_rollback_marker(text)
+    forward = text if marker is None else text[:marker]
+    if first_code_offset(forward, 0, len(forward)) is None:
+        raise MigrationFileError(
+            f"{path}: the forward section holds no SQL",
+            "write the migration's statements before the '-- rollback' line",
+        )
+    rollback = rollback_line = None
+    if marker is not None:
+        rollback_line = line_of(text, marker)
+        rollback = _uncomment(path, rollback_line, text[marker:].split("\n")[1:])
+    return Migration(number, name, path, forward, rollback, rollback_line, checksum(forward))
+
+
+def find_rollback_marker(text: str) -> int | None:
+    """Offset of the first top-level line that starts with `-- rollback`, or None.
+
+    A `-- rollback` inside a string or a dollar-quoted function body is not a marker.
+    """
+    if not ROLLBACK_MARKER.search(text):  # fast path: most lines never need a scan
+        return None
+    if ROLLBACK_MARKER.match(text):
+        return 0
+    for kind, offset in top_level_positions(text):
+        if kind == "\n" and ROLLBACK_MARKER.match(text, offset):
+            return offset
+    return None
+
+
+def _uncomment(path: Path, marker_line: int, lines: list[str]) -> str | None:
+    """The rollback section's lines with their `--` removed; every line must be commented out.
+
+    Returns None when the section holds no SQL (a marker with nothing after it).
+    """
+    out = []
+    for index, line in enumerate(lines, start=marker_line + 1):
+        if not line.strip():
+            out.append("")
+            continue
+        match = _COMMENTED.match(line)
+        if match is None:
+            raise MigrationFileError(
+                f"{path}:{index}: the rollback section has a line that is not commented out, "
+                "so psql -f would run it",
+                "start every line after '-- rollback' with '--'",
+            )
+        out.append(match.group(1) + line[match.end() :])
+    sql = "\n".join(out)
+    return sql if first_code_offset(sql, 0, len(sql)) is not None else None

@@ -1,0 +1,143 @@
+"""Executes a plan through a driver: one transaction per migration, history row included."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlstage import __version__
+from sqlstage.drivers.base import AppliedMigration, Driver, StatementError
+from sqlstage.errors import MigrationFailed
+from sqlstage.migration import Migration
+from sqlstage.runlog import RunLog
+from sqlstage.sqltext import Statement, line_of
+
+
+class Events(Protocol):
+    """What the runner tells its caller as it goes (the CLI renders it; the library ignores it)."""
+
+    def migration_started(self, migration: Migration, index: int, total: int) -> None: ...
+
+    def migration_applied(self, migration: Migration, duration_ms: int) -> None: ...
+
+
+class NoEvents:
+    def migration_started(self, migration: Migration, index: int, total: int) -> None:
+        pass
+
+    def migration_applied(self, migration: Migration, duration_ms: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class FailedStatement:
+    """Where a migration failed, for the one-line error."""
+
+    migration: Migration
+    line: int
+    error: StatementError
+
+
+def current_user() -> str:
+    """`user@host`, as recorded in the history table and the log."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def apply_migrations(
+    driver: Driver,
+    migrations: Sequence[Migration],
+    log: RunLog,
+    events: Events | None = None,
+    applied_by: str | None = None,
+) -> list[Migration]:
+    """Run each migration in its own transaction together with its history row.
+
+    Stops at the first failure: that migration is rolled back whole and MigrationFailed names
+    the file, the line where the failing statement starts and the database's message.
+    Returns the migrations applied.
+    """
+    events = events or NoEvents()
+    applied_by = applied_by or current_user()
+    driver.ensure_history()
+    done: list[Migration] = []
+    for index, migration in enumerate(migrations, start=1):
+        events.migration_started(migration, index, len(migrations))
+        log.write(f"migration {migration.name} checksum {migration.checksum}")
+        statements = driver.statements(migration.forward)
+        started = time.perf_counter()
+        try:
+            with driver.transaction():
+                for statement in statements:
+                    _execute(driver, migration, statement, log)
+                duration_ms = round((time.perf_counter() - started) * 1000)
+                driver.record(
+                    AppliedMigration(
+                        migration=migration.name,
+                        checksum=migration.checksum,
+                        applied_at=datetime.now(UTC),
+                        applied_by=applied_by,
+                        duration_ms=duration_ms,
+                        tool_version=__version__,
+                    ),
+                    migration.forward,
+                )
+        except _Failed as failed:
+            log.write(f"FAILED {migration.name}: rolled back; {len(done)} migration(s) applied")
+            raise _as_error(failed.where) from failed.where.error
+        log.write(f"applied {migration.name} in {duration_ms} ms")
+        events.migration_applied(migration, duration_ms)
+        done.append(migration)
+    return done
+
+
+class _Failed(Exception):
+    def __init__(self, where: FailedStatement) -> None:
+        super().__init__(where.error.message)
+        self.where = where
+
+
+def _execute(driver: Driver, migration: Migration, statement: Statement, log: RunLog) -> None:
+    started = time.perf_counter()
+    try:
+        driver.execute(statement.sql)
+    except StatementError as error:
+        line = statement.line
+        if error.position:  # the server pointed inside the statement: name that line
+            line += line_of(statement.sql, error.position - 1) - 1
+        log.write(f"  line {statement.line}: {statement.sql}")
+        log.write(f"  ERROR at line {line}: {error.message}")
+        for label, value in (("DETAIL", error.detail), ("HINT", error.hint)):
+            if value:
+                log.write(f"  {label}: {value}")
+        raise _Failed(FailedStatement(migration, line, error)) from error
+    finally:
+        for notice in driver.notices():
+            log.write(f"  {notice}")
+    elapsed = (time.perf_counter() - started) * 1000
+    log.write(f"  line {statement.line} ({elapsed:.1f} ms): {_first_line(statement.sql)}")
+
+
+def _as_error(failed: FailedStatement) -> MigrationFailed:
+    error = failed.error
+    message = f"{failed.migration.path}:{failed.line}: {error.message}"
+    if error.detail:
+        message += f" ({error.detail})"
+    return MigrationFailed(
+        message,
+        error.hint
+        or f"{failed.migration.name} was rolled back; fix it and run the same command again",
+    )
+
+
+def _first_line(sql: str) -> str:
+    first = sql.strip().splitlines()[0] if sql.strip() else ""
+    return first if len(first) <= 120 else first[:117] + "..."
