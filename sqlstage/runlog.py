@@ -16,7 +16,8 @@ from sqlstage.urls import redact
 class RunLog:
     def __init__(self, log_dir: Path, environment: str, secrets: list[str]) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+        now = datetime.now(UTC)  # names sort in time order: 2025-12-04T10-22-31-042Z_dev.log
+        stamp = now.strftime("%Y-%m-%dT%H-%M-%S-") + f"{now.microsecond // 1000:03d}Z"
         self._secrets = secrets
         self._file, self.path = _open_new(log_dir, f"{stamp}_{environment}")
 

@@ -83,8 +83,8 @@ class PostgresDriver(Driver):
             diag = err.diag
             raise StatementError(
                 diag.message_primary or _one_line(err, self.url),
-                detail=diag.detail,
-                hint=diag.hint,
+                detail=diag.message_detail,
+                hint=diag.message_hint,
                 position=int(diag.statement_position) if diag.statement_position else None,
                 code=err.sqlstate,
             ) from err

@@ -1,0 +1,184 @@
+"""Shared fixtures: real databases (one per test, dropped afterwards) and a project folder.
+
+PostgreSQL comes from SQLSTAGE_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
+When it cannot be reached the PostgreSQL cases skip, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import textwrap
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sqlstage.cli import cli
+
+PG_ADMIN_URL = os.environ.get("SQLSTAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _pg_admin() -> Any:
+    import psycopg
+
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as err:
+        message = f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {err}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def pg_url_for(database: str) -> str:
+    """The admin URL pointed at another database."""
+    parts = urlsplit(PG_ADMIN_URL)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@dataclass
+class Database:
+    """A real, empty database for one test, and a way to look inside it."""
+
+    dialect: str
+    url: str
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.dialect == "sqlite":
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
+                return conn.execute(sql).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cursor = conn.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+    def tables(self) -> set[str]:
+        if self.dialect == "sqlite":
+            rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        else:
+            rows = self.query(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        return {row[0] for row in rows}
+
+    def history(self) -> list[str]:
+        if "sqlstage_history" not in self.tables():
+            return []
+        return [r[0] for r in self.query("SELECT migration FROM sqlstage_history ORDER BY 1")]
+
+
+def make_pg_database() -> Iterator[Database]:
+    admin = _pg_admin()
+    name = f"sqlstage_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield Database("postgresql", pg_url_for(name))
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[Database]:
+    yield from make_pg_database()
+
+
+@pytest.fixture
+def pg_database2() -> Iterator[Database]:
+    yield from make_pg_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The same test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield Database("sqlite", f"sqlite:///{tmp_path / 'dev.db'}")
+    else:
+        yield from make_pg_database()
+
+
+class ProjectDir:
+    """A project folder with sqlstage.toml; helpers to write migrations and run the CLI."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.migrations = root / "database" / "migrations" / "sql"
+        self.status_file = root / "database" / "migrations" / "status.json"
+        self.migrations.mkdir(parents=True, exist_ok=True)
+
+    def configure(self, **environments: dict[str, Any]) -> None:
+        lines = []
+        for key, table in environments.items():
+            lines.append(f"[environments.{key}]")
+            for name, value in table.items():
+                rendered = str(value).lower() if isinstance(value, bool) else f'"{value}"'
+                lines.append(f"{name} = {rendered}")
+            lines.append("")
+        (self.root / "sqlstage.toml").write_text("\n".join(lines), encoding="utf-8")
+
+    def write(self, name: str, sql: str) -> Path:
+        path = self.migrations / name
+        path.write_text(textwrap.dedent(sql).lstrip("\n"), encoding="utf-8")
+        return path
+
+    def run(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        return CliRunner().invoke(cli, ["-C", str(self.root), *args], input=input, env=env)
+
+    def status_json(self) -> dict[str, Any]:
+        import json
+
+        return dict(json.loads(self.status_file.read_text(encoding="utf-8")))
+
+    def logs(self) -> list[Path]:
+        return sorted((self.root / "logs" / "migrations").glob("*.log"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> ProjectDir:
+    root = tmp_path / "app"
+    root.mkdir()
+    return ProjectDir(root)
+
+
+FOUR_MIGRATIONS = {
+    "001_create_users.sql": """
+        CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);
+
+        -- rollback
+        -- DROP TABLE users;
+        """,
+    "002_create_posts.sql": """
+        CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT);
+        CREATE INDEX posts_user_id_idx ON posts (user_id);
+
+        -- rollback
+        -- DROP TABLE posts;
+        """,
+    "003_add_user_profile.sql": """
+        ALTER TABLE users ADD COLUMN display_name TEXT;
+
+        -- Rollback (execute only when needed)
+        -- ALTER TABLE users DROP COLUMN display_name;
+        """,
+    "004_add_status_column.sql": """
+        ALTER TABLE posts ADD COLUMN status TEXT DEFAULT 'draft';
+
+        -- rollback
+        -- ALTER TABLE posts DROP COLUMN status;
+        """,
+}
+
+
+@pytest.fixture
+def four(project: ProjectDir) -> ProjectDir:
+    for name, sql in FOUR_MIGRATIONS.items():
+        project.write(name, sql)
+    return project
