@@ -13,6 +13,7 @@ import click
 
 from sqlstage import __version__
 from sqlstage.errors import ExitCode, Refused, SqlstageError
+from sqlstage.safety import Identity, check_identity
 from sqlstage.urls import redact
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -122,10 +123,22 @@ def new(state: State, name: str) -> None:
 @click.argument("migration", required=False)
 @click.option("--to", "to", metavar="MIGRATION", help="Apply pending migrations up to this one.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the SQL; run nothing.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask. A protected environment accepts it only with allow_non_interactive.",
+)
 @click.option(
     "--allow-out-of-order", is_flag=True, help="Apply a migration numbered below applied ones."
 )
+@click.option("--backup", is_flag=True, help="Back the database up before applying.")
+@click.option(
+    "--skip-rehearsal",
+    is_flag=True,
+    help="Apply even if `requires` has not run it (needs --reason).",
+)
+@click.option("--reason", metavar="TEXT", help="Why the rehearsal check is skipped (logged).")
 @click.pass_obj
 def apply(
     state: State,
@@ -135,12 +148,19 @@ def apply(
     dry_run: bool,
     yes: bool,
     allow_out_of_order: bool,
+    backup: bool,
+    skip_rehearsal: bool,
+    reason: str | None,
 ) -> None:
     """Apply pending migrations to ENVIRONMENT (all, MIGRATION alone, or up to --to)."""
     if migration and to:
         raise click.UsageError("give MIGRATION or --to, not both")
+    if skip_rehearsal and not (reason and reason.strip()):
+        raise click.UsageError("--skip-rehearsal needs --reason \"why\"")
     project = state.project()
     env = project.config.environment(environment)
+    if not dry_run:
+        _refuse_unattended(env)
     with _connect(state, project, environment) as connection:
         plan = project.plan_apply(connection, migration, to, allow_out_of_order)
         for warning in plan.warnings:
@@ -159,9 +179,23 @@ def apply(
             _show_sql(plan)
             click.echo("dry run: nothing was changed")
             return
-        _confirm(env, plan, yes)
+        note = None
+        if skip_rehearsal:
+            note = f"rehearsal check skipped: {reason}"
+            click.secho(f"warning: {note}", fg="yellow", err=True)
+        else:
+            project.check_rehearsal(plan)
+        take_backup = backup or env.backup is not None
+        if take_backup:
+            connection.driver.check_backup()
+        identity = check_identity(env, connection.marker, len(plan.applied))
+        _confirm(env, plan, yes, identity, take_backup)
+        if take_backup:
+            path = project.backup(connection)
+            size = path.stat().st_size
+            click.echo(f"Backup: {_relative(path, Path.cwd())} ({size:,} bytes)")
         started = time.perf_counter()
-        result = project.apply(connection, plan, _Progress())
+        result = project.apply(connection, plan, _Progress(), note=note)
     count = len(result.applied)
     click.secho(
         f"Applied {_plural(count, 'migration')} to {env.key} in "
@@ -173,11 +207,26 @@ def apply(
         click.echo(f"updated {_relative(project.config.status_file, Path.cwd())}: commit it")
 
 
-def _connect(state: State, project: Project, environment: str) -> Connection:
-    connection = project.connect(environment, ask=state.ask_hidden)
+def _connect(
+    state: State, project: Project, environment: str, verify_identity: bool = True
+) -> Connection:
+    connection = project.connect(environment, ask=state.ask_hidden, verify_identity=verify_identity)
     state.secrets.extend(connection.secrets)
     click.echo(f"Connected: {connection.info.describe()}")
+    for warning in connection.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     return connection
+
+
+def _refuse_unattended(env: Environment) -> None:
+    """A protected environment needs a human at a terminal, unless the committed config says
+    otherwise: no flag alone can let an unattended process (or an AI agent) reach production."""
+    if env.protected and not env.allow_non_interactive and not sys.stdin.isatty():
+        raise Refused(
+            f"{env.key} is protected and this run has no terminal to confirm on",
+            "a person runs it in a terminal; for CI deploys set allow_non_interactive = true "
+            f"in [environments.{env.key}] of sqlstage.toml and pass --yes",
+        )
 
 
 class _Progress:
@@ -206,14 +255,35 @@ def _show_sql(plan: Plan) -> None:
     click.echo()
 
 
-def _confirm(env: Environment, plan: Plan, yes: bool) -> None:
+def _confirm(
+    env: Environment, plan: Plan, yes: bool, identity: Identity, backup_planned: bool
+) -> None:
     count = _plural(len(plan.migrations), "migration")
+    adopted = identity is Identity.UNMARKED_ADOPTED
+    if adopted:
+        click.secho(
+            f"This database has {_plural(len(plan.applied), 'applied migration')} but no "
+            f"sqlstage environment marker; going on marks it as '{env.key}'.",
+            fg="yellow",
+        )
     if env.protected:
+        if env.allow_non_interactive and yes:
+            return
         if not sys.stdin.isatty():
             raise Refused(
-                f"{env.key} is protected and this run has no terminal to confirm on",
-                "run it yourself in a terminal",
+                f"{env.key} is protected: an unattended run needs --yes", "pass --yes"
             )
+        if not backup_planned:
+            click.secho(
+                f"{env.name} is protected: take a backup before applying "
+                '(or set backup = "pg_dump" for it in sqlstage.toml, or pass --backup).',
+                fg="yellow",
+            )
+            if not _ask_yes_no("Backup taken?"):
+                raise Refused(
+                    f"no backup confirmed: nothing was applied to {env.key}",
+                    "take a backup first, or pass --backup",
+                )
         answer = click.prompt(
             f"Type '{env.key}' to apply {count} to {env.name}", default="", show_default=False
         )
@@ -222,14 +292,68 @@ def _confirm(env: Environment, plan: Plan, yes: bool) -> None:
         return
     if yes:
         return
-    try:
-        confirmed = click.confirm(f"Apply {count} to {env.label}?", default=False)
-    except click.Abort:
-        confirmed = False
-    if not confirmed:
+    question = f"Apply {count} to {env.label}"
+    if not _ask_yes_no(question + (" and mark the database as such?" if adopted else "?")):
         raise Refused(
             f"not confirmed: nothing was applied to {env.key}", "answer y, or pass --yes"
         )
+
+
+def _ask_yes_no(question: str) -> bool:
+    try:
+        return bool(click.confirm(question, default=False))
+    except click.Abort:
+        return False
+
+
+@cli.command()
+@click.argument("environment")
+@click.pass_obj
+def check(state: State, environment: str) -> None:
+    """Test ENVIRONMENT's connection and show what it is; changes nothing."""
+    project = state.project()
+    with _connect(state, project, environment, verify_identity=False) as connection:
+        report = project.check(connection)
+    info = report.info
+    click.echo(f"  server    {info.product} {info.version}")
+    click.echo(f"  database  {info.database}" + (f" on {info.host}" if info.host else ""))
+    if info.user:
+        click.echo(f"  user      {info.user}")
+    if report.marker is None:
+        marker = "none (marked on the first apply)"
+    elif report.marker == environment:
+        marker = f"'{report.marker}' (matches)"
+    else:
+        marker = click.style(f"'{report.marker}' (you asked for '{environment}')", fg="red")
+    click.echo(f"  marker    {marker}")
+    last = report.last_applied
+    click.echo(
+        "  applied   "
+        + (f"{report.applied_count}, last {last.migration} ({_date(last.applied_at)})" if last
+           else "nothing yet")
+    )
+    check_identity(project.config.environment(environment), report.marker, report.applied_count)
+
+
+@cli.command()
+@click.option(
+    "--write",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Add the rules to FILE (e.g. AGENTS.md or CLAUDE.md); running it again changes nothing.",
+)
+@click.pass_obj
+def agents(state: State, target: Path | None) -> None:
+    """Print the rules for AI coding agents, or add them to FILE."""
+    from sqlstage.agents import RULES, write_rules
+
+    if target is None:
+        click.echo(RULES, nl=False)
+        return
+    path = target if target.is_absolute() else state.directory / target
+    changed = write_rules(path)
+    click.echo(f"{'updated' if changed else 'unchanged'}: {_relative(path, Path.cwd())}")
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,19 @@ DEFAULTS = {
     "status_file": "database/migrations/status.json",
     "log_dir": "logs/migrations",
 }
-ENVIRONMENT_KEYS = {"name", "url", "protected"}
+ENVIRONMENT_KEYS = {
+    "name",
+    "url",
+    "protected",
+    "requires",
+    "allow_non_interactive",
+    "lock_timeout",
+    "backup",
+}
+#: PostgreSQL's default for protected environments: fail fast instead of queueing traffic
+PROTECTED_LOCK_TIMEOUT = "5s"
+_DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
+BACKUP_KINDS = {"pg_dump", "sqlite"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,22 @@ class Environment:
     name: str
     url: str
     protected: bool = False
+    #: the environment that must have applied a migration (same checksum) before this one may
+    requires: str | None = None
+    #: the committed config's permission for unattended runs of a protected environment
+    allow_non_interactive: bool = False
+    #: PostgreSQL lock_timeout per migration; None = the default for the environment
+    lock_timeout: str | None = None
+    #: take a backup before applying: "pg_dump" or "sqlite"; None = only warn (protected)
+    backup: str | None = None
+
+    @property
+    def effective_lock_timeout(self) -> str | None:
+        """The lock_timeout to set, or None to leave the server's ("0" disables it)."""
+        value = self.lock_timeout
+        if value is None:
+            value = PROTECTED_LOCK_TIMEOUT if self.protected else None
+        return None if value in (None, "0") else value
 
     @property
     def label(self) -> str:
@@ -101,6 +130,7 @@ def parse_config(root: Path, data: dict[str, Any]) -> Config:
     if not isinstance(tables, dict):
         raise ConfigError(f"{where}: 'environments' must be a table: [environments.dev]")
     environments = {key: _environment(where, key, table) for key, table in tables.items()}
+    _check_requires(where, environments)
     return Config(
         root=root,
         migrations_dir=paths["migrations"],
@@ -122,16 +152,70 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
     url = table.get("url")
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(
-            f"{where}: [environments.{key}] needs url = \"env:DATABASE_URL\", \"prompt\" "
+            f'{where}: [environments.{key}] needs url = "env:DATABASE_URL", "prompt" '
             "or a database URL"
         )
-    protected = table.get("protected", False)
-    if not isinstance(protected, bool):
-        raise ConfigError(f"{where}: environments.{key}.protected must be true or false")
     name = table.get("name", key)
     if not isinstance(name, str):
         raise ConfigError(f"{where}: environments.{key}.name must be a string")
-    return Environment(key=key, name=name, url=url.strip(), protected=protected)
+    return Environment(
+        key=key,
+        name=name,
+        url=url.strip(),
+        protected=_bool(where, key, table, "protected"),
+        requires=_optional_str(where, key, table, "requires"),
+        allow_non_interactive=_bool(where, key, table, "allow_non_interactive"),
+        lock_timeout=_lock_timeout(where, key, table.get("lock_timeout")),
+        backup=_backup(where, key, table.get("backup")),
+    )
+
+
+def _bool(where: Path, key: str, table: dict[str, Any], name: str) -> bool:
+    value = table.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: environments.{key}.{name} must be true or false")
+    return value
+
+
+def _optional_str(where: Path, key: str, table: dict[str, Any], name: str) -> str | None:
+    value = table.get(name)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"{where}: environments.{key}.{name} must be a string")
+    return value
+
+
+def _lock_timeout(where: Path, key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip() if isinstance(value, int | str) and value is not True else ""
+    if not _DURATION.match(text):
+        raise ConfigError(
+            f'{where}: environments.{key}.lock_timeout must be a duration like "5s", '
+            f'"500ms" or "0" to disable (got {value!r})'
+        )
+    return text
+
+
+def _backup(where: Path, key: str, value: Any) -> str | None:
+    if value is None or value is False:
+        return None
+    if value not in BACKUP_KINDS:
+        raise ConfigError(
+            f'{where}: environments.{key}.backup must be "pg_dump" or "sqlite" (got {value!r})'
+        )
+    return str(value)
+
+
+def _check_requires(where: Path, environments: dict[str, Environment]) -> None:
+    for env in environments.values():
+        if env.requires is not None and (
+            env.requires not in environments or env.requires == env.key
+        ):
+            raise ConfigError(
+                f"{where}: environments.{env.key}.requires names '{env.requires}', "
+                "which is not another configured environment",
+                f"configured: {', '.join(environments)}",
+            )
 
 
 def resolve_url(

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
 from sqlstage import __version__
 from sqlstage.catalog import Catalog, load_catalog
-from sqlstage.config import Config, Environment, load_config, resolve_url
+from sqlstage.config import CONFIG_FILE, Config, Environment, load_config, resolve_url
 from sqlstage.drivers import connect
 from sqlstage.drivers.base import AppliedMigration, Driver, ServerInfo
-from sqlstage.errors import SqlstageError
+from sqlstage.errors import Refused, SqlstageError
 from sqlstage.migration import Migration
 from sqlstage.plan import Plan, history_warnings, plan_apply
 from sqlstage.runlog import RunLog
 from sqlstage.runner import Events, apply_migrations, current_user
+from sqlstage.safety import check_identity, check_rehearsal
 from sqlstage.status_file import (
     Recorded,
     StatusFile,
@@ -36,6 +38,8 @@ from sqlstage.status_file import (
 )
 from sqlstage.urls import DatabaseUrl
 
+BACKUP_DIR = "backups"
+
 
 @dataclass
 class Connection:
@@ -45,6 +49,9 @@ class Connection:
     url: DatabaseUrl
     driver: Driver
     info: ServerInfo
+    #: the environment key stored in the database, None when it was never marked
+    marker: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def close(self) -> None:
         self.driver.close()
@@ -58,6 +65,14 @@ class Connection:
     @property
     def secrets(self) -> list[str]:
         return [self.url.password] if self.url.password else []
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    info: ServerInfo
+    marker: str | None
+    last_applied: AppliedMigration | None
+    applied_count: int
 
 
 @dataclass(frozen=True)
@@ -105,13 +120,59 @@ class Project:
         return read_status(self.config.status_file)
 
     # -- connecting ---------------------------------------------------------------------
-    def connect(self, environment: str, ask: Callable[[str], str] | None = None) -> Connection:
+    def connect(
+        self,
+        environment: str,
+        ask: Callable[[str], str] | None = None,
+        verify_identity: bool = True,
+    ) -> Connection:
         """Resolve the environment's URL (asking through `ask` when it says `prompt`) and
-        open the connection: raises ConnectionFailed (exit 4) with the password masked."""
+        open the connection: raises ConnectionFailed (exit 4) with the password masked, and
+        Refused (exit 3) when the database is marked as another environment."""
         env = self.config.environment(environment)
         url = resolve_url(self.config, env, ask)
         driver = connect(url, f"sqlstage {env.key} {current_user()}")
-        return Connection(env, url, driver, driver.info())
+        try:
+            marker = driver.read_marker()
+            if verify_identity:
+                check_identity(env, marker, 0)
+        except BaseException:
+            driver.close()
+            raise
+        warnings = []
+        literal = env.url != "prompt" and not env.url.startswith("env:")
+        if env.protected and literal and url.password:
+            warnings.append(
+                f"the password of protected environment '{env.key}' is written in "
+                f"{CONFIG_FILE}; use url = \"prompt\" or url = \"env:VAR\" instead"
+            )
+        return Connection(env, url, driver, driver.info(), marker, tuple(warnings))
+
+    def check(self, connection: Connection) -> CheckReport:
+        """What `sqlstage check` shows; changes nothing."""
+        history = [row for row in connection.driver.applied() if row.status == "applied"]
+        return CheckReport(
+            connection.info,
+            connection.marker,
+            history[-1] if history else None,
+            len(history),
+        )
+
+    def check_rehearsal(self, plan: Plan) -> None:
+        """Refuse migrations the environment's `requires` has not applied (status.json)."""
+        check_rehearsal(plan.environment, plan.migrations, self.read_status(), self.catalog)
+
+    def backup(self, connection: Connection) -> Path:
+        """Back the database up into backups/<env>/<UTC timestamp><suffix>; returns the file."""
+        driver = connection.driver
+        folder = self.config.root / BACKUP_DIR / connection.environment.key
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+        path = folder / f"{stamp}{driver.backup_suffix}"
+        driver.backup(path)
+        if not path.is_file() or path.stat().st_size == 0:
+            raise Refused(f"the backup {path} is missing or empty; nothing was applied")
+        return path
 
     # -- apply --------------------------------------------------------------------------
     def plan_apply(
@@ -130,18 +191,41 @@ class Project:
             allow_out_of_order=allow_out_of_order,
         )
 
-    def apply(self, connection: Connection, plan: Plan, events: Events | None = None) -> ApplyResult:
+    def apply(
+        self,
+        connection: Connection,
+        plan: Plan,
+        events: Events | None = None,
+        note: str | None = None,
+    ) -> ApplyResult:
         """Run the plan, write the log, and bring status.json up to date with the database,
-        also when a migration fails (the ones before it did apply)."""
+        also when a migration fails (the ones before it did apply).
+
+        An unmarked database is marked as this environment first. `note` (why a safety check
+        was overridden) goes into the log and every history row of the run.
+        """
         env = connection.environment
         with RunLog(self.config.log_dir, env.key, connection.secrets) as log:
             log.write(f"sqlstage {__version__} apply {env.key} by {current_user()}")
             log.write(f"target {connection.url.masked}: {connection.info.describe()}")
             log.write(f"plan: {', '.join(m.name for m in plan.migrations) or 'nothing'}")
-            for warning in plan.warnings:
+            for warning in (*plan.warnings, *connection.warnings):
                 log.write(f"warning: {warning}")
+            if note:
+                log.write(f"note: {note}")
+            if connection.marker is None:
+                connection.driver.write_marker(env.key, datetime.now(UTC), current_user())
+                connection.marker = env.key
+                log.write(f"marked this database as environment '{env.key}'")
             try:
-                done = apply_migrations(connection.driver, plan.migrations, log, events)
+                done = apply_migrations(
+                    connection.driver,
+                    plan.migrations,
+                    log,
+                    events,
+                    lock_timeout=env.effective_lock_timeout,
+                    note=note,
+                )
             except SqlstageError as error:
                 log.write(f"ERROR: {error}")
                 raise

@@ -58,11 +58,16 @@ def apply_migrations(
     log: RunLog,
     events: Events | None = None,
     applied_by: str | None = None,
+    lock_timeout: str | None = None,
+    note: str | None = None,
 ) -> list[Migration]:
     """Run each migration in its own transaction together with its history row.
 
     Stops at the first failure: that migration is rolled back whole and MigrationFailed names
     the file, the line where the failing statement starts and the database's message.
+    `lock_timeout` bounds each migration's wait for a lock (PostgreSQL), so a migration stuck
+    behind a long transaction fails fast instead of queueing all traffic behind it. `note` is
+    recorded in each history row (e.g. why the rehearsal check was skipped).
     Returns the migrations applied.
     """
     events = events or NoEvents()
@@ -76,6 +81,8 @@ def apply_migrations(
         started = time.perf_counter()
         try:
             with driver.transaction():
+                if lock_timeout is not None:
+                    driver.set_lock_timeout(lock_timeout)
                 for statement in statements:
                     _execute(driver, migration, statement, log)
                 duration_ms = round((time.perf_counter() - started) * 1000)
@@ -87,12 +94,14 @@ def apply_migrations(
                         applied_by=applied_by,
                         duration_ms=duration_ms,
                         tool_version=__version__,
+                        note=note,
                     ),
                     migration.forward,
                 )
         except _Failed as failed:
             log.write(f"FAILED {migration.name}: rolled back; {len(done)} migration(s) applied")
-            raise _as_error(failed.where) from failed.where.error
+            timed_out = failed.where.error.code in driver.lock_timeout_codes
+            raise _as_error(failed.where, lock_timeout if timed_out else None) from failed.where.error
         log.write(f"applied {migration.name} in {duration_ms} ms")
         events.migration_applied(migration, duration_ms)
         done.append(migration)
@@ -126,11 +135,18 @@ def _execute(driver: Driver, migration: Migration, statement: Statement, log: Ru
     log.write(f"  line {statement.line} ({elapsed:.1f} ms): {_first_line(statement.sql)}")
 
 
-def _as_error(failed: FailedStatement) -> MigrationFailed:
+def _as_error(failed: FailedStatement, lock_timeout: str | None = None) -> MigrationFailed:
     error = failed.error
     message = f"{failed.migration.path}:{failed.line}: {error.message}"
     if error.detail:
         message += f" ({error.detail})"
+    if lock_timeout is not None:
+        return MigrationFailed(
+            f"{message}: waited longer than lock_timeout {lock_timeout} for a table lock that "
+            "another session holds",
+            f"{failed.migration.name} was rolled back; retry when that session is done or traffic "
+            "is low, or raise lock_timeout for this environment in sqlstage.toml",
+        )
     return MigrationFailed(
         message,
         error.hint

@@ -66,7 +66,7 @@ ALTER TABLE users ADD COLUMN bio TEXT;
 """,
 }
 
-GITIGNORE_LINES = (ENV_FILE, "logs/")
+GITIGNORE_LINES = (ENV_FILE, "logs/", "backups/")
 
 
 def init_project(root: Path, example: bool = False) -> list[Path]:

@@ -11,12 +11,20 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl
 
 HISTORY_TABLE = "sqlstage_history"
+#: one row naming the environment this database belongs to, so `dev` never hits production
+MARKER_TABLE = "sqlstage_environment"
+MARKER_DDL = f"""CREATE TABLE {MARKER_TABLE} (
+    environment TEXT NOT NULL,
+    marked_at TEXT NOT NULL,
+    marked_by TEXT NOT NULL
+)"""
 HISTORY_COLUMNS = (
     "migration",
     "checksum",
@@ -88,6 +96,10 @@ class Driver(ABC):
     """A connection to one database, open for the whole run."""
 
     dialect: ClassVar[str]
+    #: server error codes that mean "gave up waiting for a lock" (lock_timeout)
+    lock_timeout_codes: ClassVar[frozenset[str]] = frozenset()
+    #: file suffix of the backups `backup` writes
+    backup_suffix: ClassVar[str] = ".backup"
     #: the placeholder the driver's DB-API module uses
     placeholder: ClassVar[str]
     history_ddl: ClassVar[str]
@@ -132,6 +144,9 @@ class Driver(ABC):
     def execute(self, sql: str) -> None:
         """Run one statement exactly as written; raise StatementError on failure."""
 
+    def set_lock_timeout(self, value: str) -> None:  # noqa: B027 - optional hook
+        """Bound how long the current transaction waits for a lock (no-op where unsupported)."""
+
     def notices(self) -> list[str]:
         """Messages the server sent since the last call (PostgreSQL NOTICE and the like)."""
         return []
@@ -167,8 +182,37 @@ class Driver(ABC):
             [*values, sql],
         )
 
+    # -- identity marker ----------------------------------------------------------------
+    def read_marker(self) -> str | None:
+        """The environment key this database was marked with, or None."""
+        if not self._table_exists(MARKER_TABLE):
+            return None
+        rows = self._query(f"SELECT environment FROM {MARKER_TABLE}")
+        return str(rows[0][0]) if rows else None
+
+    def write_marker(self, environment: str, marked_at: datetime, marked_by: str) -> None:
+        with self.transaction():
+            if not self._table_exists(MARKER_TABLE):
+                self._query(MARKER_DDL)
+            self._query(f"DELETE FROM {MARKER_TABLE}")
+            self._query(
+                f"INSERT INTO {MARKER_TABLE} (environment, marked_at, marked_by) "
+                f"VALUES ({self.placeholder}, {self.placeholder}, {self.placeholder})",
+                [environment, marked_at.isoformat(), marked_by],
+            )
+
+    # -- backups --------------------------------------------------------------------------
+    def check_backup(self) -> None:  # noqa: B027 - optional hook
+        """Raise SqlstageError, before anything runs, when `backup` could not work."""
+
+    @abstractmethod
+    def backup(self, path: Path) -> None:
+        """Write a full backup of the database to `path`."""
+
     def forget(self, migration: str) -> None:
-        self._query(f"DELETE FROM {HISTORY_TABLE} WHERE migration = {self.placeholder}", [migration])
+        self._query(
+            f"DELETE FROM {HISTORY_TABLE} WHERE migration = {self.placeholder}", [migration]
+        )
 
     def _to_db_time(self, value: datetime) -> Any:
         return value

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sqlstage.drivers.base import Driver, ServerInfo, StatementError
-from sqlstage.errors import ConnectionFailed
+from sqlstage.errors import ConfigError, ConnectionFailed, Refused
 from sqlstage.sqltext import Statement, line_of, split_statements
 from sqlstage.urls import DatabaseUrl, redact
 
@@ -20,6 +25,8 @@ CONNECT_TIMEOUT_SECONDS = 5
 class PostgresDriver(Driver):
     dialect = "postgresql"
     placeholder = "%s"
+    lock_timeout_codes = frozenset({"55P03"})  # lock_not_available
+    backup_suffix = ".dump"
     history_ddl = """CREATE TABLE sqlstage_history (
     migration text PRIMARY KEY,
     checksum text NOT NULL,
@@ -78,7 +85,7 @@ class PostgresDriver(Driver):
 
     def execute(self, sql: str) -> None:
         try:
-            self.conn.execute(sql, prepare=False)  # type: ignore[call-overload]
+            self.conn.execute(sql, prepare=False)
         except psycopg.Error as err:
             diag = err.diag
             raise StatementError(
@@ -89,12 +96,64 @@ class PostgresDriver(Driver):
                 code=err.sqlstate,
             ) from err
 
+    def set_lock_timeout(self, value: str) -> None:
+        from psycopg import sql
+
+        # SET LOCAL: it ends with the migration's transaction
+        self.conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(value)))
+
+    def check_backup(self) -> None:
+        """pg_dump must exist and be at least as new as the server (it refuses older)."""
+        self._pg_dump()
+
+    def backup(self, path: Path) -> None:
+        """pg_dump in custom format (pg_restore can list and restore it)."""
+        options = conninfo_to_dict(self.url.raw)
+        password = options.pop("password", None)
+        environment = {**os.environ, "PGAPPNAME": "sqlstage backup"}
+        if password:
+            environment["PGPASSWORD"] = str(password)  # never on the command line (ps shows it)
+        done = subprocess.run(
+            [
+                self._pg_dump(),
+                "--format=custom",
+                f"--file={path}",
+                f"--dbname={make_conninfo('', **options)}",
+            ],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            path.unlink(missing_ok=True)
+            message = redact(" ".join(done.stderr.split()), [self.url.password or ""])
+            raise Refused(f"pg_dump failed, nothing was applied: {message}")
+
+    def _pg_dump(self) -> str:
+        path = shutil.which("pg_dump")
+        if path is None:
+            raise ConfigError(
+                'backup = "pg_dump" but pg_dump is not installed',
+                "install the PostgreSQL client tools (e.g. apt-get install postgresql-client)",
+            )
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+        found = re.search(r"(\d+)(?:\.\d+)?", version.stdout)
+        server_major = self.conn.info.server_version // 10000
+        if found is None or int(found.group(1)) < server_major:
+            raise ConfigError(
+                f"{path} ({version.stdout.strip() or 'unknown version'}) is older than the "
+                f"server (PostgreSQL {server_major}) and cannot dump it",
+                f"install pg_dump {server_major} or newer, or put it first on PATH",
+            )
+        return path
+
     def notices(self) -> list[str]:
         notices, self._notices = self._notices, []
         return notices
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor = self.conn.execute(sql, params or None)  # type: ignore[call-overload]
+        cursor = self.conn.execute(sql, params or None)
         return cursor.fetchall() if cursor.description else []
 
     def _table_exists(self, name: str) -> bool:

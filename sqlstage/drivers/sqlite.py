@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlstage.drivers.base import AppliedMigration, Driver, ServerInfo, StatementError
@@ -17,6 +18,7 @@ from sqlstage.urls import DatabaseUrl
 class SqliteDriver(Driver):
     dialect = "sqlite"
     placeholder = "?"
+    backup_suffix = ".db"
     history_ddl = """CREATE TABLE sqlstage_history (
     migration TEXT PRIMARY KEY,
     checksum TEXT NOT NULL,
@@ -71,6 +73,14 @@ class SqliteDriver(Driver):
             self.conn.execute(sql)
         except sqlite3.Error as err:
             raise StatementError(str(err), code=getattr(err, "sqlite_errorname", None)) from err
+
+    def backup(self, path: Path) -> None:
+        """A consistent copy through SQLite's online backup API."""
+        target = sqlite3.connect(path)
+        try:
+            self.conn.backup(target)
+        finally:
+            target.close()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, params).fetchall()
