@@ -1,0 +1,33 @@
+"""Lint: find migration statements that lock or rewrite tables, or break running code, and
+say what to write instead.
+
+    findings = lint_all([(path, migration.forward)], LintOptions(pg_version=15))
+
+Rules are PostgreSQL rules; other dialects get no findings until they have rules of their own.
+The parser (pglast) is imported only when something is linted.
+"""
+
+from __future__ import annotations
+
+from sqlstage.lint.catalogue import RULES, Rule, Severity
+from sqlstage.lint.engine import DEFAULT_PG_VERSION, Finding, LintOptions, lint_all, lint_text
+
+__all__ = [
+    "DEFAULT_PG_VERSION",
+    "RULES",
+    "Finding",
+    "LintOptions",
+    "Rule",
+    "Severity",
+    "dialect_of_urls",
+    "lint_all",
+    "lint_text",
+]
+
+
+def dialect_of_urls(urls: list[str]) -> str:
+    """`sqlite` when every environment's URL is literally a SQLite URL, else `postgresql`
+    (`env:` and `prompt` URLs are unknown until run time: lint as PostgreSQL)."""
+    if urls and all(url.startswith("sqlite:") for url in urls):
+        return "sqlite"
+    return "postgresql"

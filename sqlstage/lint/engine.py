@@ -1,0 +1,328 @@
+"""Parse a migration once, run the rules over its statements, and turn hits into findings.
+
+    ALTER TABLE posts ADD COLUMN status text NOT NULL;
+
+gives one `Finding(rule="add-column-not-null-no-default", severity="error", line=1, column=26,
+...)` whose `safe` holds the SQL to write instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlstage.lint.catalogue import RULES, Severity
+from sqlstage.lint.nodes import Node, kind, needs_no_transaction, table
+from sqlstage.sqltext import first_code_offset
+
+DEFAULT_PG_VERSION = 15  # the oldest PostgreSQL release still supported upstream (Nov 2026)
+DIALECTS = ("postgresql", "sqlite")
+NO_TRANSACTION = re.compile(r"^\s*--\s*sqlstage:no-transaction\b", re.IGNORECASE)
+WAIVER = re.compile(
+    r"^\s*--\s*sqlstage:allow\s+(?P<rules>[\w-]+(?:\s*,\s*[\w-]+)*)(?P<reason>.*)$", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """What to check and how strictly: `[lint]` in sqlstage.toml plus what the run knows."""
+
+    dialect: str = "postgresql"
+    pg_version: int = DEFAULT_PG_VERSION
+    disable: frozenset[str] = frozenset()
+    warn: frozenset[str] = frozenset()
+    #: sqlstage itself sets lock_timeout for this run (then migrations need not)
+    tool_lock_timeout: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One dangerous statement: where it is, why it hurts, and the SQL to write instead."""
+
+    rule: str
+    severity: Severity
+    path: Path
+    line: int
+    column: int
+    message: str
+    statement: str
+    why: str
+    safe: str
+    waived: str | None = None  # the reason given in an in-file waiver
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error" and self.waived is None
+
+    def as_dict(self, file: str) -> dict[str, Any]:
+        """The stable `--json` shape of a finding (docs/lint.md)."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "file": file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "statement": self.statement,
+            "why": self.why,
+            "safe_alternative": self.safe,
+            "waived": self.waived,
+        }
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a rule reports; the engine adds file, line, severity and waivers."""
+
+    rule: str
+    message: str
+    safe: str
+    location: int | None = None  # byte offset in the file; the statement's start when None
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: str
+    node: Node
+    start: int  # byte offset of the statement's first token
+    end: int
+
+
+class Source:
+    """The file's text, and the mapping from pglast's byte offsets to lines and columns."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._data = None if text.isascii() else text.encode("utf-8")
+
+    def char(self, byte_offset: int) -> int:
+        if self._data is None:
+            return byte_offset
+        return len(self._data[:byte_offset].decode("utf-8", "replace"))
+
+    def position(self, byte_offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a byte offset; the column counts characters."""
+        offset = self.char(byte_offset)
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        return self.text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+    def sql(self, statement: Statement) -> str:
+        start, end = self.char(statement.start), self.char(statement.end)
+        begin = first_code_offset(self.text, start, end)
+        return self.text[start if begin is None else begin : end].strip()
+
+
+@dataclass
+class Context:
+    """What the rules know about the migration so far (statements before the current one)."""
+
+    options: LintOptions
+    source: Source
+    statements: Sequence[Statement]
+    wrapped: bool  # sqlstage runs this migration inside one transaction
+    created_tables: set[str] = field(default_factory=set)
+    created_indexes: set[str] = field(default_factory=set)
+    created_views: set[str] = field(default_factory=set)  # anywhere in the file
+    ddl_tables: set[str] = field(default_factory=set)  # existing tables altered in the file
+    constrained_tables: set[str] = field(default_factory=set)  # constraints added in the file
+    validated_tables: set[str] = field(default_factory=set)
+    explicit_transaction: bool = False
+    lock_timeout: bool = False
+    lock_timeout_warned: bool = False
+
+    def existing(self, name: str) -> bool:
+        """True for a table this migration did not create itself."""
+        return name not in self.created_tables
+
+    def in_transaction(self) -> bool:
+        return self.wrapped or self.explicit_transaction
+
+    def sql(self, statement: Statement) -> str:
+        return self.source.sql(statement)
+
+
+Check = Callable[[Statement, Context], Iterable[Hit]]
+
+
+def lint_text(path: Path, text: str, options: LintOptions) -> list[Finding]:
+    """Findings for one migration's forward SQL, in file order. Non-PostgreSQL dialects have
+    no rules yet and return nothing."""
+    if options.dialect != "postgresql":
+        return []
+    from pglast.parser import ParseError, parse_sql_json
+
+    source = Source(text)
+    try:
+        tree = json.loads(parse_sql_json(text))
+    except ParseError as error:
+        return _syntax_error(path, source, error)
+    statements = _statements(tree.get("stmts", ()), len(text.encode("utf-8")))
+    context = _context(options, source, statements)
+    hits: list[tuple[int, Hit]] = []
+    for index, statement in enumerate(statements):
+        for check in _checks():
+            hits.extend((index, hit) for hit in check(statement, context))
+        _learn(statement, context)
+    return _findings(path, context, hits)
+
+
+def _checks() -> tuple[Check, ...]:
+    from sqlstage.lint import rules_changes, rules_locks, rules_tables
+
+    return (*rules_tables.CHECKS, *rules_locks.CHECKS, *rules_changes.CHECKS)
+
+
+def _statements(raw: Iterable[dict[str, Any]], size: int) -> list[Statement]:
+    statements = []
+    for item in raw:
+        start = item.get("stmt_location", 0)
+        length = item.get("stmt_len", 0)
+        name, node = kind(item["stmt"])
+        statements.append(Statement(name, node, start, start + length if length else size))
+    return statements
+
+
+def _context(options: LintOptions, source: Source, statements: list[Statement]) -> Context:
+    directive = NO_TRANSACTION.match(source.text.split("\n", 1)[0]) is not None
+    only_outside = all(needs_no_transaction(s.kind, s.node) for s in statements)
+    context = Context(options, source, statements, wrapped=not (directive or only_outside))
+    created: set[str] = set()
+    for statement in statements:
+        node = statement.node
+        if statement.kind in {"CreateStmt", "CreateTableAsStmt"}:
+            created.add(table(node.get("relation") or node.get("into", {}).get("rel")))
+        elif statement.kind == "ViewStmt":
+            context.created_views.add(table(node.get("view")))
+        elif statement.kind == "AlterTableStmt" and table(node.get("relation")) not in created:
+            context.ddl_tables.add(table(node.get("relation")))
+    return context
+
+
+def _learn(statement: Statement, context: Context) -> None:
+    """Remember what this statement created or set, for the statements after it."""
+    from sqlstage.lint.nodes import alter_commands, subtype
+
+    node = statement.node
+    if statement.kind in {"CreateStmt", "CreateTableAsStmt"}:
+        context.created_tables.add(table(node.get("relation") or node.get("into", {}).get("rel")))
+    elif statement.kind == "IndexStmt" and node.get("idxname"):
+        context.created_indexes.add(node["idxname"])
+    elif statement.kind == "AlterTableStmt":
+        name = table(node.get("relation"))
+        for command in alter_commands(node):
+            if subtype(command) == "ValidateConstraint":
+                context.validated_tables.add(name)
+            elif subtype(command) == "AddConstraint":
+                context.constrained_tables.add(name)
+    elif statement.kind == "VariableSetStmt" and node.get("name") == "lock_timeout":
+        context.lock_timeout = True
+    elif statement.kind == "TransactionStmt":
+        begins = {"TRANS_STMT_BEGIN", "TRANS_STMT_START"}
+        context.explicit_transaction = node.get("kind") in begins
+
+
+def _findings(path: Path, context: Context, hits: list[tuple[int, Hit]]) -> list[Finding]:
+    options = context.options
+    findings: list[Finding] = []
+    waivers: dict[int, dict[str, str]] = {}
+    for index, hit in hits:
+        if hit.rule in options.disable:
+            continue
+        if index not in waivers:
+            waivers[index] = _waivers_for(path, context, index, findings)
+        statement = context.statements[index]
+        rule = RULES[hit.rule]
+        line, column = context.source.position(
+            statement.start if hit.location is None else hit.location
+        )
+        severity: Severity = "warning" if hit.rule in options.warn else rule.severity
+        findings.append(
+            Finding(
+                hit.rule, severity, path, line, column, hit.message,
+                context.sql(statement), rule.why, hit.safe, waivers[index].get(hit.rule),
+            )
+        )
+    return sorted(findings, key=lambda f: (f.line, f.column, f.rule))
+
+
+def _waivers_for(
+    path: Path, context: Context, index: int, findings: list[Finding]
+) -> dict[str, str]:
+    """`-- sqlstage:allow RULE[, RULE] reason` lines between the previous statement and this
+    one: rule id -> reason. Waivers that name unknown rules or give no reason are findings."""
+    source = context.source
+    first_line = source.position(context.statements[index].start)[0]
+    previous_end = (
+        source.position(context.statements[index - 1].end)[0] + 1 if index else 1
+    )
+    lines = source.text.split("\n")
+    waived: dict[str, str] = {}
+    for number in range(previous_end, first_line):
+        match = WAIVER.match(lines[number - 1])
+        if match is None:
+            continue
+        reason = match.group("reason").strip()
+        rules = [r.strip().lower() for r in match.group("rules").split(",")]
+        problem = _waiver_problem(rules, reason)
+        if problem:
+            if "bad-waiver" not in context.options.disable:
+                findings.append(_bad_waiver(path, number, lines[number - 1], problem))
+            continue
+        waived.update(dict.fromkeys(rules, reason))
+    return waived
+
+
+def _waiver_problem(rules: list[str], reason: str) -> str | None:
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        return f"unknown rule '{unknown[0]}' in the waiver"
+    if not reason:
+        return "the waiver gives no reason, so it is ignored"
+    return None
+
+
+def _bad_waiver(path: Path, line: int, text: str, problem: str) -> Finding:
+    rule = RULES["bad-waiver"]
+    return Finding(
+        rule.id, rule.severity, path, line, 1, problem, text.strip(), rule.why,
+        "-- sqlstage:allow RULE[, RULE] why this is safe here",
+    )
+
+
+def _syntax_error(path: Path, source: Source, error: Exception) -> list[Finding]:
+    # pglast's ParseError carries (message, 0-based character index)
+    message = error.args[0] if error.args else "syntax error"
+    offset = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else 0
+    text = source.text
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    rule = RULES["syntax-error"]
+    return [
+        Finding(
+            rule.id, rule.severity, path, line, column, str(message),
+            text.split("\n")[line - 1].strip(), rule.why,
+            "Fix the statement; `psql -f` on a scratch database shows the server's own message.",
+        )
+    ]
+
+
+def lint_all(
+    items: Sequence[tuple[Path, str]], options: LintOptions
+) -> list[Finding]:
+    """Findings for several migrations (path, forward SQL), each parsed once, in order."""
+    unknown = sorted((options.disable | options.warn) - RULES.keys())
+    if unknown:
+        from sqlstage.errors import ConfigError
+
+        raise ConfigError(
+            f"[lint] names unknown rule '{unknown[0]}'",
+            "the rule ids are listed by `sqlstage lint --rules` and in docs/lint.md",
+        )
+    findings: list[Finding] = []
+    for path, text in items:
+        findings.extend(lint_text(path, text, options))
+    return findings

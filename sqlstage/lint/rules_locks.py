@@ -1,0 +1,151 @@
+"""Rules on locks and transactions: indexes, CONCURRENTLY, VACUUM FULL, CLUSTER, lock_timeout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlstage.lint.engine import Check, Context, Hit, Statement
+from sqlstage.lint.nodes import (
+    alter_commands,
+    drop_names,
+    ident,
+    needs_no_transaction,
+    rewrite,
+    strings,
+    table,
+)
+from sqlstage.lint.rules_tables import CONCURRENT_NOTE
+
+
+def _concurrently(sql: str) -> str:
+    def change(node: Any) -> None:
+        node.concurrent = True
+
+    return rewrite(sql, change)
+
+
+def create_index(statement: Statement, context: Context) -> Iterator[Hit]:
+    node = statement.node
+    name = table(node.get("relation"))
+    if statement.kind != "IndexStmt" or node.get("concurrent") or not context.existing(name):
+        return
+    yield Hit(
+        "create-index-without-concurrently",
+        f"CREATE INDEX on {ident(name)} blocks its writes until the index is built",
+        f"{CONCURRENT_NOTE}\n{_concurrently(context.sql(statement))};",
+        node.get("relation", {}).get("location"),
+    )
+
+
+def drop_index(statement: Statement, context: Context) -> Iterator[Hit]:
+    node = statement.node
+    if statement.kind != "DropStmt" or node.get("removeType") != "OBJECT_INDEX":
+        return
+    names = [n for n in drop_names(node) if n not in context.created_indexes]
+    if node.get("concurrent") or not names:
+        return
+    yield Hit(
+        "drop-index-without-concurrently",
+        f"DROP INDEX {', '.join(ident(n) for n in names)} takes ACCESS EXCLUSIVE on its table",
+        f"{CONCURRENT_NOTE}\n{_concurrently(context.sql(statement))};",
+    )
+
+
+def outside_transaction(statement: Statement, context: Context) -> Iterator[Hit]:
+    if not needs_no_transaction(statement.kind, statement.node) or not context.in_transaction():
+        return
+    sql = context.sql(statement)
+    first = sql.split("\n")[0]
+    yield Hit(
+        "concurrently-in-transaction",
+        f"'{first[:60]}' cannot run inside a transaction, and this migration runs in one",
+        "-- move it to a migration file of its own, which then runs outside a transaction:\n"
+        f"{sql};\n"
+        "-- or, when every statement here is safe to run one by one without a transaction,\n"
+        "-- make the file's first line: -- sqlstage:no-transaction",
+    )
+
+
+def enum_add_value(statement: Statement, context: Context) -> Iterator[Hit]:
+    node = statement.node
+    if statement.kind != "AlterEnumStmt" or node.get("oldVal") or not node.get("newVal"):
+        return
+    if context.options.pg_version >= 12 or not context.in_transaction():
+        return
+    type_name = ".".join(ident(n) for n in strings(node.get("typeName")))
+    yield Hit(
+        "alter-enum-add-value-in-transaction",
+        f"ALTER TYPE {type_name} ADD VALUE fails inside a transaction on PostgreSQL "
+        f"{context.options.pg_version}",
+        "-- a migration file of its own, whose first line is:\n"
+        "-- sqlstage:no-transaction\n"
+        f"{context.sql(statement)};",
+    )
+
+
+def vacuum_full_or_cluster(statement: Statement, context: Context) -> Iterator[Hit]:
+    node = statement.node
+    if statement.kind == "ClusterStmt":
+        target = ident(table(node.get("relation"))) or "every clustered table"
+        yield Hit(
+            "cluster",
+            f"CLUSTER rewrites {target} under ACCESS EXCLUSIVE",
+            f"-- outside migrations, online: pg_repack --table={target} --order-by=<columns>",
+        )
+    elif statement.kind == "VacuumStmt" and any(
+        option.get("DefElem", {}).get("defname") == "full" for option in node.get("options", ())
+    ):
+        rels = [table(r["VacuumRelation"].get("relation")) for r in node.get("rels", ())]
+        target = ", ".join(ident(r) for r in rels if r) or "every table"
+        yield Hit(
+            "vacuum-full",
+            f"VACUUM FULL rewrites {target} under ACCESS EXCLUSIVE",
+            f"-- outside migrations: plain VACUUM, which takes no blocking lock\n"
+            f"VACUUM (ANALYZE) {target if rels else ''};\n"
+            f"-- or an online rewrite: pg_repack --table={rels[0] if rels else '<table>'}",
+        )
+
+
+def _locked_table(statement: Statement, context: Context) -> str | None:
+    """The existing table a statement takes a strong lock on, if any."""
+    node, name = statement.node, statement.kind
+    strong = {"AlterTableStmt", "RenameStmt", "ClusterStmt", "CreateTrigStmt"}
+    if name in strong or (name == "IndexStmt" and not node.get("concurrent")):
+        target = table(node.get("relation"))
+    elif name == "TruncateStmt":
+        target = next((table(r.get("RangeVar")) for r in node.get("relations", ())), "")
+    elif name == "DropStmt" and not node.get("concurrent") and node.get("removeType") in {
+        "OBJECT_TABLE", "OBJECT_INDEX"
+    }:
+        target = next(iter(drop_names(node)), "")
+    else:
+        return None
+    if name == "AlterTableStmt" and not alter_commands(node):
+        return None
+    return target if target and context.existing(target) else None
+
+
+def lock_timeout(statement: Statement, context: Context) -> Iterator[Hit]:
+    if context.options.tool_lock_timeout or context.lock_timeout or context.lock_timeout_warned:
+        return
+    target = _locked_table(statement, context)
+    if target is None:
+        return
+    context.lock_timeout_warned = True  # once per migration: the fix is one line at the top
+    set_it = "SET LOCAL lock_timeout" if context.in_transaction() else "SET lock_timeout"
+    yield Hit(
+        "missing-lock-timeout",
+        f"this migration locks {ident(target)} and sets no lock_timeout",
+        f"-- first statement of the migration:\n{set_it} = '5s';",
+    )
+
+
+CHECKS: tuple[Check, ...] = (
+    create_index,
+    drop_index,
+    outside_transaction,
+    enum_add_value,
+    vacuum_full_or_cluster,
+    lock_timeout,
+)
