@@ -70,12 +70,23 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class LintConfig:
+    """`[lint]`: rules switched off, rules down-graded to warnings, the oldest server to
+    target (None: the connected server's version, else sqlstage.lint's default)."""
+
+    disable: tuple[str, ...] = ()
+    warn: tuple[str, ...] = ()
+    pg_version: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     migrations_dir: Path
     status_file: Path
     log_dir: Path
     environments: dict[str, Environment]
+    lint: LintConfig = LintConfig()
 
     def environment(self, key: str) -> Environment:
         try:
@@ -114,11 +125,11 @@ def load_config(start: Path) -> Config:
 
 def parse_config(root: Path, data: dict[str, Any]) -> Config:
     where = root / CONFIG_FILE
-    unknown = set(data) - {*DEFAULTS, "environments"}
+    unknown = set(data) - {*DEFAULTS, "environments", "lint"}
     if unknown:
         raise ConfigError(
             f"{where}: unknown key '{sorted(unknown)[0]}'",
-            f"the top-level keys are {', '.join([*DEFAULTS, 'environments'])}",
+            f"the top-level keys are {', '.join([*DEFAULTS, 'environments', 'lint'])}",
         )
     paths = {}
     for key, default in DEFAULTS.items():
@@ -137,7 +148,24 @@ def parse_config(root: Path, data: dict[str, Any]) -> Config:
         status_file=paths["status_file"],
         log_dir=paths["log_dir"],
         environments=environments,
+        lint=_lint(where, data.get("lint", {})),
     )
+
+
+def _lint(where: Path, table: Any) -> LintConfig:
+    """`[lint]`; rule ids are checked when linting (sqlstage.lint knows them)."""
+    if not isinstance(table, dict) or set(table) - {"disable", "warn", "pg_version"}:
+        raise ConfigError(f"{where}: [lint] takes disable = [...], warn = [...], pg_version = 15")
+    lists = {}
+    for key in ("disable", "warn"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f'{where}: lint.{key} must be a list of rule ids: ["truncate"]')
+        lists[key] = tuple(value)
+    version = table.get("pg_version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise ConfigError(f"{where}: lint.pg_version must be a major version number: 15")
+    return LintConfig(lists["disable"], lists["warn"], version)
 
 
 def _environment(where: Path, key: str, table: Any) -> Environment:

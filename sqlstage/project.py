@@ -10,11 +10,12 @@ The CLI is a thin layer over this module; scripts and tests use it directly:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlstage import __version__
 from sqlstage.catalog import Catalog, load_catalog
@@ -37,6 +38,9 @@ from sqlstage.status_file import (
     write_status,
 )
 from sqlstage.urls import DatabaseUrl
+
+if TYPE_CHECKING:
+    from sqlstage.lint import Finding
 
 BACKUP_DIR = "backups"
 
@@ -306,3 +310,49 @@ class Project:
         ]
         written = self.record_status(env, history) if write else False
         return LiveReport(env, tuple(history), tuple(differences), written)
+
+    # -- lint ---------------------------------------------------------------------------
+    def lint_dialect(self) -> str:
+        """`sqlite` when every environment's URL is literally SQLite, else `postgresql`."""
+        from sqlstage.lint import dialect_of_urls
+
+        return dialect_of_urls([env.url for env in self.config.environments.values()])
+
+    def pending_anywhere(self) -> list[Migration]:
+        """Offline: the migrations some environment still lacks, in file order."""
+        report = self.status()
+        names = {name for pending in report.pending.values() for name in pending}
+        return [m for m in self.catalog.migrations if m.name in names]
+
+    def lint(
+        self,
+        migrations: Sequence[Migration],
+        dialect: str,
+        server_version: int | None = None,
+        tool_lock_timeout: bool | None = None,
+    ) -> list[Finding]:
+        """Lint findings for the migrations' forward SQL under `[lint]` of sqlstage.toml.
+
+        The target version is the lower of `[lint] pg_version` and `server_version` (the
+        connected server). `tool_lock_timeout` says whether sqlstage sets lock_timeout itself
+        for the run; None means: every protected environment (or every one, when none is
+        protected) has one.
+        """
+        from sqlstage.lint import DEFAULT_PG_VERSION, LintOptions, lint_all
+
+        settings = self.config.lint
+        versions = [v for v in (settings.pg_version, server_version) if v is not None]
+        if tool_lock_timeout is None:
+            envs = list(self.config.environments.values())
+            targets = [env for env in envs if env.protected] or envs
+            tool_lock_timeout = bool(targets) and all(
+                env.effective_lock_timeout is not None for env in targets
+            )
+        options = LintOptions(
+            dialect=dialect,
+            pg_version=min(versions) if versions else DEFAULT_PG_VERSION,
+            disable=frozenset(settings.disable),
+            warn=frozenset(settings.warn),
+            tool_lock_timeout=tool_lock_timeout,
+        )
+        return lint_all([(m.path, m.forward) for m in migrations], options)

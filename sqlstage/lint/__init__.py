@@ -26,8 +26,14 @@ __all__ = [
 
 
 def dialect_of_urls(urls: list[str]) -> str:
-    """`sqlite` when every environment's URL is literally a SQLite URL, else `postgresql`
-    (`env:` and `prompt` URLs are unknown until run time: lint as PostgreSQL)."""
-    if urls and all(url.startswith("sqlite:") for url in urls):
+    """The dialect offline lint assumes for a project's environments.
+
+    `env:` and `prompt` URLs are unknown until run time and do not vote: `sqlite` when the
+    literal URLs are all SQLite (`init --example`: SQLite dev, prompted pro), `postgresql`
+    otherwise, including when no URL is literal. `apply` lints with the connected database's
+    own dialect, so a prompted PostgreSQL production is still linted as PostgreSQL there.
+    """
+    known = [url for url in urls if url != "prompt" and not url.startswith("env:")]
+    if known and all(url.startswith("sqlite:") for url in known):
         return "sqlite"
     return "postgresql"
