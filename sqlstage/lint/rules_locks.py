@@ -123,6 +123,8 @@ def _locked_table(statement: Statement, context: Context) -> str | None:
         return None
     if name == "AlterTableStmt" and not alter_commands(node):
         return None
+    if name == "DropStmt" and node.get("removeType") == "OBJECT_INDEX":
+        return None if target in context.created_indexes else target
     return target if target and context.existing(target) else None
 
 
