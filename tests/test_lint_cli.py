@@ -155,10 +155,13 @@ def test_allow_lint_applies_and_is_logged(project: ProjectDir, pg_database: Data
     assert result.exit_code == 0, result.output
     assert pg_database.history() == ["001_users", "002_index"]
     log = project.logs()[-1].read_text(encoding="utf-8")
-    assert "lint allowed (--allow-lint): create-index-without-concurrently at 002_index.sql:2" in log
+    allowed = "lint allowed (--allow-lint): create-index-without-concurrently at 002_index.sql:2"
+    assert allowed in log
 
 
-def test_in_file_waiver_lets_protected_apply_run(project: ProjectDir, pg_database: Database) -> None:
+def test_in_file_waiver_lets_protected_apply_run(
+    project: ProjectDir, pg_database: Database
+) -> None:
     protected(project, pg_database.url)
     project.write("001_users.sql", SAFE)
     project.write(

@@ -37,7 +37,8 @@ CASES: dict[str, tuple[str, str]] = {
         "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
     ),
     "add-constraint-without-not-valid": (
-        "ALTER TABLE posts ADD CONSTRAINT posts_user_fk FOREIGN KEY (user_id) REFERENCES users (id);",
+        "ALTER TABLE posts ADD CONSTRAINT posts_user_fk FOREIGN KEY (user_id) "
+        "REFERENCES users (id);",
         "ALTER TABLE posts ADD CONSTRAINT posts_user_fk FOREIGN KEY (user_id) "
         "REFERENCES users (id) NOT VALID;",
     ),
@@ -95,7 +96,8 @@ CASES: dict[str, tuple[str, str]] = {
         "DELETE FROM sessions WHERE expires_at < now();",
     ),
     "backfill-with-ddl": (
-        "ALTER TABLE users ADD COLUMN plan text;\nUPDATE users SET plan = 'free' WHERE plan IS NULL;",
+        "ALTER TABLE users ADD COLUMN plan text;\n"
+        "UPDATE users SET plan = 'free' WHERE plan IS NULL;",
         "UPDATE users SET plan = 'free' WHERE plan IS NULL;",
     ),
     "alter-enum-add-value-in-transaction": (
@@ -242,7 +244,8 @@ def test_the_safe_alternative_is_concrete_sql() -> None:
     (finding,) = lint_all(
         [(PATH, "SET lock_timeout = '1s';\nALTER TABLE users ADD CHECK (age >= 0);")], LintOptions()
     )
-    assert "ALTER TABLE users ADD CONSTRAINT users_check CHECK (age >= 0) NOT VALID;" in finding.safe
+    added = "ALTER TABLE users ADD CONSTRAINT users_check CHECK (age >= 0) NOT VALID;"
+    assert added in finding.safe
     assert "ALTER TABLE users VALIDATE CONSTRAINT users_check;" in finding.safe
 
 
