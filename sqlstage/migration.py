@@ -84,6 +84,11 @@ def read_migration(path: Path) -> Migration:
             f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x})",
             "save the file as UTF-8",
         ) from err
+    if "\x00" in text:  # valid UTF-8 can still be binary; no database takes a NUL in SQL
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise MigrationFileError(
+            f"{path}:{line}: holds a NUL byte; is it a binary file?", "save it as plain SQL text"
+        )
     number, name = parsed
     return parse_text(number, name, path, text)
 
