@@ -9,7 +9,9 @@ import pytest
 from tests.conftest import Database, ProjectDir, pg_url_for
 
 
-def _refused_and_untouched(project: ProjectDir, database: Database, code: int, *needles: str) -> str:
+def _refused_and_untouched(
+    project: ProjectDir, database: Database, code: int, *needles: str
+) -> str:
     result = project.run("apply", "dev", "--yes")
     assert result.exit_code == code, result.output
     error_lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
@@ -48,7 +50,9 @@ def test_missing_numbers_are_allowed_and_run_in_order(dev: ProjectDir, database:
     assert database.history() == ["001_first", "007_seventh"]
 
 
-@pytest.mark.parametrize("text", ["", "\n\n", "-- only a comment\n", "-- rollback\n-- DROP TABLE x;\n"])
+@pytest.mark.parametrize(
+    "text", ["", "\n\n", "-- only a comment\n", "-- rollback\n-- DROP TABLE x;\n"]
+)
 def test_empty_files(dev: ProjectDir, database: Database, text: str) -> None:
     (dev.migrations / "002_empty.sql").write_text(text)
     _refused_and_untouched(dev, database, 2, "002_empty.sql", "holds no SQL")

@@ -98,7 +98,9 @@ def test_failure_midway_is_recorded_and_blocks_until_repair(
     assert "002_half.sql:3: relation \"nowhere\" does not exist" in failed.output
     assert "1 of 3 statement(s) had committed" in failed.output
     assert "sqlstage repair dev 002_half --mark-applied" in failed.output
-    row = pg_database.query("SELECT status, note FROM sqlstage_history WHERE migration = '002_half'")
+    row = pg_database.query(
+        "SELECT status, note FROM sqlstage_history WHERE migration = '002_half'"
+    )
     assert row[0][0] == "failed" and "failed at statement 2 of 3 (line 3)" in row[0][1]
     assert "kept" in pg_database.tables() and "never" not in pg_database.tables()
     assert "002_half" not in pg.status_json()["environments"]["dev"]["applied"]
