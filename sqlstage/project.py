@@ -166,6 +166,8 @@ class Project:
 
     def check_rehearsal(self, plan: Plan) -> None:
         """Refuse migrations the environment's `requires` has not applied (status.json)."""
+        if plan.environment.requires is None:
+            return  # nothing to check: a damaged status.json must not block, say, dev
         check_rehearsal(plan.environment, plan.migrations, self.read_status(), self.catalog)
 
     def backup(self, connection: Connection) -> Path:
