@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -61,7 +62,10 @@ class SqlstageGroup(click.Group):
             return super().invoke(ctx)
         except SqlstageError as error:
             state = ctx.find_object(State)
-            fail(str(error), error.exit_code, state.secrets if state else [])
+            secrets = state.secrets if state else []
+            if error.details:
+                click.echo(redact(error.details, secrets), err=True)
+            fail(str(error), error.exit_code, secrets)
         except KeyboardInterrupt:
             click.echo("\ninterrupted: the migration in progress was rolled back", err=True)
             sys.exit(ExitCode.INTERRUPTED)
@@ -119,6 +123,37 @@ def new(state: State, name: str) -> None:
     click.echo(_relative(new_migration(project.catalog, name), Path.cwd()))
 
 
+def _lock_wait_option(command: Any) -> Any:
+    from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
+
+    return click.option(
+        "--lock-wait",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_LOCK_WAIT_SECONDS,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long to wait for another run on the same database to finish.",
+    )(command)
+
+
+def _locked(
+    project: Project, connection: Connection, wait_seconds: float, skip: bool = False
+) -> AbstractContextManager[None]:
+    """The run lock for a command that changes the database (`skip` for a dry run)."""
+    if skip:
+        return nullcontext()
+
+    def waiting(holder: str) -> None:
+        click.secho(
+            f"waiting up to {wait_seconds:g} s: {connection.environment.key} is being changed "
+            f"by {holder}",
+            fg="yellow",
+            err=True,
+        )
+
+    return project.locked(connection, wait_seconds, waiting)
+
+
 @cli.command()
 @click.argument("environment")
 @click.argument("migration", required=False)
@@ -147,6 +182,7 @@ def new(state: State, name: str) -> None:
     metavar="RULE",
     help="Apply to a protected environment despite this lint rule's errors (logged).",
 )
+@_lock_wait_option
 @click.pass_obj
 def apply(
     state: State,
@@ -160,6 +196,7 @@ def apply(
     skip_rehearsal: bool,
     reason: str | None,
     allow_lint: tuple[str, ...],
+    lock_wait: float,
 ) -> None:
     """Apply pending migrations to ENVIRONMENT (all, MIGRATION alone, or up to --to)."""
     if migration and to:
@@ -170,7 +207,10 @@ def apply(
     env = project.config.environment(environment)
     if not dry_run:
         _refuse_unattended(env)
-    with _connect(state, project, environment) as connection:
+    with (
+        _connect(state, project, environment) as connection,
+        _locked(project, connection, lock_wait, skip=dry_run),
+    ):
         plan = project.plan_apply(connection, migration, to, allow_out_of_order)
         for warning in plan.warnings:
             click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -258,6 +298,11 @@ def _show_plan(plan: Plan, connection: Connection) -> None:
         first = statements[0].sql.splitlines()[0] if statements else ""
         count = _plural(len(statements), "statement")
         click.echo(f"  {migration.name:<{width}}  {count:<13} {_truncate(first, 60)}")
+        if migration.name in plan.outside_transaction:
+            click.secho(
+                f"  {'':<{width}}  no transaction: each statement commits on its own",
+                fg="yellow",
+            )
 
 
 def _show_sql(plan: Plan) -> None:
@@ -373,15 +418,26 @@ def agents(state: State, target: Path | None) -> None:
 @click.option("--live", "live", metavar="ENV", help="Compare ENV's database with status.json.")
 @click.option("--write", is_flag=True, help="With --live: rewrite status.json from the database.")
 @click.option("--all", "show_all", is_flag=True, help="List every migration, not just recent ones.")
+@click.option(
+    "--repair", "repair_file", is_flag=True,
+    help="Rewrite a damaged status.json from what it still tells (no connection).",
+)
 @click.pass_obj
-def status(state: State, as_json: bool, live: str | None, write: bool, show_all: bool) -> None:
+def status(
+    state: State, as_json: bool, live: str | None, write: bool, show_all: bool, repair_file: bool
+) -> None:
     """Where each environment stands, from status.json and the files (no connection).
 
     With --live ENV, connect to ENV and compare its history with status.json.
     """
     if write and not live:
         raise click.UsageError("--write goes with --live ENV")
+    if repair_file and live:
+        raise click.UsageError("--repair is offline; to rebuild from a database: --live ENV")
     project = state.project()
+    if repair_file:
+        _repair_status_file(project)
+        return
     if live:
         _live_status(state, project, live, write, as_json)
         return
@@ -400,15 +456,40 @@ def status(state: State, as_json: bool, live: str | None, write: bool, show_all:
                 "warnings": list(report.warnings),
             }
         )
-        return
-    _print_status_table(report, show_all)
-    for warning in report.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    else:
+        _print_status_table(report, show_all)
+        for warning in report.warnings:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
+    from sqlstage.checksums import refuse_edited_offline
+
+    refuse_edited_offline(project.read_status(), project.catalog)
+
+
+def _repair_status_file(project: Project) -> None:
+    written, unknown = project.repair_status()
+    path = _relative(project.config.status_file, Path.cwd())
+    if written:
+        click.echo(f"rewrote {path} from what it still tells")
+    elif not unknown or len(unknown) < len(project.config.environments):
+        click.echo(f"{path} needed no repair")
+    else:
+        click.echo(f"nothing in {path} can be read")
+    for key in unknown:
+        click.secho(
+            f"  {key}: unknown; run `sqlstage status --live {key} --write`", fg="yellow"
+        )
+    if written:
+        click.echo(f"commit {path}")
 
 
 def _live_status(state: State, project: Project, key: str, write: bool, as_json: bool) -> None:
     with _connect(state, project, key) as connection:
         report = project.live_status(connection, write)
+        _render_live(project, key, report, as_json)
+        project.refuse_edited(connection)
+
+
+def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None:
     if as_json:
         _print_json(
             {
@@ -459,6 +540,95 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         else:
             text = f"{done} applied, up to date"
         click.echo(f"{env.key:<10} {env.name}: {text}")
+
+
+@cli.command()
+@click.argument("environment")
+@click.argument("migration")
+@click.option("--mark-applied", "action", flag_value="mark-applied",
+              help="Record MIGRATION as applied (after fixing a failed one by hand).")
+@click.option("--forget", "action", flag_value="forget",
+              help="Remove MIGRATION from the history, so it is pending again.")
+@click.option("--accept", "action", flag_value="accept",
+              help="Accept the edit of an applied MIGRATION (records who and when).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@_lock_wait_option
+@click.pass_obj
+def repair(
+    state: State, environment: str, migration: str, action: str | None, yes: bool,
+    lock_wait: float,
+) -> None:
+    """Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL."""
+    from sqlstage.repair import RepairAction
+
+    if action is None:
+        raise click.UsageError("say what to do: --mark-applied, --forget or --accept")
+    project = state.project()
+    env = project.config.environment(environment)
+    with _connect(state, project, environment) as connection, _locked(
+        project, connection, lock_wait
+    ):
+        _confirm_action(env, f"{action} {migration} on {env.label}", yes)
+        click.echo(project.repair(connection, migration, RepairAction(action)))
+    click.echo(f"updated {_relative(project.config.status_file, Path.cwd())}: commit it")
+
+
+@cli.command()
+@click.argument("environment")
+@click.argument("migration", required=False)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@_lock_wait_option
+@click.pass_obj
+def baseline(
+    state: State, environment: str, migration: str | None, yes: bool, lock_wait: float
+) -> None:
+    """Mark ENVIRONMENT as having reached MIGRATION without running anything.
+
+    For a database made by hand or by another tool. MIGRATION defaults to the lastApplied
+    that status.json records for ENVIRONMENT.
+    """
+    project = state.project()
+    env = project.config.environment(environment)
+    target = migration or _recorded_last(project, env.key)
+    with _connect(state, project, environment) as connection, _locked(
+        project, connection, lock_wait
+    ):
+        chosen = project.plan_baseline(connection, target)
+        if not chosen:
+            click.echo(f"{env.key} already records everything up to {target}")
+            return
+        click.echo(f"Baseline for {env.label}: record {_plural(len(chosen), 'migration')} "
+                   "as applied, running none of them")
+        for item in chosen:
+            click.echo(f"  {item.name}")
+        _confirm_action(env, f"record {_plural(len(chosen), 'migration')} on {env.label}", yes)
+        written = project.baseline(connection, chosen)
+    click.secho(f"Baselined {env.key} at {chosen[-1].name}", fg="green")
+    if written:
+        click.echo(f"updated {_relative(project.config.status_file, Path.cwd())}: commit it")
+
+
+def _recorded_last(project: Project, key: str) -> str:
+    state = project.read_status().environments.get(key)
+    if state is None or not state.last_applied:
+        raise click.UsageError(f"give MIGRATION: status.json records no lastApplied for {key}")
+    return state.last_applied
+
+
+def _confirm_action(env: Environment, what: str, yes: bool) -> None:
+    """The usual confirmation: type the key for a protected environment, else [y/N]/--yes."""
+    _refuse_unattended(env)
+    if env.protected:
+        if env.allow_non_interactive and yes:
+            return
+        answer = click.prompt(f"Type '{env.key}' to {what}", default="", show_default=False)
+        if answer.strip() != env.key:
+            raise Refused(f"not confirmed: nothing was changed on {env.key}")
+        return
+    if yes:
+        return
+    if not _ask_yes_no(f"{what[0].upper()}{what[1:]}?"):
+        raise Refused(f"not confirmed: nothing was changed on {env.key}", "answer y, or pass --yes")
 
 
 @cli.command()

@@ -25,10 +25,12 @@ class SqlstageError(Exception):
 
     exit_code: ExitCode = ExitCode.USAGE
 
-    def __init__(self, message: str, fix: str | None = None) -> None:
+    def __init__(self, message: str, fix: str | None = None, details: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
+        #: more lines the CLI prints after the one-line error (a diff), or ""
+        self.details = details
 
     def __str__(self) -> str:
         return f"{self.message}; {self.fix}" if self.fix else self.message
@@ -50,6 +52,14 @@ class Refused(SqlstageError):
     """A safety rule or the user said no; nothing was changed."""
 
     exit_code = ExitCode.REFUSED
+
+
+class Locked(Refused):
+    """Another run holds the database's lock and did not let go within --lock-wait."""
+
+
+class ChecksumChanged(MigrationFileError):
+    """An applied migration's forward SQL was edited; `details` holds the diff."""
 
 
 class ConnectionFailed(SqlstageError):

@@ -23,6 +23,8 @@ from sqlstage.sqltext import first_code_offset, line_of, top_level_positions
 FILE_NAME = re.compile(r"^(\d+)_([a-z0-9_]+)\.sql$")
 ROLLBACK_MARKER = re.compile(r"[ \t]*--[ \t]*rollback\b", re.IGNORECASE)
 _COMMENTED = re.compile(r"^([ \t]*)--[ \t]?")
+#: a first line that asks for every statement to run on its own, outside a transaction
+NO_TRANSACTION_DIRECTIVE = "-- sqlstage:no-transaction"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Migration:
     rollback: str | None
     rollback_line: int | None
     checksum: str
+    #: the first line is `-- sqlstage:no-transaction` (see sqlstage.transactions)
+    no_transaction: bool = False
 
     @property
     def file_name(self) -> str:
@@ -80,6 +84,11 @@ def read_migration(path: Path) -> Migration:
             f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x})",
             "save the file as UTF-8",
         ) from err
+    if "\x00" in text:  # valid UTF-8 can still be binary; no database takes a NUL in SQL
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise MigrationFileError(
+            f"{path}:{line}: holds a NUL byte; is it a binary file?", "save it as plain SQL text"
+        )
     number, name = parsed
     return parse_text(number, name, path, text)
 
@@ -98,7 +107,10 @@ def parse_text(number: int, name: str, path: Path, text: str) -> Migration:
     if marker is not None:
         rollback_line = line_of(text, marker)
         rollback = _uncomment(path, rollback_line, text[marker:].split("\n")[1:])
-    return Migration(number, name, path, forward, rollback, rollback_line, checksum(forward))
+    no_transaction = text.split("\n", 1)[0].strip().lower() == NO_TRANSACTION_DIRECTIVE
+    return Migration(
+        number, name, path, forward, rollback, rollback_line, checksum(forward), no_transaction
+    )
 
 
 def find_rollback_marker(text: str) -> int | None:

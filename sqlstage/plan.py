@@ -26,6 +26,8 @@ class Plan:
     applied: tuple[AppliedMigration, ...]
     warnings: tuple[str, ...] = ()
     already_applied: AppliedMigration | None = None
+    #: names of the migrations that run statement by statement (sqlstage.transactions)
+    outside_transaction: frozenset[str] = frozenset()
 
 
 def pending_migrations(catalog: Catalog, applied_names: Iterable[str]) -> list[Migration]:
@@ -103,6 +105,23 @@ def _check_order(
             "has; was a branch merged?",
             "renumber it after the applied ones, or pass --allow-out-of-order",
         )
+
+
+def out_of_order_notes(plan: Plan) -> dict[str, str]:
+    """History notes for planned migrations numbered below one already applied."""
+    from sqlstage.status_file import OUT_OF_ORDER_NOTE
+
+    numbered = {
+        parsed[0]: row.migration for row in plan.applied if (parsed := _number(row.migration))
+    }
+    if not numbered:
+        return {}
+    highest = max(numbered)
+    return {
+        m.name: f"{OUT_OF_ORDER_NOTE} (after {numbered[highest]})"
+        for m in plan.migrations
+        if m.number < highest
+    }
 
 
 def _number(name: str) -> tuple[int, str] | None:

@@ -10,8 +10,9 @@ The CLI is a thin layer over this module; scripts and tests use it directly:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -22,9 +23,10 @@ from sqlstage.catalog import Catalog, load_catalog
 from sqlstage.config import CONFIG_FILE, Config, Environment, load_config, resolve_url
 from sqlstage.drivers import connect
 from sqlstage.drivers.base import AppliedMigration, Driver, ServerInfo
-from sqlstage.errors import Refused, SqlstageError
+from sqlstage.errors import Refused, SqlstageError, StatusFileError
+from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
 from sqlstage.migration import Migration
-from sqlstage.plan import Plan, history_warnings, plan_apply
+from sqlstage.plan import Plan, history_warnings, out_of_order_notes, plan_apply
 from sqlstage.runlog import RunLog
 from sqlstage.runner import Events, apply_migrations, current_user
 from sqlstage.safety import check_identity, check_rehearsal
@@ -41,6 +43,7 @@ from sqlstage.urls import DatabaseUrl
 
 if TYPE_CHECKING:
     from sqlstage.lint import Finding
+    from sqlstage.repair import RepairAction
 
 BACKUP_DIR = "backups"
 
@@ -164,6 +167,8 @@ class Project:
 
     def check_rehearsal(self, plan: Plan) -> None:
         """Refuse migrations the environment's `requires` has not applied (status.json)."""
+        if plan.environment.requires is None:
+            return  # nothing to check: a damaged status.json must not block, say, dev
         check_rehearsal(plan.environment, plan.migrations, self.read_status(), self.catalog)
 
     def backup(self, connection: Connection) -> Path:
@@ -178,6 +183,23 @@ class Project:
             raise Refused(f"the backup {path} is missing or empty; nothing was applied")
         return path
 
+    # -- one runner at a time -----------------------------------------------------------
+    @contextmanager
+    def locked(
+        self,
+        connection: Connection,
+        wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS,
+        waiting: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """Hold the database's run lock (re-entrant); raises Locked (exit 3) after
+        `wait_seconds`, telling `waiting` who holds it. Plan inside it, so the plan is
+        made from the history as the previous run left it."""
+        connection.driver.lock(wait_seconds, waiting)
+        try:
+            yield
+        finally:
+            connection.driver.unlock()
+
     # -- apply --------------------------------------------------------------------------
     def plan_apply(
         self,
@@ -186,14 +208,21 @@ class Project:
         to: str | None = None,
         allow_out_of_order: bool = False,
     ) -> Plan:
-        return plan_apply(
-            connection.environment,
-            self.catalog,
-            connection.driver.applied(),
-            target=target,
-            to=to,
-            allow_out_of_order=allow_out_of_order,
+        """What to run; refuses while a migration is recorded failed (exit 3) or an applied
+        file was edited (exit 2, with the diff), and marks migrations that run outside a
+        transaction (a file error, exit 2, when one mixes both kinds)."""
+        from sqlstage.checksums import refuse_edited
+        from sqlstage.transactions import refuse_if_failed, runs_outside_transaction
+
+        env, driver = connection.environment, connection.driver
+        history = driver.applied()
+        refuse_if_failed(env.key, history)
+        refuse_edited(env.key, self.catalog, history, driver.applied_sql)
+        plan = plan_apply(
+            env, self.catalog, history, target=target, to=to, allow_out_of_order=allow_out_of_order
         )
+        outside = frozenset(m.name for m in plan.migrations if runs_outside_transaction(driver, m))
+        return replace(plan, outside_transaction=outside)
 
     def apply(
         self,
@@ -209,7 +238,11 @@ class Project:
         was overridden) goes into the log and every history row of the run.
         """
         env = connection.environment
-        with RunLog(self.config.log_dir, env.key, connection.secrets) as log:
+        with (
+            self.locked(connection),
+            RunLog(self.config.log_dir, env.key, connection.secrets) as log,
+        ):
+            _refuse_stale(env.key, plan.migrations, connection.driver.applied())
             log.write(f"sqlstage {__version__} apply {env.key} by {current_user()}")
             log.write(f"target {connection.url.masked}: {connection.info.describe()}")
             log.write(f"plan: {', '.join(m.name for m in plan.migrations) or 'nothing'}")
@@ -229,6 +262,8 @@ class Project:
                     events,
                     lock_timeout=env.effective_lock_timeout,
                     note=note,
+                    notes=out_of_order_notes(plan),
+                    environment=env.key,
                 )
             except SqlstageError as error:
                 log.write(f"ERROR: {error}")
@@ -250,9 +285,16 @@ class Project:
         return self.record_status(connection.environment, history)
 
     def record_status(self, environment: Environment, history: list[AppliedMigration]) -> bool:
-        """Write the environment's entry of status.json from its database's history."""
+        """Write the environment's entry of status.json from its database's history; a
+        damaged file keeps what can still be read of the other environments."""
+        try:
+            current = self.read_status()
+        except StatusFileError:
+            from sqlstage.repair import salvage_status
+
+            current = salvage_status(self.config.status_file, list(self.config.environments)).status
         status = with_environment(
-            self.read_status(), environment.key, state_from_history(environment.name, history)
+            current, environment.key, state_from_history(environment.name, history)
         )
         return write_status(self.config.status_file, status, self.config, self.catalog)
 
@@ -289,6 +331,15 @@ class Project:
             tuple(warnings),
         )
 
+    def refuse_edited(self, connection: Connection) -> None:
+        """Raise ChecksumChanged (exit 2, with the diff) if an applied file was edited."""
+        from sqlstage.checksums import refuse_edited
+
+        driver = connection.driver
+        refuse_edited(
+            connection.environment.key, self.catalog, driver.applied(), driver.applied_sql
+        )
+
     def pending(self, environment: str) -> list[Migration]:
         """What status.json says the environment still lacks (offline)."""
         self.config.environment(environment)
@@ -298,6 +349,7 @@ class Project:
         """Compare the database's history with status.json; with `write`, trust the database."""
         env = connection.environment
         history = connection.driver.applied()
+        written = self.record_status(env, history) if write else False
         recorded = self.read_status().environments.get(env.key)
         in_file = recorded.applied_names(self.catalog) if recorded else set()
         in_db = {row.migration for row in history if row.status == "applied"}
@@ -308,7 +360,6 @@ class Project:
               for name in sorted(in_file - in_db)),
             *history_warnings(self.catalog, history, env.key),
         ]
-        written = self.record_status(env, history) if write else False
         return LiveReport(env, tuple(history), tuple(differences), written)
 
     # -- lint ---------------------------------------------------------------------------
@@ -356,3 +407,58 @@ class Project:
             tool_lock_timeout=tool_lock_timeout,
         )
         return lint_all([(m.path, m.forward) for m in migrations], options)
+    # -- putting records right (sqlstage.repair) ----------------------------------------
+    def repair(self, connection: Connection, migration: str, action: RepairAction) -> str:
+        """Change one history row (mark applied, forget, accept an edit) and status.json."""
+        from sqlstage.repair import repair, resolve_name
+
+        driver, env = connection.driver, connection.environment
+        name = resolve_name(self.catalog, driver.applied(), migration)
+        with self.locked(connection):
+            done = repair(driver, env.key, self.catalog, name, action, current_user())
+            self.record_status(env, driver.applied())
+        return done
+
+    def plan_baseline(self, connection: Connection, target: str) -> list[Migration]:
+        """The migrations up to `target` a baseline would record as applied (none run)."""
+        from sqlstage.repair import plan_baseline
+
+        env = connection.environment
+        return plan_baseline(env.key, self.catalog, connection.driver.applied(),
+                             self.catalog.find(target))
+
+    def baseline(self, connection: Connection, migrations: list[Migration]) -> bool:
+        """Record `migrations` as applied without running them; returns whether status.json
+        changed."""
+        from sqlstage.repair import record_baseline
+
+        with self.locked(connection):
+            env = connection.environment
+            _refuse_stale(env.key, migrations, connection.driver.applied())
+            record_baseline(connection.driver, migrations, current_user())
+            return self.record_status(connection.environment, connection.driver.applied())
+
+    def repair_status(self) -> tuple[bool, tuple[str, ...]]:
+        """Offline: rewrite status.json from what it still tells; returns whether it was
+        written and the environments that need `status --live ENV --write`."""
+        from sqlstage.repair import salvage_status
+
+        salvage = salvage_status(self.config.status_file, list(self.config.environments))
+        if not salvage.status.environments:  # nothing could be read: keep the file to fix by hand
+            return False, salvage.unknown
+        written = write_status(self.config.status_file, salvage.status, self.config, self.catalog)
+        return written, salvage.unknown
+
+
+def _refuse_stale(
+    environment: str, migrations: Sequence[Migration], history: list[AppliedMigration]
+) -> None:
+    """A plan made before the lock was taken may have been applied by the run that held it."""
+    done = {row.migration for row in history}
+    stale = [m.name for m in migrations if m.name in done]
+    if stale:
+        raise Refused(
+            f"{stale[0]} was applied to {environment} by another run since this plan "
+            "was made; nothing was changed",
+            "plan again: run the same command",
+        )

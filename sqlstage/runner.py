@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -16,6 +16,7 @@ from sqlstage.errors import MigrationFailed
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog
 from sqlstage.sqltext import Statement, line_of
+from sqlstage.transactions import apply_outside_transaction, runs_outside_transaction
 
 
 class Events(Protocol):
@@ -60,6 +61,8 @@ def apply_migrations(
     applied_by: str | None = None,
     lock_timeout: str | None = None,
     note: str | None = None,
+    notes: Mapping[str, str] | None = None,
+    environment: str = "ENV",
 ) -> list[Migration]:
     """Run each migration in its own transaction together with its history row.
 
@@ -67,7 +70,9 @@ def apply_migrations(
     the file, the line where the failing statement starts and the database's message.
     `lock_timeout` bounds each migration's wait for a lock (PostgreSQL), so a migration stuck
     behind a long transaction fails fast instead of queueing all traffic behind it. `note` is
-    recorded in each history row (e.g. why the rehearsal check was skipped).
+    recorded in each history row (e.g. why the rehearsal check was skipped), `notes` in the
+    named migrations' rows (e.g. applied out of order). A migration that cannot run in a
+    transaction runs statement by statement instead (sqlstage.transactions).
     Returns the migrations applied.
     """
     events = events or NoEvents()
@@ -77,6 +82,15 @@ def apply_migrations(
     for index, migration in enumerate(migrations, start=1):
         events.migration_started(migration, index, len(migrations))
         log.write(f"migration {migration.name} checksum {migration.checksum}")
+        row_note = "; ".join(n for n in (note, (notes or {}).get(migration.name)) if n) or None
+        if runs_outside_transaction(driver, migration):
+            duration_ms = apply_outside_transaction(
+                driver, migration, log, applied_by, row_note, environment
+            )
+            log.write(f"applied {migration.name} in {duration_ms} ms (no transaction)")
+            events.migration_applied(migration, duration_ms)
+            done.append(migration)
+            continue
         statements = driver.statements(migration.forward)
         started = time.perf_counter()
         try:
@@ -94,7 +108,7 @@ def apply_migrations(
                         applied_by=applied_by,
                         duration_ms=duration_ms,
                         tool_version=__version__,
-                        note=note,
+                        note=row_note,
                     ),
                     migration.forward,
                 )

@@ -30,6 +30,8 @@ class Recorded:
     migration: str
     applied_at: str | None = None
     checksum: str | None = None
+    #: applied with --allow-out-of-order, below a migration the environment already had
+    out_of_order: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ def read_status(path: Path) -> StatusFile:
         return StatusFile()
     except UnicodeDecodeError as err:
         raise StatusFileError(f"{path}: not valid UTF-8", _REBUILD) from err
+    return parse_status(text, path)
+
+
+def parse_status(text: str, path: Path) -> StatusFile:
+    """status.json's text -> StatusFile; errors name `path` and the line."""
     for number, line in enumerate(text.splitlines(), start=1):
         if line.startswith(("<<<<<<<", ">>>>>>>")):
             raise StatusFileError(f"{path}:{number}: holds git conflict markers", _REBUILD)
@@ -87,7 +94,10 @@ def read_status(path: Path) -> StatusFile:
     )
 
 
-_REBUILD = "fix it by hand, or rebuild it from the database with `sqlstage status --live ENV --write`"
+_REBUILD = (
+    "fix it by hand, rebuild what it still tells with `sqlstage status --repair`, or rebuild "
+    "it from the database with `sqlstage status --live ENV --write`"
+)
 
 
 def _environment(path: Path, key: str, value: Any) -> EnvironmentState:
@@ -97,7 +107,9 @@ def _environment(path: Path, key: str, value: Any) -> EnvironmentState:
     rows: tuple[Recorded, ...] = ()
     if isinstance(applied, dict):
         rows = tuple(
-            Recorded(name, entry.get("appliedAt"), entry.get("checksum"))
+            Recorded(
+                name, entry.get("appliedAt"), entry.get("checksum"), bool(entry.get("outOfOrder"))
+            )
             for name, entry in applied.items()
             if isinstance(entry, dict)
         )
@@ -114,7 +126,9 @@ def _environment(path: Path, key: str, value: Any) -> EnvironmentState:
 def state_from_history(name: str, history: Iterable[AppliedMigration]) -> EnvironmentState:
     """An environment's entry as its database's history table tells it."""
     rows = tuple(
-        Recorded(row.migration, utc_stamp(row.applied_at), row.checksum)
+        Recorded(
+            row.migration, utc_stamp(row.applied_at), row.checksum, is_out_of_order(row.note)
+        )
         for row in sorted(history, key=lambda row: (row.applied_at, row.migration))
         if row.status == "applied"
     )
@@ -150,13 +164,25 @@ def to_json(status: StatusFile, config: Config, catalog: Catalog) -> dict[str, A
             "appliedAt": state.applied_at if state else None,
         }
         if state is not None and state.complete:
-            entry["applied"] = {
-                row.migration: {"appliedAt": row.applied_at, "checksum": row.checksum}
-                for row in state.applied
-            }
+            entry["applied"] = {row.migration: _applied_entry(row) for row in state.applied}
         environments[key] = entry
         pending[key] = [m.name for m in pending_for(state, catalog)]
     return {"lastUpdated": status.last_updated, "environments": environments, "pending": pending}
+
+
+def _applied_entry(row: Recorded) -> dict[str, Any]:
+    entry: dict[str, Any] = {"appliedAt": row.applied_at, "checksum": row.checksum}
+    if row.out_of_order:
+        entry["outOfOrder"] = True
+    return entry
+
+
+OUT_OF_ORDER_NOTE = "applied out of order"
+
+
+def is_out_of_order(note: str | None) -> bool:
+    """Whether a history row's note says it was applied with --allow-out-of-order."""
+    return bool(note) and OUT_OF_ORDER_NOTE in (note or "")
 
 
 def render(document: Mapping[str, Any]) -> str:

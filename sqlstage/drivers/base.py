@@ -6,14 +6,16 @@ Dialect differences are data first (class attributes), methods only where data i
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sqlstage.errors import Locked
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl
 
@@ -146,6 +148,9 @@ class Driver(ABC):
 
     def set_lock_timeout(self, value: str) -> None:  # noqa: B027 - optional hook
         """Bound how long the current transaction waits for a lock (no-op where unsupported)."""
+    def outside_transaction_reason(self, sql: str) -> str | None:
+        """What keeps this statement out of a transaction block (`VACUUM`), or None."""
+        return None
 
     def notices(self) -> list[str]:
         """Messages the server sent since the last call (PostgreSQL NOTICE and the like)."""
@@ -157,6 +162,52 @@ class Driver(ABC):
 
     @abstractmethod
     def _table_exists(self, name: str) -> bool: ...
+
+    # -- one runner at a time -----------------------------------------------------------
+    lock_poll_seconds: ClassVar[float] = 0.2
+    _lock_depth = 0
+
+    @abstractmethod
+    def _try_lock(self) -> bool:
+        """Take the run lock if it is free, without waiting; held until `_release_lock` or
+        until this process dies (so a `kill -9` never leaves it behind)."""
+
+    @abstractmethod
+    def _lock_holder(self) -> str | None:
+        """Who holds the run lock (`sqlstage dev alice@laptop (pid 4242)`), if it can tell."""
+
+    @abstractmethod
+    def _release_lock(self) -> None: ...
+
+    def lock(self, wait_seconds: float, waiting: Callable[[str], None] | None = None) -> None:
+        """Take the run lock, polling up to `wait_seconds`; `waiting(holder)` is told who
+        holds it each time that changes. Re-entrant. Raises Locked (exit 3) on timeout."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            return
+        deadline = time.monotonic() + wait_seconds
+        told: str | None = None
+        while not self._try_lock():
+            holder = self._lock_holder() or "another sqlstage run"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Locked(
+                    f"{self.url.masked} is being changed by {holder}; waited "
+                    f"{wait_seconds:g} s and changed nothing",
+                    "let that run finish and try again, or wait longer with --lock-wait SECONDS",
+                )
+            if waiting is not None and holder != told:
+                waiting(holder)
+                told = holder
+            time.sleep(min(self.lock_poll_seconds, remaining))
+        self._lock_depth = 1
+
+    def unlock(self) -> None:
+        if not self._lock_depth:
+            return
+        self._lock_depth -= 1
+        if not self._lock_depth:
+            self._release_lock()
 
     # -- history ------------------------------------------------------------------------
     def ensure_history(self) -> None:
@@ -213,6 +264,25 @@ class Driver(ABC):
         self._query(
             f"DELETE FROM {HISTORY_TABLE} WHERE migration = {self.placeholder}", [migration]
         )
+
+    def update_history(self, migration: str, status: str, checksum: str, note: str | None) -> None:
+        """Change a row's status, checksum and note (`sqlstage repair`)."""
+        mark = self.placeholder
+        self._query(
+            f"UPDATE {HISTORY_TABLE} SET status = {mark}, checksum = {mark}, note = {mark} "
+            f"WHERE migration = {mark}",
+            [status, checksum, note, migration],
+        )
+
+    def applied_sql(self, migration: str) -> str | None:
+        """The forward SQL exactly as it was run, from the history row."""
+        if not self._table_exists(HISTORY_TABLE):
+            return None
+        rows = self._query(
+            f"SELECT applied_sql FROM {HISTORY_TABLE} WHERE migration = {self.placeholder}",
+            [migration],
+        )
+        return rows[0][0] if rows else None
 
     def _to_db_time(self, value: datetime) -> Any:
         return value

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sqlstage.drivers.base import Driver, ServerInfo, StatementError
+from sqlstage.drivers.base import HISTORY_TABLE, Driver, ServerInfo, StatementError
 from sqlstage.errors import ConfigError, ConnectionFailed, Refused
 from sqlstage.sqltext import Statement, line_of, split_statements
 from sqlstage.urls import DatabaseUrl, redact
@@ -53,6 +53,11 @@ class PostgresDriver(Driver):
                 "check that the server is up and the URL, user and password are right",
             ) from err
         self.conn.add_notice_handler(self._on_notice)
+        if self.conn.info.server_version >= 140000:
+            # a client killed mid-statement (kill -9) ends its backend within a second, so
+            # the transaction rolls back and the run lock is freed without waiting for the
+            # statement to finish on its own
+            self.conn.execute("SET client_connection_check_interval = 1000")
 
     def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
         self._notices.append(f"{diag.severity}: {diag.message_primary}")
@@ -147,6 +152,39 @@ class PostgresDriver(Driver):
                 f"install pg_dump {server_major} or newer, or put it first on PATH",
             )
         return path
+    def outside_transaction_reason(self, sql: str) -> str | None:
+        from sqlstage.transactions import postgres_reason
+
+        return postgres_reason(sql)
+
+    # a session-level advisory lock: not tied to any transaction, freed when the session ends
+    def _try_lock(self) -> bool:
+        row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", [self._lock_key]).fetchone()
+        return bool(row and row[0])
+
+    def _lock_holder(self) -> str | None:
+        from sqlstage.locking import holder_text
+
+        key = self._lock_key
+        row = self.conn.execute(
+            """SELECT a.application_name, a.pid, a.backend_start
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND l.classid::bigint = %s AND l.objid::bigint = %s""",
+            [key >> 32, key & 0xFFFFFFFF],
+        ).fetchone()
+        return holder_text(row[0], row[1], row[2]) if row else None
+
+    def _release_lock(self) -> None:
+        if not self.conn.closed:
+            self.conn.execute("SELECT pg_advisory_unlock(%s)", [self._lock_key])
+
+    @property
+    def _lock_key(self) -> int:
+        from sqlstage.locking import advisory_key
+
+        return advisory_key(HISTORY_TABLE)
 
     def notices(self) -> list[str]:
         notices, self._notices = self._notices, []

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from sqlstage.drivers.base import AppliedMigration, Driver, ServerInfo, StatementError
 from sqlstage.errors import ConnectionFailed
+from sqlstage.locking import FileLock
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl
 
@@ -35,6 +38,7 @@ class SqliteDriver(Driver):
         super().__init__(url)
         assert url.sqlite_path is not None
         self.path = url.sqlite_path
+        self.application_name = application_name
         if not self.path.parent.is_dir():
             raise ConnectionFailed(
                 f"cannot open SQLite database {url.masked}: folder {self.path.parent} does not exist",
@@ -52,6 +56,7 @@ class SqliteDriver(Driver):
 
     def close(self) -> None:
         self.conn.close()
+        self._run_lock.release()
 
     def split(self, sql: str) -> list[Statement]:
         """Split at semicolons, keeping CREATE TRIGGER ... BEGIN ...; END; whole."""
@@ -81,6 +86,25 @@ class SqliteDriver(Driver):
             self.conn.backup(target)
         finally:
             target.close()
+    def outside_transaction_reason(self, sql: str) -> str | None:
+        words = sql.split(None, 1)
+        return "VACUUM" if words and words[0].rstrip(";").upper() == "VACUUM" else None
+
+    # a lock file next to the database, not a SQLite lock: see sqlstage.locking for why
+    @cached_property
+    def _run_lock(self) -> FileLock:
+        return FileLock(self.path.with_name(self.path.name + "-sqlstage.lock"))
+
+    def _try_lock(self) -> bool:
+        return self._run_lock.try_acquire(
+            f"{self.application_name} (pid {os.getpid()}, since {datetime.now():%H:%M:%S})"
+        )
+
+    def _lock_holder(self) -> str | None:
+        return self._run_lock.holder()
+
+    def _release_lock(self) -> None:
+        self._run_lock.release()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, params).fetchall()

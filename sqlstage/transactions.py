@@ -1,0 +1,198 @@
+"""Migrations that cannot run inside a transaction, and how they run instead.
+
+PostgreSQL refuses a few statements inside a transaction block (`CREATE INDEX CONCURRENTLY`,
+`VACUUM`, `ALTER SYSTEM`, `CREATE DATABASE`, ...). They are recognised from the parse tree
+(pglast), never from the raw text, so a comment or a string that mentions them is not one.
+A migration holding one runs statement by statement in autocommit; if it fails midway the
+database is half-changed, so its history row says `failed` and the statement reached, and
+later applies refuse until `sqlstage repair` (see `refuse_if_failed`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlstage import __version__
+from sqlstage.drivers.base import AppliedMigration, Driver, StatementError
+from sqlstage.errors import MigrationFailed, MigrationFileError, Refused
+from sqlstage.migration import NO_TRANSACTION_DIRECTIVE, Migration
+from sqlstage.runlog import RunLog
+from sqlstage.sqltext import Statement, line_of
+
+FAILED = "failed"
+
+
+def postgres_reason(sql: str) -> str | None:
+    """The name of what keeps this statement out of a transaction block, or None.
+
+    >>> postgres_reason("create index concurrently i on t (x)")
+    'CREATE INDEX CONCURRENTLY'
+    """
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+
+    try:
+        parsed = parse_sql(sql)
+    except ParseError:
+        return None  # the server will say what is wrong with it
+    for raw in parsed:
+        reason = _node_reason(raw.stmt)
+        if reason:
+            return reason
+    return None
+
+
+def _node_reason(node: Any) -> str | None:
+    kind = type(node).__name__
+    if kind == "IndexStmt" and node.concurrent:
+        return "CREATE INDEX CONCURRENTLY"
+    if kind == "DropStmt" and node.concurrent:
+        return "DROP INDEX CONCURRENTLY"
+    if kind == "ReindexStmt":
+        options = {element.defname for element in node.params or ()}
+        if "concurrently" in options:
+            return "REINDEX CONCURRENTLY"
+        if node.kind.name in {"REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"}:
+            return "REINDEX DATABASE"
+        return None
+    if kind == "VacuumStmt":
+        return "VACUUM" if node.is_vacuumcmd else None
+    return _ALWAYS_OUTSIDE.get(kind)
+
+
+_ALWAYS_OUTSIDE = {
+    "AlterSystemStmt": "ALTER SYSTEM",
+    "CreatedbStmt": "CREATE DATABASE",
+    "DropdbStmt": "DROP DATABASE",
+    "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE",
+}
+
+
+def runs_outside_transaction(driver: Driver, migration: Migration) -> bool:
+    """Whether the migration runs statement by statement in autocommit.
+
+    Yes when it starts with the directive, or when every statement must; a migration that
+    mixes such a statement with others and has no directive is a file error (exit 2) naming
+    the line, because half of it would commit and half would not.
+    """
+    statements = driver.statements(migration.forward)
+    flagged = [(s, r) for s in statements if (r := driver.outside_transaction_reason(s.sql))]
+    if migration.no_transaction or not flagged:
+        return migration.no_transaction
+    if len(flagged) == len(statements):
+        return True
+    statement, reason = flagged[0]
+    raise MigrationFileError(
+        f"{migration.path}:{statement.line}: {reason} cannot run inside a transaction, "
+        "and the other statements of this migration would run in one",
+        f"move it to a migration of its own, or make the first line `{NO_TRANSACTION_DIRECTIVE}` "
+        "to run every statement on its own",
+    )
+
+
+def apply_outside_transaction(
+    driver: Driver,
+    migration: Migration,
+    log: RunLog,
+    applied_by: str,
+    note: str | None,
+    environment: str,
+) -> int:
+    """Run each statement in autocommit; record the migration `applied`, or `failed` with the
+    statement reached (then raise MigrationFailed). Returns the duration in ms."""
+    statements = driver.statements(migration.forward)
+    log.write(f"  no transaction: {len(statements)} statement(s), each commits on its own")
+    started = time.perf_counter()
+    for index, statement in enumerate(statements, start=1):
+        try:
+            driver.execute(statement.sql)
+        except (StatementError, KeyboardInterrupt) as error:
+            failure = _Failure(statements, index, error, environment)
+            _record_failure(driver, migration, failure, log, applied_by, started)
+            raise
+        finally:
+            for notice in driver.notices():
+                log.write(f"  {notice}")
+        log.write(f"  line {statement.line}: done ({index}/{len(statements)})")
+    duration_ms = _elapsed_ms(started)
+    driver.record(_row(migration, applied_by, duration_ms, "applied", note), migration.forward)
+    return duration_ms
+
+
+@dataclass(frozen=True)
+class _Failure:
+    statements: Sequence[Statement]
+    index: int
+    error: BaseException
+    environment: str
+
+
+def _record_failure(
+    driver: Driver,
+    migration: Migration,
+    failure: _Failure,
+    log: RunLog,
+    applied_by: str,
+    started: float,
+) -> None:
+    statements, index, error = failure.statements, failure.index, failure.error
+    statement = statements[index - 1]
+    line = statement.line
+    if isinstance(error, StatementError) and error.position:
+        line += line_of(statement.sql, error.position - 1) - 1
+    message = error.message if isinstance(error, StatementError) else "interrupted"
+    note = (
+        f"failed at statement {index} of {len(statements)} (line {line}): {message}; "
+        f"statements 1-{index - 1} had committed"
+        if index > 1
+        else f"failed at statement 1 of {len(statements)} (line {line}): {message}"
+    )
+    driver.record(
+        _row(migration, applied_by, _elapsed_ms(started), FAILED, note), migration.forward
+    )
+    log.write(f"FAILED {migration.name} outside a transaction: {note}")
+    if isinstance(error, StatementError):
+        raise MigrationFailed(
+            f"{migration.path}:{line}: {message} ({migration.name} ran without a transaction: "
+            f"{index - 1} of {len(statements)} statement(s) had committed)",
+            f"fix the database by hand, then run `sqlstage repair {failure.environment} "
+            f"{migration.name} --mark-applied` or `--forget`",
+        ) from error
+
+
+def _row(
+    migration: Migration, applied_by: str, duration_ms: int, status: str, note: str | None
+) -> AppliedMigration:
+    return AppliedMigration(
+        migration=migration.name,
+        checksum=migration.checksum,
+        applied_at=datetime.now(UTC),
+        applied_by=applied_by,
+        duration_ms=duration_ms,
+        tool_version=__version__,
+        status=status,
+        note=note,
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def refuse_if_failed(environment: str, history: Sequence[AppliedMigration]) -> None:
+    """Refuse (exit 3) while a migration that ran without a transaction is recorded failed."""
+    failed = [row for row in history if row.status == FAILED]
+    if not failed:
+        return
+    row = failed[0]
+    raise Refused(
+        f"{row.migration} failed midway on {environment} and may have left it half-changed "
+        f"({row.note})",
+        f"fix the database by hand, then run `sqlstage repair {environment} {row.migration} "
+        "--mark-applied` (or `--forget` to run it again)",
+    )

@@ -1,0 +1,147 @@
+"""Migrations that cannot run in a transaction: detected from the parse tree, run statement
+by statement, recorded `failed` when they stop midway, and repaired by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from sqlstage.transactions import postgres_reason
+from tests.conftest import Database, ProjectDir
+
+
+@pytest.fixture
+def pg(project: ProjectDir, pg_database: Database) -> ProjectDir:
+    project.configure(dev={"url": pg_database.url})
+    project.write("001_items.sql", "CREATE TABLE items (id int, name text);\n")
+    return project
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("CREATE INDEX CONCURRENTLY i ON t (x)", "CREATE INDEX CONCURRENTLY"),
+        ("create unique index concurrently if not exists i on t (x)", "CREATE INDEX CONCURRENTLY"),
+        ("DROP INDEX CONCURRENTLY i", "DROP INDEX CONCURRENTLY"),
+        ("REINDEX INDEX CONCURRENTLY i", "REINDEX CONCURRENTLY"),
+        ("REINDEX (CONCURRENTLY) TABLE t", "REINDEX CONCURRENTLY"),
+        ("VACUUM (ANALYZE) t", "VACUUM"),
+        ("ALTER SYSTEM SET work_mem = '64MB'", "ALTER SYSTEM"),
+        ("CREATE DATABASE other", "CREATE DATABASE"),
+        ("CREATE INDEX i ON t (x)", None),
+        ("ANALYZE t", None),
+        ("DROP INDEX i", None),
+        ("SELECT 'CREATE INDEX CONCURRENTLY i ON t (x)'", None),
+        ("-- VACUUM\nSELECT 1", None),
+    ],
+)
+def test_reasons_come_from_the_parse_tree(sql: str, reason: str | None) -> None:
+    assert postgres_reason(sql) == reason
+
+
+def test_create_index_concurrently_applies_outside_a_transaction(
+    pg: ProjectDir, pg_database: Database
+) -> None:
+    pg.write("002_items_name.sql", "CREATE INDEX CONCURRENTLY items_name ON items (name);\n")
+
+    result = pg.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "no transaction: each statement commits on its own" in result.output
+    assert pg_database.query("SELECT indisvalid FROM pg_index WHERE "
+                             "indexrelid = 'items_name'::regclass") == [(True,)]
+    assert pg_database.history() == ["001_items", "002_items_name"]
+
+
+def test_mixing_without_the_directive_is_a_file_error_naming_the_line(
+    pg: ProjectDir, pg_database: Database
+) -> None:
+    pg.write(
+        "002_mixed.sql",
+        "ALTER TABLE items ADD COLUMN kind text;\n\nCREATE INDEX CONCURRENTLY k ON items (kind);\n",
+    )
+
+    result = pg.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 2
+    assert "002_mixed.sql:3: CREATE INDEX CONCURRENTLY cannot run inside a transaction" in (
+        result.output
+    )
+    assert "-- sqlstage:no-transaction" in result.output
+    assert pg_database.history() == []  # refused before anything ran, 001 included
+
+
+def test_directive_lets_a_mixed_migration_run_statement_by_statement(
+    pg: ProjectDir, pg_database: Database
+) -> None:
+    pg.write(
+        "002_mixed.sql",
+        "-- sqlstage:no-transaction\nALTER TABLE items ADD COLUMN kind text;\n"
+        "CREATE INDEX CONCURRENTLY k ON items (kind);\n",
+    )
+    result = pg.run("apply", "dev", "--yes")
+    assert result.exit_code == 0, result.output
+    assert pg_database.history() == ["001_items", "002_mixed"]
+
+
+def test_failure_midway_is_recorded_and_blocks_until_repair(
+    pg: ProjectDir, pg_database: Database
+) -> None:
+    pg.write(
+        "002_half.sql",
+        "-- sqlstage:no-transaction\nCREATE TABLE kept (x int);\nCREATE INDEX CONCURRENTLY "
+        "bad ON nowhere (x);\nCREATE TABLE never (x int);\n",
+    )
+    pg.write("003_next.sql", "CREATE TABLE later (x int);\n")
+
+    failed = pg.run("apply", "dev", "--yes")
+    assert failed.exit_code == 1
+    assert "002_half.sql:3: relation \"nowhere\" does not exist" in failed.output
+    assert "1 of 3 statement(s) had committed" in failed.output
+    assert "sqlstage repair dev 002_half --mark-applied" in failed.output
+    row = pg_database.query(
+        "SELECT status, note FROM sqlstage_history WHERE migration = '002_half'"
+    )
+    assert row[0][0] == "failed" and "failed at statement 2 of 3 (line 3)" in row[0][1]
+    assert "kept" in pg_database.tables() and "never" not in pg_database.tables()
+    assert "002_half" not in pg.status_json()["environments"]["dev"]["applied"]
+
+    blocked = pg.run("apply", "dev", "--yes")
+    assert blocked.exit_code == 3
+    assert "002_half failed midway on dev" in blocked.output
+    assert "later" not in pg_database.tables()
+
+    pg_database.query("CREATE TABLE never (x int)")  # the user finishes it by hand
+    repaired = pg.run("repair", "dev", "002_half", "--mark-applied", "--yes")
+    assert repaired.exit_code == 0, repaired.output
+    assert "marked 002_half applied on dev" in repaired.output
+    assert pg.status_json()["environments"]["dev"]["lastApplied"] == "002_half"
+
+    assert pg.run("apply", "dev", "--yes").exit_code == 0
+    assert "later" in pg_database.tables()
+
+
+def test_forget_makes_a_failed_migration_pending_again(
+    pg: ProjectDir, pg_database: Database
+) -> None:
+    pg.write("002_idx.sql", "CREATE INDEX CONCURRENTLY i ON nowhere (x);\n")
+    assert pg.run("apply", "dev", "--yes").exit_code == 1
+
+    forgot = pg.run("repair", "dev", "2", "--forget", "--yes")
+    assert forgot.exit_code == 0, forgot.output
+    assert "forgot 002_idx on dev" in forgot.output
+
+    pg.write("002_idx.sql", "CREATE INDEX CONCURRENTLY i ON items (name);\n")
+    result = pg.run("apply", "dev", "--yes")
+    assert result.exit_code == 0, result.output
+    assert pg_database.history() == ["001_items", "002_idx"]
+
+
+def test_sqlite_vacuum_runs_outside_a_transaction(project: ProjectDir, database: Database) -> None:
+    project.configure(dev={"url": database.url})
+    project.write("001_t.sql", "CREATE TABLE t (x INTEGER);\n")
+    project.write("002_vacuum.sql", "VACUUM;\n" if database.dialect == "sqlite" else "VACUUM t;\n")
+
+    result = project.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert database.history() == ["001_t", "002_vacuum"]
