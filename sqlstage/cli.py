@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.config import Environment
     from sqlstage.lint import Finding
     from sqlstage.migration import Migration
-    from sqlstage.plan import Plan
+    from sqlstage.plan import Plan, RollbackPlan
     from sqlstage.project import Connection, Project
 
 
@@ -259,6 +260,89 @@ def apply(
         click.echo(f"updated {_relative(project.config.status_file, Path.cwd())}: commit it")
 
 
+@cli.command()
+@click.argument("environment")
+@click.argument("migration", required=False)
+@click.option("--dry-run", is_flag=True, help="Print the plan and the rollback SQL; run nothing.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask. A protected environment accepts it only with allow_non_interactive.",
+)
+@click.option("--backup", is_flag=True, help="Back the database up before rolling back.")
+@_lock_wait_option
+@click.pass_obj
+def rollback(
+    state: State,
+    environment: str,
+    migration: str | None,
+    dry_run: bool,
+    yes: bool,
+    backup: bool,
+    lock_wait: float,
+) -> None:
+    """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it.
+
+    Runs each migration's rollback section (its commented-out lines) newest first, each in
+    its own transaction together with the removal of its history row.
+    """
+    project = state.project()
+    env = project.config.environment(environment)
+    if not dry_run:
+        _refuse_unattended(env)
+    with (
+        _connect(state, project, environment) as connection,
+        _locked(project, connection, lock_wait, skip=dry_run),
+    ):
+        plan = project.plan_rollback(connection, migration)
+        for warning in plan.warnings:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
+        if plan.not_applied is not None:
+            click.echo(f"{plan.not_applied.name} is not applied to {env.key}: nothing to roll back")
+            return
+        if not plan.migrations:
+            click.echo(f"{env.key} has no applied migrations: nothing to roll back")
+            return
+        _show_rollback_plan(plan, connection)
+        if dry_run:
+            for item in plan.migrations:
+                click.secho(f"\n-- {item.file_name}, rollback", bold=True)
+                click.echo((item.rollback or "").strip())
+            click.echo("\ndry run: nothing was changed")
+            return
+        take_backup = backup or env.backup is not None
+        if take_backup:
+            connection.driver.check_backup()
+        identity = check_identity(env, connection.marker, len(plan.applied))
+        _confirm(env, plan, yes, identity, take_backup, ROLL_BACK)
+        if take_backup:
+            path = project.backup(connection)
+            click.echo(f"Backup: {_relative(path, Path.cwd())} ({path.stat().st_size:,} bytes)")
+        started = time.perf_counter()
+        result = project.rollback(connection, plan, _Progress())
+    click.secho(
+        f"Rolled back {_plural(len(result.rolled_back), 'migration')} on {env.key} in "
+        f"{time.perf_counter() - started:.1f} s",
+        fg="green",
+    )
+    click.echo(f"log: {_relative(result.log_path, Path.cwd())}")
+    if result.status_written:
+        click.echo(f"updated {_relative(project.config.status_file, Path.cwd())}: commit it")
+
+
+def _show_rollback_plan(plan: RollbackPlan, connection: Connection) -> None:
+    env = plan.environment
+    click.echo(f"Rollback plan for {env.label}: {_plural(len(plan.migrations), 'migration')}, "
+               "newest first")
+    width = max(len(m.name) for m in plan.migrations)
+    for migration in plan.migrations:
+        statements = connection.driver.statements(migration.rollback or "")
+        first = statements[0].sql.splitlines()[0] if statements else ""
+        count = _plural(len(statements), "statement")
+        click.echo(f"  {migration.name:<{width}}  {count:<13} {_truncate(first, 60)}")
+
+
 def _connect(
     state: State, project: Project, environment: str, verify_identity: bool = True
 ) -> Connection:
@@ -288,6 +372,9 @@ class _Progress:
     def migration_applied(self, migration: Migration, duration_ms: int) -> None:
         click.echo(f"  applied {migration.name} ({duration_ms} ms)")
 
+    def migration_rolled_back(self, migration: Migration, duration_ms: int) -> None:
+        click.echo(f"  rolled back {migration.name} ({duration_ms} ms)")
+
 
 def _show_plan(plan: Plan, connection: Connection) -> None:
     env = plan.environment
@@ -312,11 +399,31 @@ def _show_sql(plan: Plan) -> None:
     click.echo()
 
 
+@dataclass(frozen=True)
+class _Verb:
+    """How a confirmation names what it asks for: `apply 2 migrations to dev`."""
+
+    action: str
+    prep: str
+    past: str
+    gerund: str
+
+
+APPLY = _Verb("apply", "to", "applied", "applying")
+ROLL_BACK = _Verb("roll back", "on", "rolled back", "rolling back")
+
+
 def _confirm(
-    env: Environment, plan: Plan, yes: bool, identity: Identity, backup_planned: bool
+    env: Environment,
+    plan: Plan | RollbackPlan,
+    yes: bool,
+    identity: Identity,
+    backup_planned: bool,
+    verb: _Verb = APPLY,
 ) -> None:
     count = _plural(len(plan.migrations), "migration")
-    adopted = identity is Identity.UNMARKED_ADOPTED
+    nothing = f"nothing was {verb.past} {verb.prep} {env.key}"
+    adopted = identity is Identity.UNMARKED_ADOPTED and verb is APPLY  # only apply marks
     if adopted:
         click.secho(
             f"This database has {_plural(len(plan.applied), 'applied migration')} but no "
@@ -332,28 +439,27 @@ def _confirm(
             )
         if not backup_planned:
             click.secho(
-                f"{env.name} is protected: take a backup before applying "
+                f"{env.name} is protected: take a backup before {verb.gerund} "
                 '(or set backup = "pg_dump" for it in sqlstage.toml, or pass --backup).',
                 fg="yellow",
             )
             if not _ask_yes_no("Backup taken?"):
                 raise Refused(
-                    f"no backup confirmed: nothing was applied to {env.key}",
-                    "take a backup first, or pass --backup",
+                    f"no backup confirmed: {nothing}", "take a backup first, or pass --backup"
                 )
         answer = click.prompt(
-            f"Type '{env.key}' to apply {count} to {env.name}", default="", show_default=False
+            f"Type '{env.key}' to {verb.action} {count} {verb.prep} {env.name}",
+            default="",
+            show_default=False,
         )
         if answer.strip() != env.key:
-            raise Refused(f"not confirmed: nothing was applied to {env.key}")
+            raise Refused(f"not confirmed: {nothing}")
         return
     if yes:
         return
-    question = f"Apply {count} to {env.label}"
+    question = f"{verb.action.capitalize()} {count} {verb.prep} {env.label}"
     if not _ask_yes_no(question + (" and mark the database as such?" if adopted else "?")):
-        raise Refused(
-            f"not confirmed: nothing was applied to {env.key}", "answer y, or pass --yes"
-        )
+        raise Refused(f"not confirmed: {nothing}", "answer y, or pass --yes")
 
 
 def _ask_yes_no(question: str) -> bool:

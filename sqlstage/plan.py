@@ -126,3 +126,59 @@ def out_of_order_notes(plan: Plan) -> dict[str, str]:
 
 def _number(name: str) -> tuple[int, str] | None:
     return parse_name(name + ".sql")
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a `rollback` will undo on one environment, newest first.
+
+    `not_applied` is set when the user named a migration the environment does not have.
+    """
+
+    environment: Environment
+    migrations: tuple[Migration, ...]
+    applied: tuple[AppliedMigration, ...]
+    warnings: tuple[str, ...] = ()
+    not_applied: Migration | None = None
+
+
+def plan_rollback(
+    environment: Environment,
+    catalog: Catalog,
+    applied: Sequence[AppliedMigration],
+    target: str | None = None,
+) -> RollbackPlan:
+    """Choose the migrations to roll back: the last applied one, or `target` after every
+    migration applied after it, newest first.
+
+    Refused (nothing runs) when one of them has no rollback section or its file is gone.
+    """
+    applied = tuple(applied)
+    rows = [row for row in applied if row.status == "applied"]
+    warnings = tuple(history_warnings(catalog, applied, environment.key))
+    chosen = rows[-1:]
+    if target is not None:
+        wanted = catalog.find(target)
+        names = [row.migration for row in rows]
+        if wanted.name not in names:
+            return RollbackPlan(environment, (), applied, warnings, not_applied=wanted)
+        chosen = rows[names.index(wanted.name) :]
+    files = catalog.by_name()
+    migrations = []
+    for row in reversed(chosen):
+        migration = files.get(row.migration)
+        if migration is None:
+            raise Refused(
+                f"{row.migration} is applied to {environment.key} but its file is gone, so its "
+                "rollback cannot be read; nothing was rolled back",
+                f"restore {row.migration}.sql (git checkout it) and run the same command again",
+            )
+        if migration.rollback is None:
+            raise Refused(
+                f"{migration.path} has no rollback section; nothing was rolled back "
+                f"on {environment.key}",
+                "write its rollback, commented out, below a '-- rollback' line, or undo it "
+                "with a new migration",
+            )
+        migrations.append(migration)
+    return RollbackPlan(environment, tuple(migrations), applied, warnings)

@@ -26,9 +26,22 @@ from sqlstage.drivers.base import AppliedMigration, Driver, ServerInfo
 from sqlstage.errors import Refused, SqlstageError, StatusFileError
 from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
 from sqlstage.migration import Migration
-from sqlstage.plan import Plan, history_warnings, out_of_order_notes, plan_apply
+from sqlstage.plan import (
+    Plan,
+    RollbackPlan,
+    history_warnings,
+    out_of_order_notes,
+    plan_apply,
+    plan_rollback,
+)
 from sqlstage.runlog import RunLog
-from sqlstage.runner import Events, apply_migrations, current_user
+from sqlstage.runner import (
+    Events,
+    RollbackEvents,
+    apply_migrations,
+    current_user,
+    rollback_migrations,
+)
 from sqlstage.safety import check_identity, check_rehearsal
 from sqlstage.status_file import (
     Recorded,
@@ -85,6 +98,13 @@ class CheckReport:
 @dataclass(frozen=True)
 class ApplyResult:
     applied: tuple[Migration, ...]
+    log_path: Path
+    status_written: bool
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    rolled_back: tuple[Migration, ...]
     log_path: Path
     status_written: bool
 
@@ -275,6 +295,44 @@ class Project:
                 written = self._sync_status(connection, log)
             log.write(f"done: {len(done)} migration(s) applied to {env.key}")
         return ApplyResult(tuple(done), log.path, written)
+
+    # -- rollback -----------------------------------------------------------------------
+    def plan_rollback(self, connection: Connection, target: str | None = None) -> RollbackPlan:
+        return plan_rollback(
+            connection.environment, self.catalog, connection.driver.applied(), target
+        )
+
+    def rollback(
+        self, connection: Connection, plan: RollbackPlan, events: RollbackEvents | None = None
+    ) -> RollbackResult:
+        """Run the plan's rollback sections, newest first, write the log, and bring status.json
+        up to date with the database, also when a rollback fails (the ones before it stay
+        rolled back)."""
+        env = connection.environment
+        with RunLog(self.config.log_dir, env.key, connection.secrets) as log:
+            log.write(f"sqlstage {__version__} rollback {env.key} by {current_user()}")
+            log.write(f"target {connection.url.masked}: {connection.info.describe()}")
+            log.write(f"plan: roll back {', '.join(m.name for m in plan.migrations) or 'nothing'}")
+            for warning in (*plan.warnings, *connection.warnings):
+                log.write(f"warning: {warning}")
+            try:
+                done = rollback_migrations(
+                    connection.driver,
+                    plan.migrations,
+                    log,
+                    events,
+                    lock_timeout=env.effective_lock_timeout,
+                )
+            except SqlstageError as error:
+                log.write(f"ERROR: {error}")
+                raise
+            except KeyboardInterrupt:
+                log.write("INTERRUPTED: the rollback in progress was undone")
+                raise
+            finally:
+                written = self._sync_status(connection, log)
+            log.write(f"done: {len(done)} migration(s) rolled back on {env.key}")
+        return RollbackResult(tuple(done), log.path, written)
 
     def _sync_status(self, connection: Connection, log: RunLog) -> bool:
         try:

@@ -122,6 +122,70 @@ def apply_migrations(
     return done
 
 
+class RollbackEvents(Protocol):
+    """What `rollback_migrations` tells its caller as it goes."""
+
+    def migration_started(self, migration: Migration, index: int, total: int) -> None: ...
+
+    def migration_rolled_back(self, migration: Migration, duration_ms: int) -> None: ...
+
+
+class NoRollbackEvents:
+    def migration_started(self, migration: Migration, index: int, total: int) -> None:
+        pass
+
+    def migration_rolled_back(self, migration: Migration, duration_ms: int) -> None:
+        pass
+
+
+def rollback_migrations(
+    driver: Driver,
+    migrations: Sequence[Migration],
+    log: RunLog,
+    events: RollbackEvents | None = None,
+    lock_timeout: str | None = None,
+) -> list[Migration]:
+    """Run each migration's rollback section, in the order given (newest first), each in its
+    own transaction together with the removal of its history row.
+
+    Stops at the first failure: that rollback is undone whole, the migration stays applied, and
+    MigrationFailed names the file and the line of the failing rollback statement.
+    `lock_timeout` as for `apply_migrations`. Returns the migrations rolled back.
+    """
+    events = events or NoRollbackEvents()
+    done: list[Migration] = []
+    for index, migration in enumerate(migrations, start=1):
+        if migration.rollback is None or migration.rollback_line is None:
+            raise ValueError(f"{migration.name} has no rollback section")  # plan_rollback refuses
+        events.migration_started(migration, index, len(migrations))
+        log.write(f"rollback {migration.name}")
+        started = time.perf_counter()
+        try:
+            with driver.transaction():
+                if lock_timeout is not None:
+                    driver.set_lock_timeout(lock_timeout)
+                for statement in driver.statements(migration.rollback):
+                    # rollback statements count lines from the one after the marker
+                    at = Statement(statement.sql, migration.rollback_line + statement.line)
+                    _execute(driver, migration, at, log)
+                driver.forget(migration.name)
+        except _Failed as failed:
+            log.write(f"FAILED rollback of {migration.name}: undone; it stays applied")
+            timed_out = failed.where.error.code in driver.lock_timeout_codes
+            fix = (
+                f"the rollback was undone and {migration.name} stays applied; fix its rollback "
+                "section and run the same command again"
+            )
+            raise _as_error(
+                failed.where, lock_timeout if timed_out else None, fix
+            ) from failed.where.error
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        log.write(f"rolled back {migration.name} in {duration_ms} ms")
+        events.migration_rolled_back(migration, duration_ms)
+        done.append(migration)
+    return done
+
+
 class _Failed(Exception):
     def __init__(self, where: FailedStatement) -> None:
         super().__init__(where.error.message)
@@ -149,7 +213,9 @@ def _execute(driver: Driver, migration: Migration, statement: Statement, log: Ru
     log.write(f"  line {statement.line} ({elapsed:.1f} ms): {_first_line(statement.sql)}")
 
 
-def _as_error(failed: FailedStatement, lock_timeout: str | None = None) -> MigrationFailed:
+def _as_error(
+    failed: FailedStatement, lock_timeout: str | None = None, fix: str | None = None
+) -> MigrationFailed:
     error = failed.error
     message = f"{failed.migration.path}:{failed.line}: {error.message}"
     if error.detail:
@@ -164,6 +230,7 @@ def _as_error(failed: FailedStatement, lock_timeout: str | None = None) -> Migra
     return MigrationFailed(
         message,
         error.hint
+        or fix
         or f"{failed.migration.name} was rolled back; fix it and run the same command again",
     )
 
