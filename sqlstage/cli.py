@@ -739,6 +739,28 @@ def _confirm_action(env: Environment, what: str, yes: bool) -> None:
 
 @cli.command()
 @click.argument("environment")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def schema(state: State, environment: str, as_json: bool) -> None:
+    """Print ENVIRONMENT's schema: tables, columns, constraints, indexes, views, functions...
+
+    Read from the database's catalogs, normalised and sorted, so two databases with the same
+    schema print the same text.
+    """
+    from sqlstage.schema import render_text
+
+    project = state.project()
+    with project.connect(environment, ask=state.ask_hidden) as connection:
+        state.secrets.extend(connection.secrets)
+        snap = project.schema(connection)
+    if as_json:
+        _print_json(snap.to_dict())
+    else:
+        click.echo(render_text(snap), nl=False)
+
+
+@cli.command()
+@click.argument("environment")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_obj
 def pending(state: State, environment: str, as_json: bool) -> None:

@@ -35,6 +35,7 @@ from sqlstage.plan import (
     plan_rollback,
 )
 from sqlstage.runlog import RunLog
+from sqlstage.schema import Snapshot, snapshot
 from sqlstage.runner import (
     Events,
     RollbackEvents,
@@ -355,6 +356,11 @@ class Project:
             current, environment.key, state_from_history(environment.name, history)
         )
         return write_status(self.config.status_file, status, self.config, self.catalog)
+
+    # -- schema -------------------------------------------------------------------------
+    def schema(self, connection: Connection) -> Snapshot:
+        """The environment's schema as its catalogs describe it (sqlstage's tables left out)."""
+        return snapshot(connection.driver)
 
     # -- status -------------------------------------------------------------------------
     def status(self) -> StatusReport:

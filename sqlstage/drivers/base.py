@@ -156,6 +156,10 @@ class Driver(ABC):
         """Messages the server sent since the last call (PostgreSQL NOTICE and the like)."""
         return []
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a statement of sqlstage's own (catalog reads for schema snapshots); its rows."""
+        return self._query(sql, params)
+
     @abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a statement of our own with parameters (`placeholder` marks them); return its rows."""

@@ -1,0 +1,141 @@
+"""Schema snapshots and `sqlstage schema`, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sqlstage.drivers import connect
+from sqlstage.drivers.base import Driver
+from sqlstage.schema import Snapshot, diff, snapshot
+from sqlstage.urls import parse_url
+from tests.conftest import Database, ProjectDir
+
+
+def open_driver(database: Database) -> Driver:
+    return connect(parse_url(database.url, Path("."), "test"))
+
+
+def snap(database: Database, *statements: str) -> Snapshot:
+    with open_driver(database) as driver:
+        for statement in statements:
+            driver.execute(statement)
+        return snapshot(driver)
+
+
+def test_snapshot_lists_what_the_migrations_made_and_not_sqlstage_tables(
+    four: ProjectDir, database: Database
+) -> None:
+    four.configure(dev={"url": database.url})
+    assert four.run("apply", "dev", "--yes").exit_code == 0
+
+    objects = snap(database).to_dict()["objects"]
+
+    assert set(objects["table"]) == {"users", "posts"}
+    assert {"users.id", "users.email", "users.display_name", "posts.status"} <= set(
+        objects["column"]
+    )
+    assert "NOT NULL" in objects["column"]["users.email"]
+    assert "'draft'" in objects["column"]["posts.status"]
+    assert "posts_user_id_idx" in objects["index"]
+    assert not any("sqlstage" in name for kind in objects.values() for name in kind)
+
+
+def test_same_schema_built_in_another_order_is_equal(
+    database: Database, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    other: Database = (
+        Database("sqlite", f"sqlite:///{tmp_path / 'other.db'}")
+        if database.dialect == "sqlite"
+        else request.getfixturevalue("pg_database2")
+    )
+    first = snap(
+        database,
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, gone TEXT)",
+        "CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a (id))",
+        "CREATE INDEX b_a ON b (a_id)",
+        "ALTER TABLE a DROP COLUMN gone",
+    )
+    # tables in the other order; on PostgreSQL the foreign key is added afterwards
+    # (SQLite cannot add one to an existing table)
+    late_key = database.dialect == "postgresql"
+    inline_key = "" if late_key else " REFERENCES a (id)"
+    second = snap(
+        other,
+        f"CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER{inline_key})",
+        "CREATE INDEX b_a ON b (a_id)",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+        *(["ALTER TABLE b ADD FOREIGN KEY (a_id) REFERENCES a (id)"] if late_key else []),
+    )
+
+    assert diff(first, second) == []
+    assert first == second
+
+
+def test_diff_names_extra_missing_and_changed_objects(database: Database) -> None:
+    before = snap(
+        database,
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT)",
+        "CREATE TABLE gone (id INTEGER PRIMARY KEY, note TEXT)",
+    )
+    after = snap(
+        database,
+        "CREATE INDEX posts_title_idx ON posts (title)",
+        "DROP TABLE gone",
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT NOT NULL)",
+    )
+
+    lines = diff(before, after)
+
+    assert any(line.startswith("extra index posts_title_idx: CREATE INDEX") for line in lines)
+    assert "extra table audit" in lines
+    assert "missing table gone" in lines
+    assert not any("audit.what" in line or "gone.note" in line for line in lines), lines
+    assert len(lines) == 3, lines
+
+
+def test_changed_column_shows_both_definitions(pg_database: Database) -> None:
+    before = snap(pg_database, "CREATE TABLE t (email text)")
+    after = snap(pg_database, "ALTER TABLE t ALTER COLUMN email SET NOT NULL")
+
+    assert diff(before, after) == ["changed column t.email: text -> text NOT NULL"]
+
+
+def test_postgres_snapshot_covers_every_kind(pg_database: Database) -> None:
+    objects = snap(
+        pg_database,
+        "CREATE SCHEMA billing",
+        "CREATE TYPE mood AS ENUM ('sad', 'happy')",
+        "CREATE DOMAIN positive AS integer CHECK (VALUE > 0)",
+        "CREATE SEQUENCE counter START 10",
+        "CREATE TABLE billing.invoices (id serial PRIMARY KEY, total positive, m mood)",
+        "CREATE VIEW happy AS SELECT id FROM billing.invoices WHERE m = 'happy'",
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+        "CREATE TRIGGER t BEFORE UPDATE ON billing.invoices FOR EACH ROW EXECUTE FUNCTION touch()",
+    ).to_dict()["objects"]
+
+    assert objects["schema"] == {"billing": ""}
+    assert objects["enum"] == {"mood": "'sad', 'happy'"}
+    assert objects["domain"]["positive"].startswith("integer CHECK")
+    assert "counter" in objects["sequence"] and "billing.invoices_id_seq" in objects["sequence"]
+    assert "billing.invoices.invoices_pkey" in objects["constraint"]
+    assert "happy" in objects["view"]
+    assert "touch()" in objects["function"]
+    assert "billing.invoices.t" in objects["trigger"]
+    assert "plpgsql" in objects["extension"]
+
+
+def test_schema_command_prints_text_and_json(four: ProjectDir, database: Database) -> None:
+    four.configure(dev={"url": database.url})
+    four.run("apply", "dev", "--to", "002", "--yes")
+
+    text = four.run("schema", "dev")
+    as_json = four.run("schema", "dev", "--json")
+
+    assert text.exit_code == 0, text.output
+    assert "table posts\n" in text.output and "  index posts_user_id_idx: " in text.output
+    data = json.loads(as_json.output)
+    assert data["dialect"] == database.dialect
+    assert set(data["objects"]["table"]) == {"users", "posts"}
