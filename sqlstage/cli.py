@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from sqlstage import __version__
-from sqlstage.errors import ExitCode, Refused, SqlstageError
+from sqlstage.errors import ExitCode, MigrationFailed, Refused, SqlstageError
 from sqlstage.safety import Identity, check_identity
 from sqlstage.urls import redact
 
@@ -646,6 +646,61 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         else:
             text = f"{done} applied, up to date"
         click.echo(f"{env.key:<10} {env.name}: {text}")
+
+
+@cli.command()
+@click.option("--from", "start", metavar="N", help="Check migrations from N on; apply earlier ones "
+              "as setup.")
+@click.option("--data", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              metavar="FILE", help="SQL file of representative rows to load on the way up.")
+@click.option("--keep", is_flag=True, help="Leave the scratch database in place.")
+@click.option("--env", "environment", metavar="ENV",
+              help="Make the scratch database on ENV's server (default: dev).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def verify(
+    state: State,
+    start: str | None,
+    data: Path | None,
+    keep: bool,
+    environment: str | None,
+    as_json: bool,
+) -> None:
+    """Prove every rollback undoes its migration, on a scratch database.
+
+    Applies each migration in order, rolls them back newest first checking that the schema
+    is what it was before each one, then applies them all again. The scratch database is
+    created on the dev server (or verify_url) and dropped afterwards. Exit 0 only when
+    every checked migration round-trips; 1 otherwise (a migration with no rollback section
+    too: start after it with --from).
+    """
+    from sqlstage.cli_verify import Progress, render_verify, verify_as_json
+
+    project = state.project()
+    if not project.catalog.migrations:
+        click.echo("no migrations to verify")
+        return
+    with Progress(enabled=sys.stdout.isatty() and not as_json) as progress:
+        report = project.verify(start, data, keep, environment, progress, state.ask_hidden)
+    if as_json:
+        _print_json(verify_as_json(report))
+    else:
+        render_verify(report)
+    outcome = report.outcome
+    if not outcome.ok:
+        failed = [c.migration for c in outcome.checks if c.result not in ("ok", "not checked")]
+        unchecked = sum(check.result == "not checked" for check in outcome.checks)
+        message = (
+            f"verify: {', '.join(failed)} {'does' if len(failed) == 1 else 'do'} not round-trip"
+            if failed else "verify: the schema after up, down and up again differs"
+        )
+        if unchecked:
+            message += f" ({unchecked} earlier not checked)"
+        raise MigrationFailed(
+            message,
+            "fix the rollback sections listed above and run `sqlstage verify` again, "
+            "or check only later migrations with --from N",
+        )
 
 
 @cli.command()

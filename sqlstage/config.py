@@ -28,7 +28,10 @@ ENVIRONMENT_KEYS = {
     "allow_non_interactive",
     "lock_timeout",
     "backup",
+    "verify_url",
 }
+#: top-level keys that are not paths or tables
+OPTIONAL_KEYS = ("verify_url",)
 #: PostgreSQL's default for protected environments: fail fast instead of queueing traffic
 PROTECTED_LOCK_TIMEOUT = "5s"
 _DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
@@ -54,6 +57,8 @@ class Environment:
     lock_timeout: str | None = None
     #: take a backup before applying: "pg_dump" or "sqlite"; None = only warn (protected)
     backup: str | None = None
+    #: where `sqlstage verify` makes its scratch database when this environment is its base
+    verify_url: str | None = None
 
     @property
     def effective_lock_timeout(self) -> str | None:
@@ -87,6 +92,7 @@ class Config:
     log_dir: Path
     environments: dict[str, Environment]
     lint: LintConfig = LintConfig()
+    verify_url: str | None = None
 
     def environment(self, key: str) -> Environment:
         try:
@@ -125,11 +131,12 @@ def load_config(start: Path) -> Config:
 
 def parse_config(root: Path, data: dict[str, Any]) -> Config:
     where = root / CONFIG_FILE
-    unknown = set(data) - {*DEFAULTS, "environments", "lint"}
+    unknown = set(data) - {*DEFAULTS, *OPTIONAL_KEYS, "environments", "lint"}
     if unknown:
         raise ConfigError(
             f"{where}: unknown key '{sorted(unknown)[0]}'",
-            f"the top-level keys are {', '.join([*DEFAULTS, 'environments', 'lint'])}",
+            "the top-level keys are "
+            + ", ".join([*DEFAULTS, *OPTIONAL_KEYS, "environments", "lint"]),
         )
     paths = {}
     for key, default in DEFAULTS.items():
@@ -149,6 +156,7 @@ def parse_config(root: Path, data: dict[str, Any]) -> Config:
         log_dir=paths["log_dir"],
         environments=environments,
         lint=_lint(where, data.get("lint", {})),
+        verify_url=_verify_url(where, "verify_url", data.get("verify_url")),
     )
 
 
@@ -166,6 +174,18 @@ def _lint(where: Path, table: Any) -> LintConfig:
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise ConfigError(f"{where}: lint.pg_version must be a major version number: 15")
     return LintConfig(lists["disable"], lists["warn"], version)
+
+
+def _verify_url(where: Path, key: str, value: Any) -> str | None:
+    """`verify_url`: like an environment's url (`env:VAR` or a URL; not `prompt`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or value.strip() == "prompt":
+        raise ConfigError(
+            f"{where}: '{key}' must be \"env:VAR\" or a database URL in quotes",
+            "it names a server where `sqlstage verify` may CREATE DATABASE",
+        )
+    return value.strip()
 
 
 def _environment(where: Path, key: str, table: Any) -> Environment:
@@ -195,6 +215,9 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
         allow_non_interactive=_bool(where, key, table, "allow_non_interactive"),
         lock_timeout=_lock_timeout(where, key, table.get("lock_timeout")),
         backup=_backup(where, key, table.get("backup")),
+        verify_url=_verify_url(
+            where, f"environments.{key}.verify_url", table.get("verify_url")
+        ),
     )
 
 

@@ -35,7 +35,6 @@ from sqlstage.plan import (
     plan_rollback,
 )
 from sqlstage.runlog import RunLog
-from sqlstage.schema import Snapshot, snapshot
 from sqlstage.runner import (
     Events,
     RollbackEvents,
@@ -44,6 +43,8 @@ from sqlstage.runner import (
     rollback_migrations,
 )
 from sqlstage.safety import check_identity, check_rehearsal
+from sqlstage.schema import Snapshot, snapshot
+from sqlstage.scratch import scratch_database
 from sqlstage.status_file import (
     Recorded,
     StatusFile,
@@ -54,6 +55,7 @@ from sqlstage.status_file import (
     write_status,
 )
 from sqlstage.urls import DatabaseUrl
+from sqlstage.verify import VerifyEvents, VerifyOutcome, read_data_file, verify_migrations
 
 if TYPE_CHECKING:
     from sqlstage.lint import Finding
@@ -108,6 +110,19 @@ class RollbackResult:
     rolled_back: tuple[Migration, ...]
     log_path: Path
     status_written: bool
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What `verify` found; `database` is the scratch database (masked), `kept` whether it
+    was left in place (`--keep`)."""
+
+    database: str
+    scratch_name: str
+    kept: bool
+    server: str
+    outcome: VerifyOutcome
+    log_path: Path
 
 
 @dataclass(frozen=True)
@@ -361,6 +376,47 @@ class Project:
     def schema(self, connection: Connection) -> Snapshot:
         """The environment's schema as its catalogs describe it (sqlstage's tables left out)."""
         return snapshot(connection.driver)
+
+    # -- verify -------------------------------------------------------------------------
+    def verify(
+        self,
+        start: str | None = None,
+        data: Path | None = None,
+        keep: bool = False,
+        environment: str | None = None,
+        events: VerifyEvents | None = None,
+        ask: Callable[[str], str] | None = None,
+    ) -> VerifyReport:
+        """Up, down and up again on a scratch database made on the server of `environment`
+        (default: `dev`, else the first one), or of its or the top-level `verify_url`.
+
+        Migrations numbered below `start` are applied as setup and not judged; `data` is a SQL
+        file of representative rows loaded on the way up.
+        """
+        env = self.config.environment(environment or self._verify_base())
+        spec = env.verify_url or self.config.verify_url or env.url
+        base = resolve_url(self.config, replace(env, url=spec), ask)
+        from_number = self.catalog.find(start).number if start is not None else None
+        data_file = read_data_file(data, from_number) if data is not None else None
+        secrets = [base.password] if base.password else []
+        with scratch_database(base, keep) as scratch:
+            driver = connect(scratch.url, f"sqlstage verify {current_user()}")
+            with driver, RunLog(self.config.log_dir, "verify", secrets) as log:
+                server = driver.info()
+                log.write(f"sqlstage {__version__} verify by {current_user()}")
+                log.write(f"scratch database {scratch.url.masked}: {server.describe()}")
+                outcome = verify_migrations(
+                    driver, self.catalog.migrations, log, from_number, data_file, events
+                )
+                log.write(f"done: {'every migration round-trips' if outcome.ok else 'FAILED'}")
+        return VerifyReport(
+            scratch.url.masked, scratch.name, keep, server.describe(), outcome, log.path
+        )
+
+    def _verify_base(self) -> str:
+        if "dev" in self.config.environments or not self.config.environments:
+            return "dev"
+        return next(iter(self.config.environments))
 
     # -- status -------------------------------------------------------------------------
     def status(self) -> StatusReport:

@@ -66,11 +66,19 @@ WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMA.format(n="n")}
   AND {_not_extension("pg_class", "c.oid")}
 """
 
+# a serial or identity column's sequence belongs to its table
 SEQUENCES = f"""
 SELECT {_qualified("n", "c.relname")},
        format_type(s.seqtypid, NULL) || ' start ' || s.seqstart || ' increment ' || s.seqincrement
        || ' min ' || s.seqmin || ' max ' || s.seqmax
-       || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END
+       || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END,
+       COALESCE((SELECT {_qualified("tn", "t.relname")}
+                 FROM pg_depend d
+                 JOIN pg_class t ON t.oid = d.refobjid
+                 JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                   AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+                 LIMIT 1), '')
 FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -130,7 +138,8 @@ def read(driver: Driver) -> Snapshot:
     objects += [SchemaObject("extension", n, f"version {v}") for n, v in driver.query(EXTENSIONS)]
     for name, typtype, definition in driver.query(TYPES):
         objects.append(SchemaObject("enum" if typtype == "e" else "domain", name, definition))
-    objects += [SchemaObject("sequence", name, d) for name, d in driver.query(SEQUENCES)]
+    for name, definition, table in driver.query(SEQUENCES):
+        objects.append(SchemaObject("sequence", name, definition, table))
     objects += _tables(driver)
     for table, name, definition in driver.query(CONSTRAINTS):
         objects.append(SchemaObject("constraint", f"{table}.{name}", definition, table))

@@ -1,0 +1,102 @@
+"""The CLI's side of `verify`: the progress bar and the report. Rendering only."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+
+    from sqlstage.project import VerifyReport
+
+
+class Progress:
+    """A rich progress bar on a terminal, nothing elsewhere (CI logs stay clean).
+
+    Implements `verify.VerifyEvents`; rich is imported only when a bar is drawn.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: RichProgress | None = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def started(self, total_steps: int) -> None:
+        if not self.enabled:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn("{task.description:<40}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("verify", total=total_steps)
+
+    def step(self, description: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, description=description[:40])
+
+
+def render_verify(report: VerifyReport) -> None:
+    outcome = report.outcome
+    where = "kept: inspect it, then drop it" if report.kept else "dropped afterwards"
+    click.echo(f"Scratch database: {report.database} ({where})")
+    click.echo(f"Verified on {report.server}: up, down, up again")
+    if outcome.setup:
+        click.echo(f"  setup, not checked: {outcome.setup[0]} .. {outcome.setup[-1]}")
+    width = max(len(check.migration) for check in outcome.checks)
+    for check in outcome.checks:
+        colour = "green" if check.ok else ("yellow" if check.result == "not checked" else "red")
+        line = click.style(check.result, fg=colour)
+        if len(check.details) == 1 and check.result in ("not checked",):
+            line += f" ({check.details[0]})"
+        click.echo(f"  {check.migration:<{width}}  {line}")
+        if check.result != "not checked":
+            for detail in check.details:
+                click.echo(f"      {detail}")
+    for problem in outcome.problems:
+        click.secho(f"  {problem}", fg="red")
+    passed = sum(check.ok for check in outcome.checks)
+    summary = f"{passed} of {len(outcome.checks)} migrations round-trip"
+    click.secho(summary, fg="green" if outcome.ok else "red")
+    try:
+        log = os.path.relpath(report.log_path)
+    except ValueError:
+        log = str(report.log_path)
+    click.echo(f"log: {log}")
+
+
+def verify_as_json(report: VerifyReport) -> dict[str, Any]:
+    outcome = report.outcome
+    return {
+        "ok": outcome.ok,
+        "database": report.database,
+        "dropped": not report.kept,
+        "setup": list(outcome.setup),
+        "migrations": [
+            {"migration": c.migration, "result": c.result, "details": list(c.details)}
+            for c in outcome.checks
+        ],
+        "problems": list(outcome.problems),
+        "log": str(report.log_path),
+    }

@@ -1,0 +1,80 @@
+"""Scratch databases for `verify`: made by sqlstage, used once, dropped afterwards.
+
+PostgreSQL: `CREATE DATABASE sqlstage_verify_<random>` on the server of a base URL (the dev
+environment's, or `verify_url`), dropped `WITH (FORCE)` at the end. SQLite: a file in a new
+temporary folder, removed at the end. With `keep`, neither is removed, so it can be inspected.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlstage.drivers import connect
+from sqlstage.drivers.base import StatementError
+from sqlstage.errors import ConfigError
+from sqlstage.urls import DatabaseUrl, parse_url
+
+PREFIX = "sqlstage_verify_"
+
+
+@dataclass(frozen=True)
+class Scratch:
+    url: DatabaseUrl
+    #: the database's name (PostgreSQL) or file (SQLite)
+    name: str
+
+
+@contextmanager
+def scratch_database(base: DatabaseUrl, keep: bool = False) -> Iterator[Scratch]:
+    """A new, empty database next to `base`; removed when the block ends unless `keep`."""
+    maker = _postgres if base.dialect == "postgresql" else _sqlite
+    with maker(base, keep) as scratch:
+        yield scratch
+
+
+@contextmanager
+def _sqlite(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+    path = folder / "verify.db"
+    try:
+        yield Scratch(parse_url(f"sqlite:///{path}", folder, "verify"), str(path))
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _postgres(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
+    name = PREFIX + uuid.uuid4().hex[:12]
+    with connect(base, "sqlstage verify") as admin:
+        try:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        except StatementError as err:
+            raise ConfigError(
+                f"cannot create a scratch database on {base.masked}: {err.message}",
+                "give a role that may CREATE DATABASE, or set verify_url in sqlstage.toml",
+            ) from err
+        try:
+            yield Scratch(_with_database(base, name), name)
+        finally:
+            if not keep:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _with_database(base: DatabaseUrl, name: str) -> DatabaseUrl:
+    """The base URL pointed at another database (its query string, sslmode and all, kept)."""
+    parts = urlsplit(base.raw)
+    if "dbname=" in parts.query:
+        raise ConfigError(
+            f"{base.masked}: verify needs the database in the URL's path, not in ?dbname=",
+            "write it as postgresql://user@host:5432/database",
+        )
+    raw = urlunsplit(parts._replace(path=f"/{name}"))
+    return parse_url(raw, Path("."), "verify")
