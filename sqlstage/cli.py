@@ -248,7 +248,8 @@ def apply(
             click.echo(f"Backup: {_relative(path, Path.cwd())} ({size:,} bytes)")
         started = time.perf_counter()
         note = "; ".join(n for n in (note, lint_note) if n) or None
-        result = project.apply(connection, plan, _Progress(), note=note)
+        with _Progress() as progress:
+            result = project.apply(connection, plan, progress, note=note)
     count = len(result.applied)
     click.secho(
         f"Applied {_plural(count, 'migration')} to {env.key} in "
@@ -320,7 +321,8 @@ def rollback(
             path = project.backup(connection)
             click.echo(f"Backup: {_relative(path, Path.cwd())} ({path.stat().st_size:,} bytes)")
         started = time.perf_counter()
-        result = project.rollback(connection, plan, _Progress())
+        with _Progress() as progress:
+            result = project.rollback(connection, plan, progress)
     click.secho(
         f"Rolled back {_plural(len(result.rolled_back), 'migration')} on {env.key} in "
         f"{time.perf_counter() - started:.1f} s",
@@ -363,17 +365,38 @@ def _refuse_unattended(env: Environment) -> None:
             "a person runs it in a terminal; for CI deploys set allow_non_interactive = true "
             f"in [environments.{env.key}] of sqlstage.toml and pass --yes",
         )
+LONG_RUN = 20  # migrations; from here on a terminal shows a bar instead of a line each
 
 
 class _Progress:
+    """One line per migration; on a terminal, a long run gets a progress bar instead."""
+
+    def __init__(self) -> None:
+        from sqlstage.cli_render import Progress
+
+        self.bar = Progress(enabled=sys.stdout.isatty())
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__()
+
     def migration_started(self, migration: Migration, index: int, total: int) -> None:
-        pass
+        if index == 1 and total >= LONG_RUN:
+            self.bar.started(total)
 
     def migration_applied(self, migration: Migration, duration_ms: int) -> None:
-        click.echo(f"  applied {migration.name} ({duration_ms} ms)")
+        self._done(f"applied {migration.name}", duration_ms)
 
     def migration_rolled_back(self, migration: Migration, duration_ms: int) -> None:
-        click.echo(f"  rolled back {migration.name} ({duration_ms} ms)")
+        self._done(f"rolled back {migration.name}", duration_ms)
+
+    def _done(self, text: str, duration_ms: int) -> None:
+        if self.bar.active:
+            self.bar.step(text)
+        else:
+            click.echo(f"  {text} ({duration_ms} ms)")
 
 
 def _show_plan(plan: Plan, connection: Connection) -> None:
@@ -674,7 +697,7 @@ def verify(
     every checked migration round-trips; 1 otherwise (a migration with no rollback section
     too: start after it with --from).
     """
-    from sqlstage.cli_verify import Progress, render_verify, verify_as_json
+    from sqlstage.cli_render import Progress, render_verify, verify_as_json
 
     project = state.project()
     if not project.catalog.migrations:

@@ -223,3 +223,35 @@ def test_a_generated_corpus_of_300_migrations_verifies_in_one_run(
     assert code == 0, [r for r in report["migrations"] if r["result"] != "ok"][:3]
     assert len(report["migrations"]) == 300
     assert_scratch_gone(report)
+
+
+def test_a_terminal_shows_a_progress_bar_for_verify_and_long_applies(project: ProjectDir) -> None:
+    import os
+    import sys
+
+    import pexpect
+
+    for n in range(1, 31):
+        project.write(
+            f"{n:03d}_t{n}.sql",
+            f"CREATE TABLE t{n} (id INTEGER);\n\n-- rollback\n-- DROP TABLE t{n};\n",
+        )
+    project.configure(dev={"url": "sqlite:///dev.db"})
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+
+    def run(*args: str) -> str:
+        command = ["-m", "sqlstage", "-C", str(project.root), *args]
+        child = pexpect.spawn(sys.executable, command, encoding="utf-8", timeout=60, env=env)
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0, child.before
+        return child.before or ""
+
+    verify = run("verify")
+    assert re.search(r"\d+/90", verify), verify  # 30 migrations x up, down, up
+    assert "30 of 30 migrations round-trip" in verify
+
+    applied = run("apply", "dev", "--yes")
+    assert re.search(r"\d+/30", applied), applied
+    assert "Applied 30 migrations to dev" in applied
+    assert "  applied 001_t1 (" not in applied  # the bar replaces the per-migration lines

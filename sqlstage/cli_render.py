@@ -1,4 +1,4 @@
-"""The CLI's side of `verify`: the progress bar and the report. Rendering only."""
+"""CLI rendering too long for cli.py: the progress bar and the verify report."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ class Progress:
     def step(self, description: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, advance=1, description=description[:40])
+
+    @property
+    def active(self) -> bool:
+        return self._bar is not None
 
 
 def render_verify(report: VerifyReport) -> None:
