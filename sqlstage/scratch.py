@@ -17,8 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlstage.drivers import connect
-from sqlstage.drivers.base import StatementError
-from sqlstage.errors import ConfigError
+from sqlstage.drivers.base import Driver, StatementError
+from sqlstage.errors import ConfigError, ConnectionFailed
 from sqlstage.urls import DatabaseUrl, parse_url
 
 PREFIX = "sqlstage_verify_"
@@ -53,7 +53,7 @@ def _sqlite(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
 @contextmanager
 def _postgres(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
     name = PREFIX + uuid.uuid4().hex[:12]
-    with connect(base, "sqlstage verify") as admin:
+    with _admin(base) as admin:
         try:
             admin.execute(f'CREATE DATABASE "{name}"')
         except StatementError as err:
@@ -66,6 +66,19 @@ def _postgres(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
         finally:
             if not keep:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(base: DatabaseUrl) -> Driver:
+    """A connection to the base URL's server; to its `postgres` database when the base
+    database does not exist yet (a fresh dev server)."""
+    try:
+        return connect(base, "sqlstage verify")
+    except ConnectionFailed:
+        try:
+            return connect(_with_database(base, "postgres"), "sqlstage verify")
+        except ConnectionFailed:
+            pass
+        raise
 
 
 def _with_database(base: DatabaseUrl, name: str) -> DatabaseUrl:

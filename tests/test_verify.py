@@ -255,3 +255,14 @@ def test_a_terminal_shows_a_progress_bar_for_verify_and_long_applies(project: Pr
     assert re.search(r"\d+/30", applied), applied
     assert "Applied 30 migrations to dev" in applied
     assert "  applied 001_t1 (" not in applied  # the bar replaces the per-migration lines
+
+
+def test_dev_database_that_does_not_exist_yet_still_verifies(four: ProjectDir) -> None:
+    from tests.conftest import pg_url_for
+
+    four.configure(dev={"url": pg_url_for("sqlstage_test_never_created")})
+
+    code, report = run_json(four)
+
+    assert code == 0, report
+    assert_scratch_gone(report)
