@@ -365,6 +365,8 @@ def _refuse_unattended(env: Environment) -> None:
             "a person runs it in a terminal; for CI deploys set allow_non_interactive = true "
             f"in [environments.{env.key}] of sqlstage.toml and pass --yes",
         )
+
+
 LONG_RUN = 20  # migrations; from here on a terminal shows a bar instead of a line each
 
 
