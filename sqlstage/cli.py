@@ -120,7 +120,7 @@ def new(state: State, name: str) -> None:
     from sqlstage.scaffold import new_migration
 
     project = state.project()
-    click.echo(_relative(new_migration(project.catalog, name), Path.cwd()))
+    click.echo(_relative(new_migration(project.config.migrations_dir, name), Path.cwd()))
 
 
 def _lock_wait_option(command: Any) -> Any:
