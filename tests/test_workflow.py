@@ -61,8 +61,11 @@ def test_dev_then_pro_then_offline_status(
     pro = spawn(four, "apply", "pro", "--to", "003", env=_env())
     pro.expect_exact("Database URL for pro (Production) (input hidden):")
     pro.sendline(typed_url)
-    pro.expect_exact("Type 'pro' to apply 3 migrations to Production:")
+    pro.expect_exact("Backup taken? [y/N]")
     shown = pro.before
+    pro.sendline("y")
+    pro.expect_exact("Type 'pro' to apply 3 migrations to Production:")
+    shown += pro.before
     pro.sendline("pro")
     pro.expect(pexpect.EOF)
     shown += pro.before
@@ -114,6 +117,8 @@ def test_pro_refuses_a_wrong_name(four: ProjectDir, pg_database: Database) -> No
     pro = spawn(four, "apply", "pro", "--yes", env=_env())
     pro.expect_exact("(input hidden):")
     pro.sendline(pg_database.url)
+    pro.expect_exact("Backup taken? [y/N]")
+    pro.sendline("y")
     pro.expect_exact("Type 'pro' to apply 4 migrations to Production:")
     pro.sendline("yes")
     pro.expect(pexpect.EOF)
@@ -136,7 +141,7 @@ def test_protected_environment_refuses_without_a_terminal(
     )
 
     assert result.returncode == 3
-    assert "no terminal to confirm on" in result.stderr
+    assert "pro is protected and this run has no terminal to confirm on" in result.stderr
     assert pg_database.history() == []
 
 
