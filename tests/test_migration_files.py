@@ -283,8 +283,38 @@ def test_checksum_changes_when_forward_sql_changes(project: ProjectDir) -> None:
 def test_checksum_is_sha256_of_the_forward_section(project: ProjectDir) -> None:
     import hashlib
 
-    expected = hashlib.sha256(b"CREATE TABLE users (id INTEGER);\n\n").hexdigest()
+    expected = hashlib.sha256(b"CREATE TABLE users (id INTEGER);\n").hexdigest()
     assert _checksum(project, BASE.encode()) == expected
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        b"CREATE TABLE users (id INTEGER);\n\n-- rollback\n-- DROP TABLE users;\n",
+        b"CREATE TABLE users (id INTEGER);\n\n\n-- Rollback\n",
+        b"CREATE TABLE users (id INTEGER);",  # an editor dropped the final newline
+        b"CREATE TABLE users (id INTEGER);\n  \n",
+    ],
+)
+def test_adding_a_rollback_section_later_keeps_the_checksum(
+    project: ProjectDir, later: bytes
+) -> None:
+    """The blank line before a rollback added after the fact is not an edit of the SQL."""
+    assert _checksum(project, later) == _checksum(project, b"CREATE TABLE users (id INTEGER);\n")
+
+
+def test_adding_a_rollback_section_after_dev_does_not_warn(
+    project: ProjectDir, database: Database
+) -> None:
+    path = project.write("001_users.sql", "CREATE TABLE users (id INTEGER);\n")
+    project.configure(dev={"url": database.url})
+    assert project.run("apply", "dev", "--yes").exit_code == 0
+
+    path.write_text(path.read_text() + "\n-- rollback\n-- DROP TABLE users;\n")
+    result = project.run("status")
+
+    assert result.exit_code == 0
+    assert "edited" not in result.output
 
 
 def test_crlf_file_applies_and_is_recorded_with_the_lf_checksum(
