@@ -315,3 +315,42 @@ def test_status_file_format(four: ProjectDir, database: Database) -> None:
     assert lines[3] == '    "dev": {'
     assert {len(line) - len(line.lstrip(" ")) for line in lines} <= {0, 2, 4, 6, 8}
     assert "\t" not in text
+
+
+def test_status_shows_recent_rows_and_all_with_all(project: ProjectDir, database: Database) -> None:
+    for n in range(1, 16):
+        project.write(f"{n:03d}_table_{n}.sql", f"CREATE TABLE t{n} (id INTEGER);\n")
+    project.configure(dev={"url": database.url})
+    assert project.run("apply", "dev", "--to", "014", "--yes").exit_code == 0
+
+    short = project.run("status")
+    full = project.run("status", "--all")
+
+    assert short.exit_code == 0 and full.exit_code == 0
+    assert "... 4 earlier migrations applied everywhere (--all lists them)" in short.output
+    assert list(_rows(short.output)) == [f"{n:03d}_table_{n}" for n in range(5, 16)]
+    assert list(_rows(full.output)) == [f"{n:03d}_table_{n}" for n in range(1, 16)]
+    assert _rows(full.output)["015_table_15"] == ["pending"]
+
+
+def test_non_utf8_status_file_is_a_usage_error(applied: ProjectDir) -> None:
+    applied.status_file.write_bytes(b'{"lastUpdated": "caf\xe9"}\n')
+
+    result = applied.run("status")
+
+    assert result.exit_code == 2
+    assert f"{applied.status_file}: not valid UTF-8" in result.stderr
+
+
+def test_apply_refuses_to_start_on_an_unreadable_status_file(
+    four: ProjectDir, database: Database
+) -> None:
+    four.configure(dev={"url": database.url})
+    four.status_file.write_text('{"lastUpdated": \n')
+
+    result = four.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 2
+    assert f"{four.status_file}:2: not valid JSON" in result.stderr
+    assert database.history() == []
+    assert four.status_file.read_text() == '{"lastUpdated": \n'
