@@ -354,3 +354,13 @@ def test_apply_refuses_to_start_on_an_unreadable_status_file(
     assert f"{four.status_file}:2: not valid JSON" in result.stderr
     assert database.history() == []
     assert four.status_file.read_text() == '{"lastUpdated": \n'
+
+
+def test_status_file_saved_with_a_bom_is_read(applied: ProjectDir) -> None:
+    """Windows editors save UTF-8 with a byte order mark."""
+    applied.status_file.write_bytes(b"\xef\xbb\xbf" + applied.status_file.read_bytes())
+
+    result = applied.run("pending", "dev")
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "004_add_status_column\n"
