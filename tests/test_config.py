@@ -262,3 +262,15 @@ def test_process_environment_is_left_alone(four: ProjectDir) -> None:
     four.run("apply", "dev", "--yes")
 
     assert variable not in os.environ  # .env.local is read, not exported
+
+
+def test_config_saved_with_a_bom_is_read(four: ProjectDir) -> None:
+    """Windows editors save UTF-8 with a byte order mark."""
+    (four.root / "sqlstage.toml").write_bytes(
+        b'\xef\xbb\xbf[environments.dev]\nurl = "sqlite:///dev.db"\n'
+    )
+
+    result = four.run("pending", "dev")
+
+    assert result.exit_code == 0, result.output
+    assert len(result.output.splitlines()) == 4
