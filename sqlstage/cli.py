@@ -99,7 +99,9 @@ def cli(ctx: click.Context, directory: Path) -> None:
 
 
 @cli.command()
-@click.option("--example", is_flag=True, help="Also write three example migrations and a SQLite dev.")
+@click.option(
+    "--example", is_flag=True, help="Also write three example migrations and a SQLite dev."
+)
 @click.pass_obj
 def init(state: State, example: bool) -> None:
     """Create sqlstage.toml, the migrations folder and status.json."""

@@ -7,7 +7,8 @@ The file is parsed once; everything downstream works on the value, never on the 
     -- rollback
     -- ALTER TABLE contents DROP COLUMN status;
 
-gives forward "ALTER TABLE ... 'draft';\\n\\n" and rollback "ALTER TABLE contents DROP COLUMN status;".
+gives forward "ALTER TABLE ... 'draft';\\n\\n" and
+rollback "ALTER TABLE contents DROP COLUMN status;".
 """
 
 from __future__ import annotations
