@@ -66,3 +66,18 @@ def load_catalog(folder: Path) -> Catalog:
         seen[number] = path
     migrations = sorted((read_migration(p) for p in seen.values()), key=lambda m: m.number)
     return Catalog(folder, tuple(migrations))
+
+
+def next_number(folder: Path) -> tuple[int, int]:
+    """The next migration's number and digit width, from the file names alone.
+
+    `sqlstage new` must not parse the files: the newest one may still be an unfilled
+    template, which `load_catalog` rejects for having no forward SQL.
+    """
+    if not folder.is_dir():
+        load_catalog(folder)  # raises the missing-folder error
+    numbered = sorted(p for path in folder.glob("*.sql") if (p := parse_name(path.name)))
+    if not numbered:
+        return 1, DEFAULT_WIDTH
+    number, name = numbered[-1]
+    return number + 1, len(name.split("_", 1)[0])

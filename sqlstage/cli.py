@@ -100,7 +100,9 @@ def cli(ctx: click.Context, directory: Path) -> None:
 
 
 @cli.command()
-@click.option("--example", is_flag=True, help="Also write three example migrations and a SQLite dev.")
+@click.option(
+    "--example", is_flag=True, help="Also write three example migrations and a SQLite dev."
+)
 @click.pass_obj
 def init(state: State, example: bool) -> None:
     """Create sqlstage.toml, the migrations folder and status.json."""
@@ -121,7 +123,7 @@ def new(state: State, name: str) -> None:
     from sqlstage.scaffold import new_migration
 
     project = state.project()
-    click.echo(_relative(new_migration(project.catalog, name), Path.cwd()))
+    click.echo(_relative(new_migration(project.config.migrations_dir, name), Path.cwd()))
 
 
 def _lock_wait_option(command: Any) -> Any:

@@ -121,7 +121,7 @@ def load_config(start: Path) -> Config:
     root = find_root(start)
     path = root / CONFIG_FILE
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # editors may add a BOM
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: {err}") from err
     except UnicodeDecodeError as err:

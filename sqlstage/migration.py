@@ -7,7 +7,8 @@ The file is parsed once; everything downstream works on the value, never on the 
     -- rollback
     -- ALTER TABLE contents DROP COLUMN status;
 
-gives forward "ALTER TABLE ... 'draft';\\n\\n" and rollback "ALTER TABLE contents DROP COLUMN status;".
+gives forward "ALTER TABLE ... 'draft';\\n\\n" and
+rollback "ALTER TABLE contents DROP COLUMN status;".
 """
 
 from __future__ import annotations
@@ -52,8 +53,12 @@ class Migration:
 
 
 def checksum(forward: str) -> str:
-    """SHA-256 of the forward section; callers pass text whose line endings are already LF."""
-    return hashlib.sha256(forward.encode("utf-8")).hexdigest()
+    """SHA-256 of the forward section; callers pass text whose line endings are already LF.
+
+    Trailing blank lines are not part of it: the blank line before a `-- rollback` added after
+    the file was applied (or a final newline an editor adds or drops) is not an edit of the SQL.
+    """
+    return hashlib.sha256((forward.rstrip() + "\n").encode("utf-8")).hexdigest()
 
 
 def parse_name(file_name: str) -> tuple[int, str] | None:

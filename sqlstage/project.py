@@ -432,7 +432,9 @@ class Project:
             rows = {row.migration: row for row in state.applied} if state else {}
             if state is not None:
                 for name in state.applied_names(catalog) - rows.keys():
-                    rows[name] = Recorded(name)
+                    # a seed-shaped file dates only its lastApplied migration
+                    when = state.applied_at if name == state.last_applied else None
+                    rows[name] = Recorded(name, when)
             applied[key] = rows
             pending[key] = tuple(m.name for m in pending_for(state, catalog))
             for row in rows.values():

@@ -115,7 +115,8 @@ def apply_migrations(
         except _Failed as failed:
             log.write(f"FAILED {migration.name}: rolled back; {len(done)} migration(s) applied")
             timed_out = failed.where.error.code in driver.lock_timeout_codes
-            raise _as_error(failed.where, lock_timeout if timed_out else None) from failed.where.error
+            error = _as_error(failed.where, lock_timeout if timed_out else None)
+            raise error from failed.where.error
         log.write(f"applied {migration.name} in {duration_ms} ms")
         events.migration_applied(migration, duration_ms)
         done.append(migration)

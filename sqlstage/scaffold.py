@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sqlstage.catalog import Catalog
+from sqlstage.catalog import next_number
 from sqlstage.config import CONFIG_FILE, DEFAULTS, ENV_FILE, parse_config
 from sqlstage.errors import ConfigError, Refused
 from sqlstage.status_file import StatusFile, write_status
@@ -120,15 +120,14 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def new_migration(catalog: Catalog, name: str) -> Path:
-    """Write the next `NNN_name.sql` from the template and return its path."""
+def new_migration(folder: Path, name: str) -> Path:
+    """Write the next `NNN_name.sql` in `folder` from the template and return its path."""
     stem = slug(name)
     if not stem:
         raise ConfigError(
             f"'{name}' makes no file name", "use letters and digits, e.g. add_status_column"
         )
-    number = catalog.migrations[-1].number + 1 if catalog.migrations else 1
-    width = catalog.number_width()
-    path = catalog.folder / f"{number:0{width}d}_{stem}.sql"
+    number, width = next_number(folder)
+    path = folder / f"{number:0{width}d}_{stem}.sql"
     path.write_text(MIGRATION_TEMPLATE.format(name=path.stem), encoding="utf-8")
     return path

@@ -93,8 +93,10 @@ def split_statements(
     `complete`, when given, is asked whether the text up to a `;` is a whole statement
     (SQLite's trigger bodies hold semicolons of their own).
 
-    >>> split_statements("create table a (x int);\\n-- note\\ninsert into a values (1);")
-    [Statement(sql='create table a (x int);', line=1), Statement(sql='insert into a values (1);', line=3)]
+    >>> for s in split_statements("create table a (x int);\\n-- note\\ninsert into a values (1);"):
+    ...     print(s.line, s.sql)
+    1 create table a (x int);
+    3 insert into a values (1);
     """
     statements: list[Statement] = []
     start = 0

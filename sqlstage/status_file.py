@@ -66,7 +66,7 @@ def utc_stamp(moment: datetime) -> str:
 def read_status(path: Path) -> StatusFile:
     """The file's content; an empty StatusFile when it does not exist yet."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # editors may add a BOM
     except FileNotFoundError:
         return StatusFile()
     except UnicodeDecodeError as err:

@@ -129,7 +129,9 @@ class ProjectDir:
         path.write_text(textwrap.dedent(sql).lstrip("\n"), encoding="utf-8")
         return path
 
-    def run(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    def run(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> Result:
         return CliRunner().invoke(cli, ["-C", str(self.root), *args], input=input, env=env)
 
     def status_json(self) -> dict[str, Any]:

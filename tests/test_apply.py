@@ -173,7 +173,8 @@ def test_a_thousand_migrations_apply_in_one_run(project: ProjectDir, database: D
         project.write(
             f"{n:04d}_table_{n}.sql",
             f"CREATE TABLE t{n} (id INTEGER PRIMARY KEY, v TEXT);\n"
-            f"CREATE INDEX t{n}_v ON t{n} (v);\nINSERT INTO t{n} (id, v) VALUES (1, 'a'), (2, 'b');\n",
+            f"CREATE INDEX t{n}_v ON t{n} (v);\n"
+            f"INSERT INTO t{n} (id, v) VALUES (1, 'a'), (2, 'b');\n",
         )
     project.configure(dev={"url": database.url})
 

@@ -162,7 +162,8 @@ class Driver(ABC):
 
     @abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a statement of our own with parameters (`placeholder` marks them); return its rows."""
+        """Run a statement of our own with parameters (`placeholder` marks them);
+        return its rows."""
 
     @abstractmethod
     def _table_exists(self, name: str) -> bool: ...

@@ -41,7 +41,8 @@ class SqliteDriver(Driver):
         self.application_name = application_name
         if not self.path.parent.is_dir():
             raise ConnectionFailed(
-                f"cannot open SQLite database {url.masked}: folder {self.path.parent} does not exist",
+                f"cannot open SQLite database {url.masked}: "
+                f"folder {self.path.parent} does not exist",
                 "create the folder or fix the URL",
             )
         try:
