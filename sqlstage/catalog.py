@@ -23,7 +23,7 @@ class Catalog:
 
     def find(self, reference: str) -> Migration:
         """A migration by file name (with or without `.sql`) or by number (`4`, `004`)."""
-        wanted = reference.removesuffix(".sql")
+        wanted = Path(reference).name.removesuffix(".sql")  # a tab-completed path works too
         for migration in self.migrations:
             if wanted == migration.name or (wanted.isdigit() and int(wanted) == migration.number):
                 return migration

@@ -34,7 +34,7 @@ from sqlstage.plan import (
     plan_apply,
     plan_rollback,
 )
-from sqlstage.runlog import RunLog
+from sqlstage.runlog import RunLog, file_stamp
 from sqlstage.runner import (
     Events,
     RollbackEvents,
@@ -212,8 +212,9 @@ class Project:
         driver = connection.driver
         folder = self.config.root / BACKUP_DIR / connection.environment.key
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
-        path = folder / f"{stamp}{driver.backup_suffix}"
+        path = folder / f"{file_stamp()}{driver.backup_suffix}"
+        while path.exists():  # two backups in one millisecond: never overwrite one
+            path = path.with_stem(path.stem + "-2")
         driver.backup(path)
         if not path.is_file() or path.stat().st_size == 0:
             raise Refused(f"the backup {path} is missing or empty; nothing was applied")

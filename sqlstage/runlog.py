@@ -13,13 +13,17 @@ from typing import TextIO
 from sqlstage.urls import redact
 
 
+def file_stamp() -> str:
+    """A UTC time for file names that sorts in time order: `2025-12-04T10-22-31-042Z`."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H-%M-%S-") + f"{now.microsecond // 1000:03d}Z"
+
+
 class RunLog:
     def __init__(self, log_dir: Path, environment: str, secrets: list[str]) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        now = datetime.now(UTC)  # names sort in time order: 2025-12-04T10-22-31-042Z_dev.log
-        stamp = now.strftime("%Y-%m-%dT%H-%M-%S-") + f"{now.microsecond // 1000:03d}Z"
         self._secrets = secrets
-        self._file, self.path = _open_new(log_dir, f"{stamp}_{environment}")
+        self._file, self.path = _open_new(log_dir, f"{file_stamp()}_{environment}")
 
     def write(self, text: str) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -197,3 +197,10 @@ def test_status_json_is_written_after_apply(dev: ProjectDir) -> None:
     assert data["environments"]["dev"]["lastApplied"] == "002_create_posts"
     assert data["environments"]["dev"]["appliedAt"].endswith("Z")
     assert data["pending"] == {"dev": ["003_add_user_profile", "004_add_status_column"]}
+
+
+def test_migration_given_as_a_path(dev: ProjectDir, database: Database) -> None:
+    result = dev.run("apply", "dev", "database/migrations/sql/001_create_users.sql", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert database.history() == ["001_create_users"]

@@ -261,11 +261,15 @@ def test_pg_dump_backup_is_listable_by_pg_restore(four: ProjectDir, pg_database:
     result = four.run("apply", "dev", "--yes")
 
     assert result.exit_code == 0, result.output
-    [dump] = (four.root / "backups" / "dev").glob("*.dump")
     assert "Backup: " in result.output and "bytes" in result.output
-    listing = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True)
-    assert listing.returncode == 0
-    assert "TABLE public posts" in listing.stdout
+    before_first, before_second = sorted((four.root / "backups" / "dev").glob("*.dump"))
+    listings = [
+        subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True)
+        for dump in (before_first, before_second)
+    ]
+    assert [listing.returncode for listing in listings] == [0, 0]
+    assert "TABLE public posts" not in listings[0].stdout
+    assert "TABLE public posts" in listings[1].stdout
 
 
 def test_sqlite_backup_flag(four: ProjectDir, tmp_path: Path) -> None:

@@ -4,9 +4,13 @@ A snapshot is a sorted tuple of `SchemaObject(kind, name, definition)`; two snap
 same schema are equal, whatever order the objects were created in. `diff` turns two snapshots
 into lines a reviewer can read:
 
-    >>> diff(before, after)
-    ['extra index posts_status_idx: CREATE INDEX posts_status_idx ON public.posts ...',
-     'changed column users.email: text -> text NOT NULL']
+    >>> email = SchemaObject("column", "users.email", "TEXT", "users")
+    >>> strict = SchemaObject("column", "users.email", "TEXT NOT NULL", "users")
+    >>> index = SchemaObject("index", "posts_status_idx", "CREATE INDEX ...", "posts")
+    >>> for line in diff(Snapshot("sqlite", (email,)), Snapshot("sqlite", (strict, index))):
+    ...     print(line)
+    changed column users.email: TEXT -> TEXT NOT NULL
+    extra index posts_status_idx: CREATE INDEX ...
 
 sqlstage's own tables (`sqlstage_history`, `sqlstage_environment`) are never part of it.
 Each dialect's catalog reader is its own module, picked by `driver.dialect`.
