@@ -104,7 +104,8 @@ class Driver(ABC):
     backup_suffix: ClassVar[str] = ".backup"
     #: the placeholder the driver's DB-API module uses
     placeholder: ClassVar[str]
-    history_ddl: ClassVar[str]
+    #: the column type applied_at is stored in (the only difference between the dialects)
+    time_type: ClassVar[str] = "TEXT"
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
@@ -217,7 +218,19 @@ class Driver(ABC):
     # -- history ------------------------------------------------------------------------
     def ensure_history(self) -> None:
         if not self._table_exists(HISTORY_TABLE):
-            self._query(self.history_ddl)
+            self._query(
+                f"""CREATE TABLE {HISTORY_TABLE} (
+    migration TEXT PRIMARY KEY,
+    checksum TEXT NOT NULL,
+    applied_at {self.time_type} NOT NULL,
+    applied_by TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    tool_version TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'applied',
+    note TEXT,
+    applied_sql TEXT
+)"""
+            )
 
     def applied(self) -> list[AppliedMigration]:
         """The history in the order it was applied; empty when there is no history table."""

@@ -25,19 +25,9 @@ CONNECT_TIMEOUT_SECONDS = 5
 class PostgresDriver(Driver):
     dialect = "postgresql"
     placeholder = "%s"
+    time_type = "timestamptz"
     lock_timeout_codes = frozenset({"55P03"})  # lock_not_available
     backup_suffix = ".dump"
-    history_ddl = """CREATE TABLE sqlstage_history (
-    migration text PRIMARY KEY,
-    checksum text NOT NULL,
-    applied_at timestamptz NOT NULL,
-    applied_by text NOT NULL,
-    duration_ms integer NOT NULL,
-    tool_version text NOT NULL,
-    status text NOT NULL DEFAULT 'applied',
-    note text,
-    applied_sql text
-)"""
 
     def __init__(self, url: DatabaseUrl, application_name: str = "sqlstage") -> None:
         super().__init__(url)

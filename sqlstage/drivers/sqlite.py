@@ -22,17 +22,6 @@ class SqliteDriver(Driver):
     dialect = "sqlite"
     placeholder = "?"
     backup_suffix = ".db"
-    history_ddl = """CREATE TABLE sqlstage_history (
-    migration TEXT PRIMARY KEY,
-    checksum TEXT NOT NULL,
-    applied_at TEXT NOT NULL,
-    applied_by TEXT NOT NULL,
-    duration_ms INTEGER NOT NULL,
-    tool_version TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'applied',
-    note TEXT,
-    applied_sql TEXT
-)"""
 
     def __init__(self, url: DatabaseUrl, application_name: str = "sqlstage") -> None:
         super().__init__(url)
