@@ -179,6 +179,11 @@ def _locked(
 )
 @click.option("--reason", metavar="TEXT", help="Why the rehearsal check is skipped (logged).")
 @click.option(
+    "--adopt",
+    is_flag=True,
+    help="Mark a database that has migrations but no environment marker as ENVIRONMENT.",
+)
+@click.option(
     "--allow-lint",
     "allow_lint",
     multiple=True,
@@ -198,6 +203,7 @@ def apply(
     backup: bool,
     skip_rehearsal: bool,
     reason: str | None,
+    adopt: bool,
     allow_lint: tuple[str, ...],
     lock_wait: float,
 ) -> None:
@@ -211,7 +217,7 @@ def apply(
     if not dry_run:
         _refuse_unattended(env)
     with (
-        _connect(state, project, environment) as connection,
+        _connect(state, project, environment, changes=not dry_run) as connection,
         _locked(project, connection, lock_wait, skip=dry_run),
     ):
         plan = project.plan_apply(connection, migration, to, allow_out_of_order)
@@ -243,7 +249,7 @@ def apply(
         if take_backup:
             connection.driver.check_backup()
         identity = check_identity(env, connection.marker, len(plan.applied))
-        _confirm(env, plan, yes, identity, take_backup)
+        _confirm(env, plan, yes, identity, take_backup, adopt=adopt)
         if take_backup:
             path = project.backup(connection)
             size = path.stat().st_size
@@ -295,7 +301,7 @@ def rollback(
     if not dry_run:
         _refuse_unattended(env)
     with (
-        _connect(state, project, environment) as connection,
+        _connect(state, project, environment, changes=not dry_run) as connection,
         _locked(project, connection, lock_wait, skip=dry_run),
     ):
         plan = project.plan_rollback(connection, migration)
@@ -348,9 +354,20 @@ def _show_rollback_plan(plan: RollbackPlan, connection: Connection) -> None:
 
 
 def _connect(
-    state: State, project: Project, environment: str, verify_identity: bool = True
+    state: State,
+    project: Project,
+    environment: str,
+    verify_identity: bool = True,
+    preflight: bool = True,
+    changes: bool = True,
 ) -> Connection:
-    connection = project.connect(environment, ask=state.ask_hidden, verify_identity=verify_identity)
+    """Connect to ENV and print where. `changes=False` for commands that change nothing:
+    they never create a SQLite file that does not exist yet."""
+    if preflight:  # a file error stops the run before a prompt or a connection
+        project.preflight()
+    connection = project.connect(
+        environment, ask=state.ask_hidden, verify_identity=verify_identity, create=changes
+    )
     state.secrets.extend(connection.secrets)
     click.echo(f"Connected: {connection.info.describe()}")
     for warning in connection.warnings:
@@ -447,16 +464,12 @@ def _confirm(
     identity: Identity,
     backup_planned: bool,
     verb: _Verb = APPLY,
+    adopt: bool = False,
 ) -> None:
     count = _plural(len(plan.migrations), "migration")
     nothing = f"nothing was {verb.past} {verb.prep} {env.key}"
-    adopted = identity is Identity.UNMARKED_ADOPTED and verb is APPLY  # only apply marks
-    if adopted:
-        click.secho(
-            f"This database has {_plural(len(plan.applied), 'applied migration')} but no "
-            f"sqlstage environment marker; going on marks it as '{env.key}'.",
-            fg="yellow",
-        )
+    if identity is Identity.UNMARKED_ADOPTED and verb is APPLY:  # only apply marks
+        _confirm_adoption(env, len(plan.applied), adopt)
     if env.protected:
         if env.allow_non_interactive and yes:
             return
@@ -480,13 +493,31 @@ def _confirm(
             show_default=False,
         )
         if answer.strip() != env.key:
-            raise Refused(f"not confirmed: {nothing}")
+            raise Refused(f"not confirmed: {nothing}", f"type '{env.key}' exactly to go on")
         return
     if yes:
         return
-    question = f"{verb.action.capitalize()} {count} {verb.prep} {env.label}"
-    if not _ask_yes_no(question + (" and mark the database as such?" if adopted else "?")):
+    if not _ask_yes_no(f"{verb.action.capitalize()} {count} {verb.prep} {env.label}?"):
         raise Refused(f"not confirmed: {nothing}", "answer y, or pass --yes")
+
+
+def _confirm_adoption(env: Environment, applied: int, adopt: bool) -> None:
+    """A database with migrations but no marker may be another environment's (a production
+    database adopted from a hand-made script): marking it takes a person, or --adopt; --yes
+    alone never does it."""
+    what = (
+        f"this database has {_plural(applied, 'applied migration')} but no sqlstage "
+        "environment marker, so nothing tells which environment it is"
+    )
+    if adopt:
+        return
+    if not sys.stdin.isatty():
+        raise Refused(
+            what, f"check the URL of '{env.key}', then pass --adopt to mark it as '{env.key}'"
+        )
+    click.secho(f"{what[0].upper()}{what[1:]}.", fg="yellow")
+    if not _ask_yes_no(f"Is it '{env.key}' ({env.name})? Mark it as such"):
+        raise Refused(f"not confirmed: nothing was applied to {env.key}")
 
 
 def _ask_yes_no(question: str) -> bool:
@@ -502,7 +533,9 @@ def _ask_yes_no(question: str) -> bool:
 def check(state: State, environment: str) -> None:
     """Test ENVIRONMENT's connection and show what it is; changes nothing."""
     project = state.project()
-    with _connect(state, project, environment, verify_identity=False) as connection:
+    with _connect(
+        state, project, environment, verify_identity=False, preflight=False, changes=False
+    ) as connection:
         report = project.check(connection)
     info = report.info
     click.echo(f"  server    {info.product} {info.version}")
@@ -616,7 +649,7 @@ def _repair_status_file(project: Project) -> None:
 
 
 def _live_status(state: State, project: Project, key: str, write: bool, as_json: bool) -> None:
-    with _connect(state, project, key) as connection:
+    with _connect(state, project, key, preflight=False, changes=write) as connection:
         report = project.live_status(connection, write)
         _render_live(project, key, report, as_json)
         project.refuse_edited(connection)
@@ -832,7 +865,7 @@ def schema(state: State, environment: str, as_json: bool) -> None:
     from sqlstage.schema import render_text
 
     project = state.project()
-    with project.connect(environment, ask=state.ask_hidden) as connection:
+    with project.connect(environment, ask=state.ask_hidden, create=False) as connection:
         state.secrets.extend(connection.secrets)
         snap = project.schema(connection)
     if as_json:

@@ -10,6 +10,7 @@ The CLI is a thin layer over this module; scripts and tests use it directly:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -168,13 +169,14 @@ class Project:
         environment: str,
         ask: Callable[[str], str] | None = None,
         verify_identity: bool = True,
+        create: bool = True,
     ) -> Connection:
         """Resolve the environment's URL (asking through `ask` when it says `prompt`) and
         open the connection: raises ConnectionFailed (exit 4) with the password masked, and
         Refused (exit 3) when the database is marked as another environment."""
         env = self.config.environment(environment)
         url = resolve_url(self.config, env, ask)
-        driver = connect(url, f"sqlstage {env.key} {current_user()}")
+        driver = connect(url, f"sqlstage {env.key} {current_user()}", create=create)
         try:
             marker = driver.read_marker()
             if verify_identity:
@@ -213,8 +215,12 @@ class Project:
         folder = self.config.root / BACKUP_DIR / connection.environment.key
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{file_stamp()}{driver.backup_suffix}"
-        while path.exists():  # two backups in one millisecond: never overwrite one
-            path = path.with_stem(path.stem + "-2")
+        while True:  # created empty and private first: a dump holds all the data
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                break
+            except FileExistsError:  # two backups in one millisecond: never overwrite one
+                path = path.with_stem(path.stem + "-2")
         driver.backup(path)
         if not path.is_file() or path.stat().st_size == 0:
             raise Refused(f"the backup {path} is missing or empty; nothing was applied")
@@ -287,9 +293,7 @@ class Project:
                 log.write(f"warning: {warning}")
             if note:
                 log.write(f"note: {note}")
-            if connection.marker is None:
-                connection.driver.write_marker(env.key, datetime.now(UTC), current_user())
-                connection.marker = env.key
+            if self._mark(connection):
                 log.write(f"marked this database as environment '{env.key}'")
             try:
                 done = apply_migrations(
@@ -315,9 +319,18 @@ class Project:
 
     # -- rollback -----------------------------------------------------------------------
     def plan_rollback(self, connection: Connection, target: str | None = None) -> RollbackPlan:
-        return plan_rollback(
-            connection.environment, self.catalog, connection.driver.applied(), target
-        )
+        """What to roll back; refuses while a migration is recorded failed (exit 3), and
+        checks each rollback section can run (a file error, exit 2, when it mixes statements
+        that need a transaction with ones that cannot have one)."""
+        from sqlstage.transactions import refuse_if_failed, rollback_runs_outside_transaction
+
+        env, driver = connection.environment, connection.driver
+        history = driver.applied()
+        refuse_if_failed(env.key, history)
+        plan = plan_rollback(env, self.catalog, history, target)
+        for migration in plan.migrations:
+            rollback_runs_outside_transaction(driver, migration)
+        return plan
 
     def rollback(
         self, connection: Connection, plan: RollbackPlan, events: RollbackEvents | None = None
@@ -326,7 +339,11 @@ class Project:
         up to date with the database, also when a rollback fails (the ones before it stay
         rolled back)."""
         env = connection.environment
-        with RunLog(self.config.log_dir, env.key, connection.secrets) as log:
+        with (
+            self.locked(connection),
+            RunLog(self.config.log_dir, env.key, connection.secrets) as log,
+        ):
+            _refuse_stale_rollback(env.key, plan.migrations, connection.driver.applied())
             log.write(f"sqlstage {__version__} rollback {env.key} by {current_user()}")
             log.write(f"target {connection.url.masked}: {connection.info.describe()}")
             log.write(f"plan: roll back {', '.join(m.name for m in plan.migrations) or 'nothing'}")
@@ -339,6 +356,7 @@ class Project:
                     log,
                     events,
                     lock_timeout=env.effective_lock_timeout,
+                    environment=env.key,
                 )
             except SqlstageError as error:
                 log.write(f"ERROR: {error}")
@@ -351,6 +369,15 @@ class Project:
             log.write(f"done: {len(done)} migration(s) rolled back on {env.key}")
         return RollbackResult(tuple(done), log.path, written)
 
+    def _mark(self, connection: Connection) -> bool:
+        """Record the environment in an unmarked database; returns whether it did."""
+        if connection.marker is not None:
+            return False
+        env = connection.environment
+        connection.driver.write_marker(env.key, datetime.now(UTC), current_user())
+        connection.marker = env.key
+        return True
+
     def _sync_status(self, connection: Connection, log: RunLog) -> bool:
         try:
             history = connection.driver.applied()
@@ -359,12 +386,25 @@ class Project:
             return False
         return self.record_status(connection.environment, history)
 
-    def record_status(self, environment: Environment, history: list[AppliedMigration]) -> bool:
-        """Write the environment's entry of status.json from its database's history; a
-        damaged file keeps what can still be read of the other environments."""
+    def preflight(self) -> None:
+        """Read the migration files and status.json, so that a file error (exit 2) stops a
+        run before it prompts, connects or changes anything."""
+        self.catalog  # noqa: B018 - loading it is the check
+        self.read_status()
+
+    def record_status(
+        self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
+    ) -> bool:
+        """Write the environment's entry of status.json from its database's history.
+
+        A damaged file is an error (exit 2), so that no run quietly drops what it says of
+        other environments; `rebuild` (status --live ENV --write) keeps what can still be read
+        of them instead."""
         try:
             current = self.read_status()
         except StatusFileError:
+            if not rebuild:
+                raise
             from sqlstage.repair import salvage_status
 
             current = salvage_status(self.config.status_file, list(self.config.environments)).status
@@ -472,7 +512,7 @@ class Project:
         """Compare the database's history with status.json; with `write`, trust the database."""
         env = connection.environment
         history = connection.driver.applied()
-        written = self.record_status(env, history) if write else False
+        written = self.record_status(env, history, rebuild=True) if write else False
         recorded = self.read_status().environments.get(env.key)
         in_file = recorded.applied_names(self.catalog) if recorded else set()
         in_db = {row.migration for row in history if row.status == "applied"}
@@ -551,13 +591,14 @@ class Project:
                              self.catalog.find(target))
 
     def baseline(self, connection: Connection, migrations: list[Migration]) -> bool:
-        """Record `migrations` as applied without running them; returns whether status.json
-        changed."""
+        """Record `migrations` as applied without running them, and mark the database as the
+        environment (baselining is adopting it); returns whether status.json changed."""
         from sqlstage.repair import record_baseline
 
         with self.locked(connection):
             env = connection.environment
             _refuse_stale(env.key, migrations, connection.driver.applied())
+            self._mark(connection)
             record_baseline(connection.driver, migrations, current_user())
             return self.record_status(connection.environment, connection.driver.applied())
 
@@ -583,5 +624,19 @@ def _refuse_stale(
         raise Refused(
             f"{stale[0]} was applied to {environment} by another run since this plan "
             "was made; nothing was changed",
+            "plan again: run the same command",
+        )
+
+
+def _refuse_stale_rollback(
+    environment: str, migrations: Sequence[Migration], history: list[AppliedMigration]
+) -> None:
+    """A rollback plan made before the lock was taken may have been undone by another run."""
+    done = {row.migration for row in history}
+    gone = [m.name for m in migrations if m.name not in done]
+    if gone:
+        raise Refused(
+            f"{gone[0]} is no longer applied to {environment}: another run changed it since "
+            "this plan was made; nothing was changed",
             "plan again: run the same command",
         )

@@ -16,7 +16,12 @@ from sqlstage.errors import MigrationFailed
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog
 from sqlstage.sqltext import Statement, line_of
-from sqlstage.transactions import apply_outside_transaction, runs_outside_transaction
+from sqlstage.transactions import (
+    apply_outside_transaction,
+    roll_back_outside_transaction,
+    rollback_runs_outside_transaction,
+    runs_outside_transaction,
+)
 
 
 class Events(Protocol):
@@ -85,7 +90,7 @@ def apply_migrations(
         row_note = "; ".join(n for n in (note, (notes or {}).get(migration.name)) if n) or None
         if runs_outside_transaction(driver, migration):
             duration_ms = apply_outside_transaction(
-                driver, migration, log, applied_by, row_note, environment
+                driver, migration, log, applied_by, row_note, environment, lock_timeout
             )
             log.write(f"applied {migration.name} in {duration_ms} ms (no transaction)")
             events.migration_applied(migration, duration_ms)
@@ -145,9 +150,11 @@ def rollback_migrations(
     log: RunLog,
     events: RollbackEvents | None = None,
     lock_timeout: str | None = None,
+    environment: str = "ENV",
 ) -> list[Migration]:
     """Run each migration's rollback section, in the order given (newest first), each in its
-    own transaction together with the removal of its history row.
+    own transaction together with the removal of its history row (statement by statement,
+    without one, when the section cannot run in a transaction: sqlstage.transactions).
 
     Stops at the first failure: that rollback is undone whole, the migration stays applied, and
     MigrationFailed names the file and the line of the failing rollback statement.
@@ -160,6 +167,14 @@ def rollback_migrations(
             raise ValueError(f"{migration.name} has no rollback section")  # plan_rollback refuses
         events.migration_started(migration, index, len(migrations))
         log.write(f"rollback {migration.name}")
+        if rollback_runs_outside_transaction(driver, migration):
+            duration_ms = roll_back_outside_transaction(
+                driver, migration, log, environment, lock_timeout
+            )
+            log.write(f"rolled back {migration.name} in {duration_ms} ms (no transaction)")
+            events.migration_rolled_back(migration, duration_ms)
+            done.append(migration)
+            continue
         started = time.perf_counter()
         try:
             with driver.transaction():

@@ -80,7 +80,24 @@ def runs_outside_transaction(driver: Driver, migration: Migration) -> bool:
     mixes such a statement with others and has no directive is a file error (exit 2) naming
     the line, because half of it would commit and half would not.
     """
-    statements = driver.statements(migration.forward)
+    return _outside(driver, migration, driver.statements(migration.forward))
+
+
+def rollback_runs_outside_transaction(driver: Driver, migration: Migration) -> bool:
+    """The same question for the rollback section (`DROP INDEX CONCURRENTLY` undoing a
+    `CREATE INDEX CONCURRENTLY`); the file's directive covers both sections."""
+    return _outside(driver, migration, rollback_statements(driver, migration))
+
+
+def rollback_statements(driver: Driver, migration: Migration) -> list[Statement]:
+    """The rollback section's statements, with the file lines they are on."""
+    if migration.rollback is None or migration.rollback_line is None:
+        return []
+    offset = migration.rollback_line  # rollback statements count from the marker's next line
+    return [Statement(s.sql, offset + s.line) for s in driver.statements(migration.rollback)]
+
+
+def _outside(driver: Driver, migration: Migration, statements: Sequence[Statement]) -> bool:
     flagged = [(s, r) for s in statements if (r := driver.outside_transaction_reason(s.sql))]
     if migration.no_transaction or not flagged:
         return migration.no_transaction
@@ -89,7 +106,7 @@ def runs_outside_transaction(driver: Driver, migration: Migration) -> bool:
     statement, reason = flagged[0]
     raise MigrationFileError(
         f"{migration.path}:{statement.line}: {reason} cannot run inside a transaction, "
-        "and the other statements of this migration would run in one",
+        "and the other statements of this section would run in one",
         f"move it to a migration of its own, or make the first line `{NO_TRANSACTION_DIRECTIVE}` "
         "to run every statement on its own",
     )
@@ -102,26 +119,88 @@ def apply_outside_transaction(
     applied_by: str,
     note: str | None,
     environment: str,
+    lock_timeout: str | None = None,
 ) -> int:
     """Run each statement in autocommit; record the migration `applied`, or `failed` with the
     statement reached (then raise MigrationFailed). Returns the duration in ms."""
     statements = driver.statements(migration.forward)
-    log.write(f"  no transaction: {len(statements)} statement(s), each commits on its own")
     started = time.perf_counter()
-    for index, statement in enumerate(statements, start=1):
-        try:
-            driver.execute(statement.sql)
-        except (StatementError, KeyboardInterrupt) as error:
-            failure = _Failure(statements, index, error, environment)
-            _record_failure(driver, migration, failure, log, applied_by, started)
-            raise
-        finally:
-            for notice in driver.notices():
-                log.write(f"  {notice}")
-        log.write(f"  line {statement.line}: done ({index}/{len(statements)})")
+    try:
+        _run_each(driver, statements, log, lock_timeout)
+    except _StatementFailed as failed:
+        failure = _Failure(statements, failed.index, failed.error, environment)
+        _record_failure(driver, migration, failure, log, applied_by, started)
+        raise failed.error from None
     duration_ms = _elapsed_ms(started)
     driver.record(_row(migration, applied_by, duration_ms, "applied", note), migration.forward)
     return duration_ms
+
+
+def roll_back_outside_transaction(
+    driver: Driver,
+    migration: Migration,
+    log: RunLog,
+    environment: str,
+    lock_timeout: str | None = None,
+) -> int:
+    """Run the rollback section statement by statement in autocommit, then forget the
+    migration. A failure midway leaves it half rolled back: its history row becomes `failed`
+    with the statement reached, so every later run refuses until `sqlstage repair`."""
+    statements = rollback_statements(driver, migration)
+    started = time.perf_counter()
+    try:
+        _run_each(driver, statements, log, lock_timeout)
+    except _StatementFailed as failed:
+        index, error = failed.index, failed.error
+        statement = statements[index - 1]
+        message = error.message if isinstance(error, StatementError) else "interrupted"
+        note = (
+            f"rollback failed at statement {index} of {len(statements)} "
+            f"(line {statement.line}): {message}; rollback statements 1-{index - 1} had committed"
+        )
+        driver.update_history(migration.name, FAILED, migration.checksum, note)
+        log.write(f"FAILED rollback of {migration.name} outside a transaction: {note}")
+        if isinstance(error, KeyboardInterrupt):
+            raise error from None
+        raise MigrationFailed(
+            f"{migration.path}:{statement.line}: {message} (the rollback of {migration.name} "
+            f"ran without a transaction: {index - 1} of {len(statements)} statement(s) "
+            "had committed)",
+            f"fix the database by hand, then run `sqlstage repair {environment} "
+            f"{migration.name} --mark-applied` or `--forget`",
+        ) from error
+    driver.forget(migration.name)
+    return _elapsed_ms(started)
+
+
+class _StatementFailed(Exception):
+    def __init__(self, index: int, error: StatementError | KeyboardInterrupt) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
+
+
+def _run_each(
+    driver: Driver, statements: Sequence[Statement], log: RunLog, lock_timeout: str | None
+) -> None:
+    """Each statement commits on its own; the session's lock_timeout bounds every wait and is
+    reset afterwards, so it does not leak into the next migration."""
+    log.write(f"  no transaction: {len(statements)} statement(s), each commits on its own")
+    if lock_timeout is not None:
+        driver.set_lock_timeout(lock_timeout, session=True)
+    try:
+        for index, statement in enumerate(statements, start=1):
+            try:
+                driver.execute(statement.sql)
+            except (StatementError, KeyboardInterrupt) as error:
+                raise _StatementFailed(index, error) from error
+            finally:
+                for notice in driver.notices():
+                    log.write(f"  {notice}")
+            log.write(f"  line {statement.line}: done ({index}/{len(statements)})")
+    finally:
+        if lock_timeout is not None:
+            driver.set_lock_timeout(None, session=True)
 
 
 @dataclass(frozen=True)

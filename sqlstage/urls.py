@@ -49,7 +49,8 @@ def parse_url(raw: str, root: Path, environment: str) -> DatabaseUrl:
         raise ConfigError(
             f"environment '{environment}': the URL must start with postgresql://, postgres:// "
             f"or sqlite:/// (got '{_shape(raw)}')",
-            "fix the URL in sqlstage.toml, the environment variable or .env.local",
+            "fix the URL where it comes from: sqlstage.toml, its environment variable, "
+            ".env.local, or what was typed at the prompt",
         )
     if dialect == "sqlite":
         return _sqlite_url(raw, root, environment)

@@ -269,3 +269,33 @@ def test_password_in_a_subprocess_run(env_project: ProjectDir, pg_database: Data
     for secret in SECRETS:
         assert secret not in text
 
+
+
+def test_commands_that_change_nothing_create_no_sqlite_file(project: ProjectDir) -> None:
+    db = project.root / "dev.db"
+    project.configure(dev={"url": "sqlite:///dev.db"})
+    project.write("001_t.sql", "CREATE TABLE t (x INTEGER);\n")
+
+    check = project.run("check", "dev")
+    dry = project.run("apply", "dev", "--dry-run")
+    live = project.run("status", "--live", "dev")
+
+    assert [check.exit_code, dry.exit_code, live.exit_code] == [0, 0, 0], check.output
+    assert "dev.db (not created yet)" in check.output
+    assert "001_t" in dry.output
+    assert not db.exists()
+    assert project.run("apply", "dev", "--yes").exit_code == 0
+    assert db.exists()
+
+
+def test_a_file_error_stops_before_connecting(project: ProjectDir) -> None:
+    project.configure(dev={"url": "sqlite:///dev.db"})
+    project.write("001_a.sql", "CREATE TABLE a (x INTEGER);\n")
+    project.write("1_b.sql", "CREATE TABLE b (x INTEGER);\n")
+
+    result = project.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 2
+    assert "number 1 is also used by" in result.stderr
+    assert "Connected" not in result.output
+    assert not (project.root / "dev.db").exists()

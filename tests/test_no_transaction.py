@@ -145,3 +145,71 @@ def test_sqlite_vacuum_runs_outside_a_transaction(project: ProjectDir, database:
 
     assert result.exit_code == 0, result.output
     assert database.history() == ["001_t", "002_vacuum"]
+
+
+CONCURRENT_INDEX = """\
+CREATE INDEX CONCURRENTLY items_name ON items (name);
+
+-- rollback
+-- DROP INDEX CONCURRENTLY items_name;
+"""
+
+
+def test_concurrent_rollback_runs_outside_a_transaction(
+    pg: ProjectDir, pg_database: Database
+) -> None:
+    pg.write("002_items_name.sql", CONCURRENT_INDEX)
+    assert pg.run("apply", "dev", "--yes").exit_code == 0
+
+    result = pg.run("rollback", "dev", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert pg_database.query("SELECT to_regclass('items_name') IS NULL") == [(True,)]
+    assert pg_database.history() == ["001_items"]
+
+
+def test_verify_round_trips_a_concurrent_index(pg: ProjectDir) -> None:
+    pg.write("002_items_name.sql", CONCURRENT_INDEX)
+    pg.write("001_items.sql", "CREATE TABLE items (id int, name text);\n"
+             "\n-- rollback\n-- DROP TABLE items;\n")
+
+    result = pg.run("verify")
+
+    assert result.exit_code == 0, result.output
+
+
+def test_rollback_refuses_while_a_migration_is_recorded_failed(
+    pg: ProjectDir, pg_database: Database
+) -> None:
+    pg.write("002_items_name.sql", CONCURRENT_INDEX)
+    pg.run("apply", "dev", "--yes")
+    pg.write(
+        "003_half.sql",
+        "-- sqlstage:no-transaction\nCREATE INDEX CONCURRENTLY ok ON items (id);\n"
+        "CREATE INDEX CONCURRENTLY broken ON no_such_table (id);\n",
+    )
+    assert pg.run("apply", "dev", "--yes").exit_code == 1
+
+    result = pg.run("rollback", "dev", "--yes")
+
+    assert result.exit_code == 3
+    assert "003_half failed midway on dev" in result.stderr
+    assert pg_database.query("SELECT to_regclass('items_name') IS NOT NULL") == [(True,)]
+
+
+def test_lock_timeout_bounds_a_migration_outside_a_transaction(
+    project: ProjectDir, pg_database: Database
+) -> None:
+    import psycopg
+
+    project.configure(dev={"url": pg_database.url, "lock_timeout": "500ms"})
+    project.write("001_items.sql", "CREATE TABLE items (id int, name text);\n")
+    project.run("apply", "dev", "--yes")
+    project.write("002_items_name.sql", CONCURRENT_INDEX)
+    with psycopg.connect(pg_database.url) as other:  # holds a lock CONCURRENTLY must wait for
+        other.execute("LOCK TABLE items IN SHARE MODE")
+
+        result = project.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 1
+    assert "canceling statement due to lock timeout" in result.stderr

@@ -64,19 +64,45 @@ def test_first_apply_marks_the_database(four: ProjectDir, database: Database) ->
     assert "marked this database as environment 'dev'" in four.logs()[-1].read_text()
 
 
-def test_adopted_database_without_marker_asks_first(four: ProjectDir, database: Database) -> None:
+def test_adopted_database_needs_adopt_when_unattended(four: ProjectDir, database: Database) -> None:
     four.configure(dev={"url": database.url})
     four.run("apply", "dev", "--to", "002", "--yes")
     database.query("DROP TABLE sqlstage_environment")
 
-    declined = four.run("apply", "dev", input="n\n")
-    assert declined.exit_code == 3
-    assert "2 applied migrations but no sqlstage environment marker" in declined.output
+    unattended = four.run("apply", "dev", "--yes")  # --yes alone never adopts
+    assert unattended.exit_code == 3
+    assert "2 applied migrations but no sqlstage environment marker" in unattended.stderr
+    assert "--adopt" in unattended.stderr
     assert "sqlstage_environment" not in database.tables()
+    assert len(database.history()) == 2
 
-    accepted = four.run("apply", "dev", input="y\n")
+    accepted = four.run("apply", "dev", "--adopt", "--yes")
     assert accepted.exit_code == 0, accepted.output
     assert database.query("SELECT environment FROM sqlstage_environment") == [("dev",)]
+
+
+def test_adopted_database_is_asked_about_on_a_terminal(
+    four: ProjectDir, pg_database: Database
+) -> None:
+    four.configure(dev={"url": pg_database.url})
+    four.run("apply", "dev", "--to", "002", "--yes")
+    pg_database.query("DROP TABLE sqlstage_environment")
+
+    child = spawn(four, "apply", "dev", "--yes")
+    child.expect("no sqlstage environment marker")
+    child.expect(r"Is it 'dev' \(dev\)\? Mark it as such \[y/N\]")
+    child.sendline("n")
+    code, _ = finish(child)
+    assert code == 3
+    assert "sqlstage_environment" not in pg_database.tables()
+
+    child = spawn(four, "apply", "dev", "--yes")
+    child.expect(r"Mark it as such \[y/N\]")
+    child.sendline("y")
+    code, output = finish(child)
+    assert code == 0, output
+    assert pg_database.query("SELECT environment FROM sqlstage_environment") == [("dev",)]
+    assert len(pg_database.history()) == 4
 
 
 def test_check_shows_the_target_and_changes_nothing(
@@ -268,6 +294,7 @@ def test_pg_dump_backup_is_listable_by_pg_restore(four: ProjectDir, pg_database:
         for dump in (before_first, before_second)
     ]
     assert [listing.returncode for listing in listings] == [0, 0]
+    assert before_second.stat().st_mode & 0o077 == 0  # a dump holds all the data: private
     assert "TABLE public posts" not in listings[0].stdout
     assert "TABLE public posts" in listings[1].stdout
 

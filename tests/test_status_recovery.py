@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ProjectDir
+from tests.conftest import Database, ProjectDir
 
 
 @pytest.fixture
@@ -72,13 +72,17 @@ def test_live_write_rebuilds_an_unparseable_file(applied: ProjectDir) -> None:
     assert written["environments"]["staging"]["lastApplied"] == "002_create_posts"
 
 
-def test_apply_still_records_when_the_file_is_damaged(applied: ProjectDir) -> None:
+def test_apply_refuses_a_damaged_file_before_changing_anything(applied: ProjectDir) -> None:
     _conflict(applied)
+    damaged = applied.status_file.read_text()
     applied.write("005_more.sql", "CREATE TABLE more (x INTEGER);\n")
 
     result = applied.run("apply", "dev", "--yes")
 
-    assert result.exit_code == 0, result.output
-    written = applied.status_json()
-    assert written["environments"]["dev"]["lastApplied"] == "005_more"
-    assert written["environments"]["staging"]["lastApplied"] is None  # unknown, not guessed
+    assert result.exit_code == 2
+    assert "holds git conflict markers" in result.stderr
+    assert "sqlstage status --repair" in result.stderr
+    assert "Connected" not in result.output
+    assert applied.status_file.read_text() == damaged  # other environments' records kept
+    dev = Database("sqlite", f"sqlite:///{applied.root / 'dev.db'}")
+    assert "more" not in dev.tables() and "005_more" not in dev.history()

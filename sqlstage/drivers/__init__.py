@@ -17,8 +17,11 @@ MODULES = {
 }
 
 
-def connect(url: DatabaseUrl, application_name: str = "sqlstage") -> Driver:
-    """Open a connection; raises errors.ConnectionFailed (exit 4) when it cannot."""
+def connect(url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True) -> Driver:
+    """Open a connection; raises errors.ConnectionFailed (exit 4) when it cannot.
+
+    `create=False` is for commands that change nothing: an embedded database that does not
+    exist yet is then not created (it reads as empty)."""
     module = import_module(MODULES[url.dialect])
-    driver: Driver = module.DRIVER(url, application_name)
+    driver: Driver = module.DRIVER(url, application_name, create=create)
     return driver

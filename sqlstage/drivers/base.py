@@ -147,8 +147,9 @@ class Driver(ABC):
     def execute(self, sql: str) -> None:
         """Run one statement exactly as written; raise StatementError on failure."""
 
-    def set_lock_timeout(self, value: str) -> None:  # noqa: B027 - optional hook
-        """Bound how long the current transaction waits for a lock (no-op where unsupported)."""
+    def set_lock_timeout(self, value: str | None, session: bool = False) -> None:  # noqa: B027
+        """Bound how long the current transaction (or, with `session`, every statement until
+        the next call) waits for a lock; None resets it. A no-op where unsupported."""
     def outside_transaction_reason(self, sql: str) -> str | None:
         """What keeps this statement out of a transaction block (`VACUUM`), or None."""
         return None

@@ -29,7 +29,9 @@ class PostgresDriver(Driver):
     lock_timeout_codes = frozenset({"55P03"})  # lock_not_available
     backup_suffix = ".dump"
 
-    def __init__(self, url: DatabaseUrl, application_name: str = "sqlstage") -> None:
+    def __init__(
+        self, url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True
+    ) -> None:
         super().__init__(url)
         self._notices: list[str] = []
         options: dict[str, Any] = {"application_name": application_name[:63]}
@@ -91,11 +93,15 @@ class PostgresDriver(Driver):
                 code=err.sqlstate,
             ) from err
 
-    def set_lock_timeout(self, value: str) -> None:
+    def set_lock_timeout(self, value: str | None, session: bool = False) -> None:
         from psycopg import sql
 
-        # SET LOCAL: it ends with the migration's transaction
-        self.conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(value)))
+        if value is None:
+            self.conn.execute("RESET lock_timeout")
+            return
+        # SET LOCAL ends with the migration's transaction; a session setting is reset after
+        scope = sql.SQL("SET lock_timeout = {}" if session else "SET LOCAL lock_timeout = {}")
+        self.conn.execute(scope.format(sql.Literal(value)))
 
     def check_backup(self) -> None:
         """pg_dump must exist and be at least as new as the server (it refuses older)."""

@@ -23,11 +23,15 @@ class SqliteDriver(Driver):
     placeholder = "?"
     backup_suffix = ".db"
 
-    def __init__(self, url: DatabaseUrl, application_name: str = "sqlstage") -> None:
+    def __init__(
+        self, url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True
+    ) -> None:
         super().__init__(url)
         assert url.sqlite_path is not None
         self.path = url.sqlite_path
         self.application_name = application_name
+        #: a read-only command on a file that does not exist yet reads an empty database
+        self.missing = not create and not self.path.exists()
         if not self.path.parent.is_dir():
             raise ConnectionFailed(
                 f"cannot open SQLite database {url.masked}: "
@@ -36,13 +40,16 @@ class SqliteDriver(Driver):
             )
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, DDL included
-            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            self.conn = sqlite3.connect(
+                ":memory:" if self.missing else self.path, isolation_level=None
+            )
             self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as err:
             raise ConnectionFailed(f"cannot open SQLite database {url.masked}: {err}") from err
 
     def info(self) -> ServerInfo:
-        return ServerInfo("SQLite", sqlite3.sqlite_version, str(self.path))
+        name = f"{self.path} (not created yet)" if self.missing else str(self.path)
+        return ServerInfo("SQLite", sqlite3.sqlite_version, name)
 
     def close(self) -> None:
         self.conn.close()
