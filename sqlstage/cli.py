@@ -267,6 +267,8 @@ def apply(
     click.echo(f"log: {_relative(result.log_path, Path.cwd())}")
     if result.status_written:
         click.echo(f"updated {_relative(project.config.status_file, Path.cwd())}: commit it")
+    if result.schema_dump:
+        click.echo(f"updated {_relative(result.schema_dump, Path.cwd())}: commit it")
 
 
 @cli.command()
@@ -339,6 +341,8 @@ def rollback(
     click.echo(f"log: {_relative(result.log_path, Path.cwd())}")
     if result.status_written:
         click.echo(f"updated {_relative(project.config.status_file, Path.cwd())}: commit it")
+    if result.schema_dump:
+        click.echo(f"updated {_relative(result.schema_dump, Path.cwd())}: commit it")
 
 
 def _show_rollback_plan(plan: RollbackPlan, connection: Connection) -> None:

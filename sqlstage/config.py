@@ -29,6 +29,7 @@ ENVIRONMENT_KEYS = {
     "lock_timeout",
     "backup",
     "verify_url",
+    "schema_dump",
 }
 #: top-level keys that are not paths or tables
 OPTIONAL_KEYS = ("verify_url",)
@@ -59,6 +60,8 @@ class Environment:
     backup: str | None = None
     #: where `sqlstage verify` makes its scratch database when this environment is its base
     verify_url: str | None = None
+    #: where to write the schema after each apply and rollback (relative to the root), or None
+    schema_dump: str | None = None
 
     @property
     def effective_lock_timeout(self) -> str | None:
@@ -149,6 +152,7 @@ def parse_config(root: Path, data: dict[str, Any]) -> Config:
         raise ConfigError(f"{where}: 'environments' must be a table: [environments.dev]")
     environments = {key: _environment(where, key, table) for key, table in tables.items()}
     _check_requires(where, environments)
+    _check_schema_dumps(where, environments)
     return Config(
         root=root,
         migrations_dir=paths["migrations"],
@@ -218,7 +222,25 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
         verify_url=_verify_url(
             where, f"environments.{key}.verify_url", table.get("verify_url")
         ),
+        schema_dump=_schema_dump(where, key, table.get("schema_dump", False)),
     )
+
+
+def _schema_dump(where: Path, key: str, value: Any) -> str | None:
+    """`schema_dump = true` (database/schema.sql) or a path relative to sqlstage.toml."""
+    from sqlstage.schema.dump import DEFAULT_PATH
+
+    if value is True:
+        return DEFAULT_PATH
+    if value is False:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"{where}: environments.{key}.schema_dump must be true, false or a path in quotes "
+            f"(got {value!r})",
+            f'schema_dump = true writes {DEFAULT_PATH}; schema_dump = "db/schema.sql" another file',
+        )
+    return value.strip()
 
 
 def _bool(where: Path, key: str, table: dict[str, Any], name: str) -> bool:
@@ -255,6 +277,22 @@ def _backup(where: Path, key: str, value: Any) -> str | None:
             f'{where}: environments.{key}.backup must be "pg_dump" or "sqlite" (got {value!r})'
         )
     return str(value)
+
+
+def _check_schema_dumps(where: Path, environments: dict[str, Environment]) -> None:
+    """Two environments writing one file would overwrite each other's schema on every run."""
+    seen: dict[str, str] = {}
+    for env in environments.values():
+        if env.schema_dump is None:
+            continue
+        path = os.path.normpath(env.schema_dump)
+        if path in seen:
+            raise ConfigError(
+                f"{where}: environments {seen[path]} and {env.key} both write their schema to "
+                f"{env.schema_dump}",
+                f'give one of them schema_dump = "database/schema-{env.key}.sql"',
+            )
+        seen[path] = env.key
 
 
 def _check_requires(where: Path, environments: dict[str, Environment]) -> None:

@@ -104,6 +104,8 @@ class ApplyResult:
     applied: tuple[Migration, ...]
     log_path: Path
     status_written: bool
+    #: the schema_dump file, when this run rewrote it
+    schema_dump: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class RollbackResult:
     rolled_back: tuple[Migration, ...]
     log_path: Path
     status_written: bool
+    #: the schema_dump file, when this run rewrote it
+    schema_dump: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,8 @@ class Project:
             finally:
                 written = self._sync_status(connection, log)
             log.write(f"done: {len(done)} migration(s) applied to {env.key}")
-        return ApplyResult(tuple(done), log.path, written)
+            dumped = self._dump_schema(connection, log)
+        return ApplyResult(tuple(done), log.path, written, dumped)
 
     # -- rollback -----------------------------------------------------------------------
     def plan_rollback(self, connection: Connection, target: str | None = None) -> RollbackPlan:
@@ -367,7 +372,8 @@ class Project:
             finally:
                 written = self._sync_status(connection, log)
             log.write(f"done: {len(done)} migration(s) rolled back on {env.key}")
-        return RollbackResult(tuple(done), log.path, written)
+            dumped = self._dump_schema(connection, log)
+        return RollbackResult(tuple(done), log.path, written, dumped)
 
     def _mark(self, connection: Connection) -> bool:
         """Record the environment in an unmarked database; returns whether it did."""
@@ -417,6 +423,19 @@ class Project:
     def schema(self, connection: Connection) -> Snapshot:
         """The environment's schema as its catalogs describe it (sqlstage's tables left out)."""
         return snapshot(connection.driver)
+
+    def _dump_schema(self, connection: Connection, log: RunLog) -> Path | None:
+        """Rewrite the environment's `schema_dump` file if its schema changed; the path if so."""
+        from sqlstage.schema.dump import write_dump
+
+        env = connection.environment
+        if env.schema_dump is None:
+            return None
+        path = self.config.root / env.schema_dump
+        if not write_dump(connection.driver, env.key, path):
+            return None
+        log.write(f"schema written to {path}")
+        return path
 
     # -- verify -------------------------------------------------------------------------
     def verify(
