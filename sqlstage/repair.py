@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from sqlstage import __version__
 from sqlstage.catalog import Catalog
 from sqlstage.checksums import edited
 from sqlstage.drivers.base import AppliedMigration, Driver
 from sqlstage.errors import ConfigError, Refused, StatusFileError
 from sqlstage.migration import Migration, parse_name
 from sqlstage.status_file import StatusFile, parse_status, utc_stamp
-from sqlstage.transactions import FAILED
+from sqlstage.transactions import FAILED, history_row
 
 
 class RepairAction(StrEnum):
@@ -123,15 +122,7 @@ def _join(old: str | None, new: str) -> str:
 
 
 def _not_run(migration: Migration, by: str, note: str) -> AppliedMigration:
-    return AppliedMigration(
-        migration=migration.name,
-        checksum=migration.checksum,
-        applied_at=datetime.now(UTC),
-        applied_by=by,
-        duration_ms=0,
-        tool_version=__version__,
-        note=note,
-    )
+    return history_row(migration, by, 0, note=note)
 
 
 # -- baseline -------------------------------------------------------------------------------

@@ -7,17 +7,16 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlstage import __version__
-from sqlstage.drivers.base import AppliedMigration, Driver, StatementError
+from sqlstage.drivers.base import Driver, StatementError
 from sqlstage.errors import MigrationFailed
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog
 from sqlstage.sqltext import Statement, line_of
 from sqlstage.transactions import (
     apply_outside_transaction,
+    history_row,
     roll_back_outside_transaction,
     rollback_runs_outside_transaction,
     runs_outside_transaction,
@@ -106,15 +105,7 @@ def apply_migrations(
                     _execute(driver, migration, statement, log)
                 duration_ms = round((time.perf_counter() - started) * 1000)
                 driver.record(
-                    AppliedMigration(
-                        migration=migration.name,
-                        checksum=migration.checksum,
-                        applied_at=datetime.now(UTC),
-                        applied_by=applied_by,
-                        duration_ms=duration_ms,
-                        tool_version=__version__,
-                        note=row_note,
-                    ),
+                    history_row(migration, applied_by, duration_ms, note=row_note),
                     migration.forward,
                 )
         except _Failed as failed:

@@ -132,7 +132,7 @@ def apply_outside_transaction(
         _record_failure(driver, migration, failure, log, applied_by, started)
         raise failed.error from None
     duration_ms = _elapsed_ms(started)
-    driver.record(_row(migration, applied_by, duration_ms, "applied", note), migration.forward)
+    driver.record(history_row(migration, applied_by, duration_ms, note=note), migration.forward)
     return duration_ms
 
 
@@ -232,7 +232,7 @@ def _record_failure(
         else f"failed at statement 1 of {len(statements)} (line {line}): {message}"
     )
     driver.record(
-        _row(migration, applied_by, _elapsed_ms(started), FAILED, note), migration.forward
+        history_row(migration, applied_by, _elapsed_ms(started), FAILED, note), migration.forward
     )
     log.write(f"FAILED {migration.name} outside a transaction: {note}")
     if isinstance(error, StatementError):
@@ -244,9 +244,14 @@ def _record_failure(
         ) from error
 
 
-def _row(
-    migration: Migration, applied_by: str, duration_ms: int, status: str, note: str | None
+def history_row(
+    migration: Migration,
+    applied_by: str,
+    duration_ms: int,
+    status: str = "applied",
+    note: str | None = None,
 ) -> AppliedMigration:
+    """The history row recording `migration`, stamped now."""
     return AppliedMigration(
         migration=migration.name,
         checksum=migration.checksum,
