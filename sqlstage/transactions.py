@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlstage import __version__
 from sqlstage.drivers.base import AppliedMigration, Driver, StatementError
@@ -32,45 +31,14 @@ def postgres_reason(sql: str) -> str | None:
     >>> postgres_reason("create index concurrently i on t (x)")
     'CREATE INDEX CONCURRENTLY'
     """
-    from pglast import parse_sql
     from pglast.parser import ParseError
 
+    from sqlstage.pgparse import reasons
+
     try:
-        parsed = parse_sql(sql)
+        return next((reason for reason in reasons(sql) if reason), None)
     except ParseError:
         return None  # the server will say what is wrong with it
-    for raw in parsed:
-        reason = _node_reason(raw.stmt)
-        if reason:
-            return reason
-    return None
-
-
-def _node_reason(node: Any) -> str | None:
-    kind = type(node).__name__
-    if kind == "IndexStmt" and node.concurrent:
-        return "CREATE INDEX CONCURRENTLY"
-    if kind == "DropStmt" and node.concurrent:
-        return "DROP INDEX CONCURRENTLY"
-    if kind == "ReindexStmt":
-        options = {element.defname for element in node.params or ()}
-        if "concurrently" in options:
-            return "REINDEX CONCURRENTLY"
-        if node.kind.name in {"REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"}:
-            return "REINDEX DATABASE"
-        return None
-    if kind == "VacuumStmt":
-        return "VACUUM" if node.is_vacuumcmd else None
-    return _ALWAYS_OUTSIDE.get(kind)
-
-
-_ALWAYS_OUTSIDE = {
-    "AlterSystemStmt": "ALTER SYSTEM",
-    "CreatedbStmt": "CREATE DATABASE",
-    "DropdbStmt": "DROP DATABASE",
-    "CreateTableSpaceStmt": "CREATE TABLESPACE",
-    "DropTableSpaceStmt": "DROP TABLESPACE",
-}
 
 
 def runs_outside_transaction(driver: Driver, migration: Migration) -> bool:

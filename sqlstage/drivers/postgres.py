@@ -16,7 +16,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sqlstage.drivers.base import HISTORY_TABLE, Driver, ServerInfo, StatementError
 from sqlstage.errors import ConfigError, ConnectionFailed, Refused
-from sqlstage.sqltext import Statement, line_of, split_statements
+from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl, redact
 
 CONNECT_TIMEOUT_SECONDS = 5
@@ -34,6 +34,7 @@ class PostgresDriver(Driver):
     ) -> None:
         super().__init__(url)
         self._notices: list[str] = []
+        self._reasons: dict[str, str | None] = {}
         options: dict[str, Any] = {"application_name": application_name[:63]}
         try:
             if "connect_timeout" not in conninfo_to_dict(url.raw):
@@ -66,14 +67,17 @@ class PostgresDriver(Driver):
     def split(self, sql: str) -> list[Statement]:
         """Split with PostgreSQL's own grammar (pglast); fall back to the scanner on a syntax
         error, so the server, not our parser, has the last word on what is valid."""
-        from pglast import split
         from pglast.parser import ParseError
 
+        from sqlstage import pgparse
+
         try:
-            slices = split(sql, with_parser=True, only_slices=True)
+            statements = pgparse.statements(sql)
+            reasons = pgparse.reasons(sql)  # the same (cached) parse
         except ParseError:
             return split_statements(sql)
-        return [Statement(sql[part], line_of(sql, part.start)) for part in slices]
+        self._reasons.update((s.sql, r) for s, r in zip(statements, reasons, strict=True))
+        return statements
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -149,6 +153,8 @@ class PostgresDriver(Driver):
             )
         return path
     def outside_transaction_reason(self, sql: str) -> str | None:
+        if sql in self._reasons:  # known from splitting its migration: no second parse
+            return self._reasons[sql]
         from sqlstage.transactions import postgres_reason
 
         return postgres_reason(sql)

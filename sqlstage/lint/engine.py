@@ -8,7 +8,6 @@ gives one `Finding(rule="add-column-not-null-no-default", severity="error", line
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -153,11 +152,13 @@ def lint_text(path: Path, text: str, options: LintOptions) -> list[Finding]:
     no rules yet and return nothing."""
     if options.dialect != "postgresql":
         return []
-    from pglast.parser import ParseError, parse_sql_json
+    from pglast.parser import ParseError
+
+    from sqlstage.pgparse import parse_tree
 
     source = Source(text)
     try:
-        tree = json.loads(parse_sql_json(text))
+        tree = parse_tree(text)  # shared with the runner's splitter (cached)
     except ParseError as error:
         return _syntax_error(path, source, error)
     statements = _statements(tree.get("stmts", ()), len(text.encode("utf-8")))

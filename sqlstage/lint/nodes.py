@@ -95,25 +95,11 @@ def drop_names(statement: Node) -> list[str]:
     return names
 
 
-_OUTSIDE_ONLY = {"CreatedbStmt", "DropdbStmt", "AlterSystemStmt", "CreateTableSpaceStmt",
-                 "DropTableSpaceStmt"}
-
-
 def needs_no_transaction(name: str, node: Node) -> bool:
     """True for a statement PostgreSQL refuses inside a transaction block."""
-    if name in _OUTSIDE_ONLY:
-        return True
-    if name in {"IndexStmt", "DropStmt"}:
-        return bool(node.get("concurrent"))
-    if name == "ReindexStmt":
-        return any(p.get("DefElem", {}).get("defname") == "concurrently"
-                   for p in node.get("params", ()))
-    if name == "VacuumStmt":
-        return bool(node.get("is_vacuumcmd"))
-    if name == "AlterTableStmt":
-        return any(subtype(c) == "DetachPartition" and c.get("def", {}).get(
-            "PartitionCmd", {}).get("concurrent") for c in alter_commands(node))
-    return False
+    from sqlstage.pgparse import no_transaction_reason
+
+    return no_transaction_reason(name, node) is not None
 
 
 def rewrite(sql: str, change: Callable[[Any], Any]) -> str:

@@ -1,0 +1,101 @@
+"""One parse of a migration's SQL with PostgreSQL's own grammar (pglast), shared.
+
+The statement splitter, the check for statements that cannot run in a transaction and lint
+all read the same parse tree, so each migration's text is parsed once per run:
+
+    >>> [s.sql for s in statements("create table a (x int);\\n-- note\\ninsert into a values (1);")]
+    ['create table a (x int)', 'insert into a values (1)']
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from sqlstage.sqltext import Statement, line_of
+
+Node = dict[str, Any]
+
+#: statements PostgreSQL refuses inside a transaction block whatever their options
+_ALWAYS_OUTSIDE = {
+    "AlterSystemStmt": "ALTER SYSTEM",
+    "CreatedbStmt": "CREATE DATABASE",
+    "DropdbStmt": "DROP DATABASE",
+    "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE",
+}
+
+
+@lru_cache(maxsize=4096)
+def parse_tree(text: str) -> Node:
+    """pglast's JSON parse tree of `text` (`{"stmts": [...]}`); raises pglast's ParseError.
+
+    Cached by text: callers must not change what it returns.
+    """
+    from pglast.parser import parse_sql_json
+
+    tree: Node = json.loads(parse_sql_json(text))
+    return tree
+
+
+def statement_nodes(text: str) -> list[tuple[str, Node, int, int]]:
+    """`(kind, node, start, end)` per statement; start and end are UTF-8 byte offsets, as
+    pglast gives them (`kind` is `"IndexStmt"` and the like)."""
+    size = len(text.encode("utf-8")) if not text.isascii() else len(text)
+    out = []
+    for raw in parse_tree(text).get("stmts", ()):
+        start = raw.get("stmt_location", 0)  # the JSON leaves out zeros
+        length = raw.get("stmt_len", 0)  # 0: up to the end of the text
+        ((kind, node),) = raw["stmt"].items()
+        out.append((kind, node, start, start + length if length else size))
+    return out
+
+
+def statements(text: str) -> list[Statement]:
+    """The statements of `text`, as written, each with the line it starts on (leading
+    comments and the closing `;` left out)."""
+    data = None if text.isascii() else text.encode("utf-8")
+
+    def char(offset: int) -> int:
+        return offset if data is None else len(data[:offset].decode("utf-8", "replace"))
+
+    out = []
+    for _kind, _node, start, end in statement_nodes(text):
+        sql = text[char(start) : char(end)]
+        stripped = sql.lstrip()
+        begin = char(start) + len(sql) - len(stripped)
+        out.append(Statement(stripped.rstrip(), line_of(text, begin)))
+    return out
+
+
+def no_transaction_reason(kind: str, node: Node) -> str | None:
+    """What keeps a statement out of a transaction block (`CREATE INDEX CONCURRENTLY`), or
+    None when it can run inside one."""
+    if kind in _ALWAYS_OUTSIDE:
+        return _ALWAYS_OUTSIDE[kind]
+    if kind == "IndexStmt" and node.get("concurrent"):
+        return "CREATE INDEX CONCURRENTLY"
+    if kind == "DropStmt" and node.get("concurrent"):
+        return "DROP INDEX CONCURRENTLY"
+    if kind == "ReindexStmt":
+        options = {p.get("DefElem", {}).get("defname") for p in node.get("params", ())}
+        if "concurrently" in options:
+            return "REINDEX CONCURRENTLY"
+        if node.get("kind") in {"REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"}:
+            return "REINDEX DATABASE"
+        return None
+    if kind == "VacuumStmt" and node.get("is_vacuumcmd"):
+        return "VACUUM"
+    if kind == "AlterTableStmt":
+        for wrapper in node.get("cmds", ()):
+            command = wrapper.get("AlterTableCmd", {})
+            partition = command.get("def", {}).get("PartitionCmd", {})
+            if command.get("subtype") == "AT_DetachPartition" and partition.get("concurrent"):
+                return "DETACH PARTITION CONCURRENTLY"
+    return None
+
+
+def reasons(text: str) -> list[str | None]:
+    """`no_transaction_reason` of each statement of `text`, in order."""
+    return [no_transaction_reason(kind, node) for kind, node, _, _ in statement_nodes(text)]
