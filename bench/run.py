@@ -1,0 +1,554 @@
+"""Benchmark sqlstage against the floor (plain psycopg) and its peers (dbmate, yoyo-migrations).
+
+    python bench/run.py            # the full run: 1,000 migrations, 10,000 for offline commands
+    python bench/run.py --quick    # a smoke run: 100 / 1,000 migrations, 3 repeats
+
+Every figure is the wall time of a separate process (interpreter start-up included), the median
+of --repeats runs, interleaved tool by tool so drift hits everyone alike; each apply gets a fresh
+PostgreSQL database, dropped afterwards. Peak memory is the child's ru_maxrss (os.wait4).
+Prints a table and writes the same as JSON to bench/results/. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_PG = os.environ.get("SQLSTAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+ENVIRONMENTS = ("dev", "staging", "pro")
+
+# The floor: one connection, each file in its own transaction with a history row; the whole
+# file goes to the server in one call (psycopg's simple protocol allows several statements).
+FLOOR_APPLY = r"""
+import hashlib, pathlib, sys, psycopg
+folder, url = sys.argv[1:3]
+with psycopg.connect(url, autocommit=True) as conn:
+    conn.execute("CREATE TABLE floor_history (migration text PRIMARY KEY, checksum text NOT NULL,"
+                 " applied_at timestamptz NOT NULL)")
+    for path in sorted(pathlib.Path(folder).glob("*.sql")):
+        sql = path.read_text(encoding="utf-8")
+        with conn.transaction():
+            conn.execute(sql)
+            conn.execute("INSERT INTO floor_history VALUES (%s, %s, now())",
+                         (path.stem, hashlib.sha256(sql.encode()).hexdigest()))
+"""
+# The no-op floor: connect, read the history once, compare with the file names.
+FLOOR_NOOP = r"""
+import pathlib, sys, psycopg
+folder, url = sys.argv[1:3]
+with psycopg.connect(url, autocommit=True) as conn:
+    done = {row[0] for row in conn.execute("SELECT migration FROM floor_history")}
+todo = [p for p in sorted(pathlib.Path(folder).glob("*.sql")) if p.stem not in done]
+assert not todo, todo
+"""
+
+
+# -- the migrations ------------------------------------------------------------------------
+def forward_sql(number: int) -> str:
+    """Create table + index + 10 rows (one multi-row INSERT): three statements."""
+    table = f"bench_{number:05d}"
+    rows = ", ".join(f"({i}, 'row {i} of {table}')" for i in range(1, 11))
+    return (
+        f"CREATE TABLE {table} (\n    id integer PRIMARY KEY,\n    name text NOT NULL,\n"
+        f"    created_at timestamptz NOT NULL DEFAULT now()\n);\n\n"
+        f"CREATE INDEX {table}_name_idx ON {table} (name);\n\n"
+        f"INSERT INTO {table} (id, name) VALUES\n    {rows};\n\n"
+    )
+
+
+def rollback_sql(number: int) -> str:
+    return f"DROP TABLE bench_{number:05d};"
+
+
+def file_stem(number: int) -> str:
+    return f"{number:05d}_create_bench_{number:05d}"
+
+
+def write_sqlstage_project(root: Path, count: int, applied: dict[str, int] | None = None) -> Path:
+    """A sqlstage project with `count` migrations; `applied` pre-fills status.json offline."""
+    folder = root / "database" / "migrations" / "sql"
+    folder.mkdir(parents=True)
+    (root / "sqlstage.toml").write_text(
+        '[environments.dev]\nname = "Development"\nurl = "env:DATABASE_URL"\n\n'
+        '[environments.staging]\nname = "Staging"\nurl = "env:STAGING_URL"\n\n'
+        '[environments.pro]\nname = "Production"\nurl = "prompt"\nprotected = true\n',
+        encoding="utf-8",
+    )
+    for number in range(1, count + 1):
+        text = f"{forward_sql(number)}-- rollback\n-- {rollback_sql(number)}\n"
+        (folder / f"{file_stem(number)}.sql").write_text(text, encoding="utf-8")
+    if applied:
+        write_status_json(root / "database" / "migrations" / "status.json", applied)
+    return root
+
+
+def write_status_json(path: Path, applied: dict[str, int]) -> None:
+    """status.json as sqlstage writes it: environment -> first `n` migrations applied."""
+    environments: dict[str, Any] = {}
+    for key, n in applied.items():
+        rows = {
+            file_stem(i): {
+                "appliedAt": "2025-12-04T10:22:31Z",
+                "checksum": hashlib.sha256(forward_sql(i).encode()).hexdigest(),
+            }
+            for i in range(1, n + 1)
+        }
+        last = file_stem(n) if n else None
+        environments[key] = {
+            "name": key,
+            "lastApplied": last,
+            "appliedAt": "2025-12-04T10:22:31Z" if n else None,
+            "applied": rows,
+        }
+    path.write_text(json.dumps({"lastUpdated": None, "environments": environments}, indent=2))
+
+
+def write_dbmate_folder(folder: Path, count: int) -> Path:
+    folder.mkdir(parents=True)
+    for number in range(1, count + 1):
+        text = f"-- migrate:up\n{forward_sql(number)}-- migrate:down\n{rollback_sql(number)}\n"
+        (folder / f"{file_stem(number)}.sql").write_text(text, encoding="utf-8")
+    return folder
+
+
+def write_plain_folder(folder: Path, count: int) -> Path:
+    """Forward SQL only: the floor and yoyo-migrations (its rollbacks live in other files)."""
+    folder.mkdir(parents=True)
+    for number in range(1, count + 1):
+        (folder / f"{file_stem(number)}.sql").write_text(forward_sql(number), encoding="utf-8")
+    return folder
+
+
+# -- running and measuring -----------------------------------------------------------------
+@dataclass
+class Sample:
+    seconds: float
+    peak_kb: int
+
+
+@dataclass
+class Case:
+    key: str
+    label: str
+    group: str
+    n: int
+    samples: list[Sample] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(s.seconds for s in self.samples)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(s.peak_kb for s in self.samples) / 1024
+
+
+class CommandFailed(Exception):
+    pass
+
+
+# Children are started by this small launcher, not by the bench: a child's peak memory
+# (ru_maxrss) starts at the size of the process that spawned it, and the launcher is as
+# small as a Python process gets, so peaks are honest down to `python -c pass`'s.
+LAUNCHER = r"""
+import json, os, subprocess, sys, tempfile, time
+for line in sys.stdin:
+    job = json.loads(line)
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        child = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        out.seek(0)
+        tail = out.read()[-3000:].decode(errors="replace")
+    print(json.dumps({"seconds": elapsed, "peak_kb": usage.ru_maxrss, "tail": tail,
+                      "code": os.waitstatus_to_exitcode(status)}), flush=True)
+"""
+_launcher: subprocess.Popen[str] | None = None
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> Sample:
+    """Run a command to completion; its wall time and peak resident memory."""
+    global _launcher
+    if _launcher is None:
+        _launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert _launcher.stdin is not None and _launcher.stdout is not None
+    _launcher.stdin.write(json.dumps({"cmd": cmd, "cwd": str(cwd), "env": env}) + "\n")
+    _launcher.stdin.flush()
+    result = json.loads(_launcher.stdout.readline())
+    if result["code"] not in ok:
+        raise CommandFailed(f"{' '.join(cmd)} exited {result['code']}:\n{result['tail']}")
+    return Sample(result["seconds"], result["peak_kb"])
+
+
+ADMIN = r"""
+import sys, psycopg
+conn = psycopg.connect(sys.argv[1], autocommit=True, connect_timeout=5)
+print(conn.execute("SHOW server_version").fetchone()[0], flush=True)
+for line in sys.stdin:
+    verb, name = line.split()
+    sql = "CREATE DATABASE {}" if verb == "create" else "DROP DATABASE IF EXISTS {} WITH (FORCE)"
+    conn.execute(sql.format('"' + name + '"'))
+    print("ok", flush=True)
+"""
+
+
+class Postgres:
+    """Creates fresh databases on the admin URL's server and drops every one it made.
+
+    The admin connection lives in a child process: the bench itself imports no psycopg, so
+    its resident size, which each child inherits as its starting peak, stays small.
+    """
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.admin = subprocess.Popen([sys.executable, "-c", ADMIN, admin_url], text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.made: list[str] = []
+        self.version = self._answer()
+
+    def _answer(self) -> str:
+        assert self.admin.stdout is not None
+        line = self.admin.stdout.readline().strip()
+        if not line:
+            raise SystemExit(f"cannot use PostgreSQL at {self.admin_url} (see the error above)")
+        return line
+
+    def _say(self, verb: str, name: str) -> None:
+        assert self.admin.stdin is not None
+        self.admin.stdin.write(f"{verb} {name}\n")
+        self.admin.stdin.flush()
+        self._answer()
+
+    def fresh(self) -> str:
+        name = f"sqlstage_bench_{uuid.uuid4().hex[:12]}"
+        self._say("create", name)
+        self.made.append(name)
+        return name
+
+    def drop(self, name: str) -> None:
+        self._say("drop", name)
+        if name in self.made:
+            self.made.remove(name)
+
+    def url(self, name: str, scheme: str | None = None, query: str = "") -> str:
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(parts._replace(scheme=scheme or parts.scheme, path=f"/{name}",
+                                         query=query or parts.query))
+
+    def close(self) -> None:
+        for name in list(self.made):
+            self.drop(name)
+        assert self.admin.stdin is not None
+        self.admin.stdin.close()
+        self.admin.wait()
+
+
+# -- the tools -----------------------------------------------------------------------------
+def find_sqlstage() -> list[str]:
+    script = Path(sys.executable).parent / "sqlstage"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "sqlstage"]
+
+
+def find_dbmate(given: str | None) -> str | None:
+    """The dbmate binary itself (npm's node wrapper would add node's start-up to its time)."""
+    candidates = [given] if given else [
+        shutil.which("dbmate"),
+        *map(str, Path.cwd().glob("node_modules/@dbmate/*/bin/dbmate")),
+        *map(str, HERE.glob("node_modules/@dbmate/*/bin/dbmate")),
+    ]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def find_yoyo(given: str | None) -> str | None:
+    if given:
+        return given
+    script = Path(sys.executable).parent / "yoyo"
+    return str(script) if script.exists() else shutil.which("yoyo")
+
+
+@dataclass
+class Tool:
+    """How one tool applies a folder to a database, and what its no-op run is."""
+
+    key: str
+    label: str
+    folder: Path
+    apply: Callable[[str], list[str]]  # database name -> command
+    env: Callable[[str], dict[str, str]]
+    reset: Callable[[], None] = lambda: None
+
+
+def tools(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[str]) -> list[Tool]:
+    n = args.n
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
+    plain = write_plain_folder(work / "plain", n)
+    project = write_sqlstage_project(work / "sqlstage", n)
+    sqlstage = find_sqlstage()
+
+    def reset_sqlstage() -> None:  # each apply starts from no status.json and no logs
+        (project / "database" / "migrations" / "status.json").unlink(missing_ok=True)
+        shutil.rmtree(project / "logs", ignore_errors=True)
+
+    found: list[Tool] = [
+        Tool("floor", "floor: psycopg, 1 tx per file", plain,
+             lambda db: [sys.executable, "-c", FLOOR_APPLY, str(plain), pg.url(db)],
+             lambda db: base_env),
+        Tool("sqlstage", "sqlstage apply", project,
+             lambda db: [*sqlstage, "apply", "dev", "--yes"],
+             lambda db: {**base_env, "DATABASE_URL": pg.url(db)}, reset_sqlstage),
+    ]
+    if args.no_peers:
+        notes.append("peers skipped (--no-peers)")
+        return found
+    dbmate = find_dbmate(args.dbmate)
+    if dbmate:
+        folder = write_dbmate_folder(work / "dbmate", n)
+        found.append(Tool(
+            "dbmate", "dbmate migrate", folder,
+            lambda db: [dbmate, "--url", pg.url(db, "postgres", "sslmode=disable"),
+                        "--migrations-dir", str(folder), "--no-dump-schema", "migrate"],
+            lambda db: base_env))
+    else:
+        notes.append("dbmate skipped: not found (npm install dbmate, or pass --dbmate PATH)")
+    yoyo = find_yoyo(args.yoyo)
+    if yoyo:
+        found.append(Tool(
+            "yoyo", "yoyo apply", plain,
+            lambda db: [yoyo, "apply", "--batch", "--no-config-file",
+                        "--database", pg.url(db, "postgresql+psycopg"), str(plain)],
+            lambda db: base_env))
+    else:
+        notes.append("yoyo-migrations skipped: not found (pip install yoyo-migrations)")
+    return found
+
+
+# -- the run -------------------------------------------------------------------------------
+def bench_apply(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[str]) -> list[Case]:
+    """Per round and per tool: a fresh database, apply everything, then a no-op apply."""
+    found = tools(args, pg, work, notes)
+    applies = {t.key: Case(t.key, t.label, "apply", args.n) for t in found}
+    noops = {t.key: Case(f"{t.key}-noop", f"{t.label} (no-op)", "no-op", args.n) for t in found}
+    noops["floor"].label = "floor: psycopg, read history"
+    for round_number in range(args.repeats):
+        for tool in found:
+            db = pg.fresh()
+            try:
+                tool.reset()
+                applies[tool.key].samples.append(
+                    timed(tool.apply(db), tool.folder, tool.env(db)))
+                noop = (lambda db: [sys.executable, "-c", FLOOR_NOOP, str(tool.folder),
+                                    pg.url(db)]) if tool.key == "floor" else tool.apply
+                noops[tool.key].samples.append(timed(noop(db), tool.folder, tool.env(db)))
+            finally:
+                pg.drop(db)
+        print(f"  round {round_number + 1}/{args.repeats} done", file=sys.stderr)
+    return [*applies.values(), *noops.values()]
+
+
+def bench_offline(args: argparse.Namespace, work: Path, notes: list[str]) -> list[Case]:
+    """status/pending over --offline-n files; lint over --n files; --help; interpreter start."""
+    n = args.offline_n
+    big = write_sqlstage_project(
+        work / "offline", n, {"dev": n, "staging": n - 10, "pro": n - n // 10})
+    small = work / "sqlstage"  # the apply project: lint reads the same --n files
+    sqlstage = find_sqlstage()
+    env = dict(os.environ)
+    cases = [
+        (Case("python", "python -c pass (start-up floor)", "offline", 0),
+         [sys.executable, "-c", "pass"], big, (0,)),
+        (Case("help", "sqlstage --help", "offline", 0), [*sqlstage, "--help"], big, (0,)),
+        (Case("status", "sqlstage status (offline)", "offline", n), [*sqlstage, "status"],
+         big, (0,)),
+        (Case("status-json", "sqlstage status --json", "offline", n),
+         [*sqlstage, "status", "--json"], big, (0,)),
+        (Case("pending", "sqlstage pending pro", "offline", n), [*sqlstage, "pending", "pro"],
+         big, (0,)),
+    ]
+    try:
+        timed([*sqlstage, "lint", "--help"], small, env)
+        # findings exit 1: still a complete lint run
+        cases.append((Case("lint", "sqlstage lint", "offline", args.n), [*sqlstage, "lint"],
+                      small, (0, 1)))
+    except CommandFailed:
+        notes.append("lint skipped: `sqlstage lint --help` fails (no lint command on this build)")
+    for case, cmd, cwd, _ in cases:  # warm the page cache and the .pyc files
+        timed(cmd, cwd, env, ok=tuple(range(256)))
+    for _ in range(args.repeats):
+        for case, cmd, cwd, ok in cases:
+            case.samples.append(timed(cmd, cwd, env, ok))
+    return [case for case, *_ in cases]
+
+
+# -- the report ----------------------------------------------------------------------------
+TARGETS = {
+    "sqlstage": "<= 1.10x floor",
+    "sqlstage-noop": "< yoyo, ~ dbmate",
+    "status": "<= 0.25 s",
+    "lint": "<= 1 s",
+}
+
+
+def verdict(case: Case, by_key: dict[str, Case]) -> str:
+    target = TARGETS.get(case.key)
+    if target is None or not case.samples:
+        return ""
+    if case.key == "sqlstage":
+        ok = case.median <= 1.10 * by_key["floor"].median
+    elif case.key == "sqlstage-noop":
+        yoyo = by_key.get("yoyo-noop")
+        if yoyo is None:
+            return f"{target}: no yoyo to compare"
+        ok = case.median < yoyo.median
+    elif case.key == "status":
+        ok = case.median <= 0.25
+    else:
+        ok = case.median <= 1.0
+    return f"{target}: {'met' if ok else 'MISSED'}"
+
+
+def table(cases: list[Case]) -> tuple[str, list[dict[str, Any]]]:
+    by_key = {c.key: c for c in cases}
+    floors = {"apply": by_key.get("floor"), "no-op": by_key.get("floor-noop"),
+              "offline": by_key.get("python")}
+    head = ["case", "N", "median s", "peak MB", "x floor", "x dbmate", "x yoyo", "target"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
+    for case in cases:
+        if not case.samples:
+            continue
+        floor = floors.get(case.group)
+        peer = case.key.replace("sqlstage", "{}") if case.key.startswith("sqlstage") else None
+        ratios = {
+            "floor": case.median / floor.median if floor else None,
+            "dbmate": _ratio(case, by_key.get(peer.format("dbmate")) if peer else None),
+            "yoyo": _ratio(case, by_key.get(peer.format("yoyo")) if peer else None),
+        }
+        row = {
+            "key": case.key, "label": case.label, "group": case.group, "n": case.n,
+            "median_s": round(case.median, 4), "peak_mb": round(case.peak_mb, 1),
+            "samples_s": [round(s.seconds, 4) for s in case.samples],
+            "ratio_to_floor": _round(ratios["floor"]), "ratio_to_dbmate": _round(ratios["dbmate"]),
+            "ratio_to_yoyo": _round(ratios["yoyo"]), "target": verdict(case, by_key),
+        }
+        rows.append(row)
+        cells = [case.label, str(case.n or ""), f"{case.median:.3f}", f"{case.peak_mb:.0f}",
+                 *(f"{r:.2f}x" if r is not None else "" for r in ratios.values()), row["target"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines), rows
+
+
+def _ratio(case: Case, other: Case | None) -> float | None:
+    return case.median / other.median if other and other.samples else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def tool_versions(args: argparse.Namespace) -> dict[str, str | None]:
+    def run(cmd: list[str]) -> str | None:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    dbmate, yoyo = find_dbmate(args.dbmate), find_yoyo(args.yoyo)
+    return {
+        "python": platform.python_version(),
+        "sqlstage": run([*find_sqlstage(), "--version"]),
+        "dbmate": run([dbmate, "--version"]) if dbmate else None,
+        "yoyo": run([sys.executable, "-c", "import importlib.metadata as m;"
+                     "print(m.version('yoyo-migrations'))"]) if yoyo else None,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="migrations to apply (1000)")
+    parser.add_argument("--offline-n", type=int, default=10000,
+                        help="migrations for offline status/pending (10000)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per figure; median (5)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: --n 100 --offline-n 1000 --repeats 3")
+    parser.add_argument("--url", default=DEFAULT_PG,
+                        help="PostgreSQL admin URL (SQLSTAGE_TEST_PG or the local postgres)")
+    parser.add_argument("--only", choices=["apply", "offline"], help="run one half only")
+    parser.add_argument("--no-peers", action="store_true", help="skip dbmate and yoyo")
+    parser.add_argument("--dbmate", metavar="PATH", help="the dbmate binary")
+    parser.add_argument("--yoyo", metavar="PATH", help="the yoyo script")
+    parser.add_argument("--out", type=Path, help="JSON file (bench/results/<UTC stamp>.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated folders")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.offline_n, args.repeats = 100, 1000, 3
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    notes: list[str] = []
+    work = Path(tempfile.mkdtemp(prefix="sqlstage-bench-"))
+    pg = Postgres(args.url)
+    cases: list[Case] = []
+    started = time.perf_counter()
+    try:
+        if args.only != "offline":
+            print(f"apply: {args.n} migrations x {args.repeats} rounds", file=sys.stderr)
+            cases += bench_apply(args, pg, work, notes)
+        if args.only != "apply":
+            if args.only == "offline":
+                write_sqlstage_project(work / "sqlstage", args.n)
+            print(f"offline: {args.offline_n} migrations x {args.repeats}", file=sys.stderr)
+            cases += bench_offline(args, work, notes)
+    finally:
+        pg.close()
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    text, rows = table(cases)
+    print(text)
+    for note in notes:
+        print(f"note: {note}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = args.out or HERE / "results" / f"{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "created": stamp,
+        "seconds": round(time.perf_counter() - started, 1),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "postgresql": pg.version},
+        "versions": tool_versions(args),
+        "results": rows,
+        "notes": notes,
+        "table": text,
+    }
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
