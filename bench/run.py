@@ -297,6 +297,7 @@ class Tool:
     apply: Callable[[str], list[str]]  # database name -> command
     env: Callable[[str], dict[str, str]]
     reset: Callable[[], None] = lambda: None
+    noop: Callable[[str], list[str]] | None = None  # default: apply again
 
 
 def tools(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[str]) -> list[Tool]:
@@ -313,7 +314,8 @@ def tools(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[str]) 
     found: list[Tool] = [
         Tool("floor", "floor: psycopg, 1 tx per file", plain,
              lambda db: [sys.executable, "-c", FLOOR_APPLY, str(plain), pg.url(db)],
-             lambda db: base_env),
+             lambda db: base_env,
+             noop=lambda db: [sys.executable, "-c", FLOOR_NOOP, str(plain), pg.url(db)]),
         Tool("sqlstage", "sqlstage apply", project,
              lambda db: [*sqlstage, "apply", "dev", "--yes"],
              lambda db: {**base_env, "DATABASE_URL": pg.url(db)}, reset_sqlstage),
@@ -357,8 +359,7 @@ def bench_apply(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[
                 tool.reset()
                 applies[tool.key].samples.append(
                     timed(tool.apply(db), tool.folder, tool.env(db)))
-                noop = (lambda db: [sys.executable, "-c", FLOOR_NOOP, str(tool.folder),
-                                    pg.url(db)]) if tool.key == "floor" else tool.apply
+                noop = tool.noop or tool.apply
                 noops[tool.key].samples.append(timed(noop(db), tool.folder, tool.env(db)))
             finally:
                 pg.drop(db)
@@ -392,7 +393,7 @@ def bench_offline(args: argparse.Namespace, work: Path, notes: list[str]) -> lis
                       small, (0, 1)))
     except CommandFailed:
         notes.append("lint skipped: `sqlstage lint --help` fails (no lint command on this build)")
-    for case, cmd, cwd, _ in cases:  # warm the page cache and the .pyc files
+    for _case, cmd, cwd, _ok in cases:  # warm the page cache and the .pyc files
         timed(cmd, cwd, env, ok=tuple(range(256)))
     for _ in range(args.repeats):
         for case, cmd, cwd, ok in cases:
