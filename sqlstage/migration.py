@@ -118,15 +118,37 @@ def parse_text(number: int, name: str, path: Path, text: str) -> Migration:
     )
 
 
+# One regex pass in C over what can hide a marker: a line comment, a quoted string or
+# identifier and a dollar-quoted body are each consumed whole, so a `marker` match is always
+# at top level. Every branch starts with a literal character, which lets the regex engine
+# skip straight to the next candidate: same answer as walking top_level_positions, ~10x faster.
+_MARKER_SCAN = re.compile(
+    r"""\n(?P<marker>[ \t]*--[ \t]*rollback\b)
+      | --[^\n]*
+      | '[^']*(?:''[^']*)*(?:'|\Z)
+      | "[^"]*(?:""[^"]*)*(?:"|\Z)
+      | `[^`]*(?:``[^`]*)*(?:`|\Z)
+      | \$(?<!\w\$)(?P<tag>(?:[A-Za-z_][A-Za-z_0-9]*)?)\$(?:.*?\$(?P=tag)\$|.*)
+    """,
+    re.IGNORECASE | re.DOTALL | re.VERBOSE,
+)
+_MAYBE_MARKER = re.compile(r"--[ \t]*rollback", re.IGNORECASE)
+
+
 def find_rollback_marker(text: str) -> int | None:
     """Offset of the first top-level line that starts with `-- rollback`, or None.
 
     A `-- rollback` inside a string or a dollar-quoted function body is not a marker.
     """
-    if not ROLLBACK_MARKER.search(text):  # fast path: most lines never need a scan
+    if not _MAYBE_MARKER.search(text):  # fast path: most files never need a scan
         return None
     if ROLLBACK_MARKER.match(text):
         return 0
+    if "/*" not in text:  # block comments nest, which a regex cannot follow
+        for match in _MARKER_SCAN.finditer(text):
+            if match.lastgroup == "marker":
+                return match.start("marker")
+        return None
     for kind, offset in top_level_positions(text):
         if kind == "\n" and ROLLBACK_MARKER.match(text, offset):
             return offset
