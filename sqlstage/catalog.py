@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,10 +51,16 @@ def load_catalog(folder: Path) -> Catalog:
             f"the migrations folder {folder} does not exist",
             "run `sqlstage init` or set `migrations` in sqlstage.toml",
         )
-    paths = sorted(p for p in folder.iterdir() if p.suffix == ".sql" and not p.name.startswith("."))
+    # names, not Paths: sorting 10,000 Path objects alone took a tenth of a second
+    names = sorted(
+        entry.name
+        for entry in os.scandir(folder)
+        if entry.name.endswith(".sql") and not entry.name.startswith(".")
+    )
     seen: dict[int, Path] = {}
-    for path in paths:
-        parsed = parse_name(path.name)
+    for file_name in names:
+        path = folder / file_name
+        parsed = parse_name(file_name)
         if parsed is None:
             read_migration(path)  # raises the naming error
             continue
