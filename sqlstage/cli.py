@@ -229,8 +229,8 @@ def apply(
             return
         if not plan.migrations:
             click.echo(f"{env.key} is up to date")
-            if not dry_run:
-                project.record_status(env, list(connection.driver.applied()))
+            if not dry_run:  # the plan's history: reading it again doubled a no-op's queries
+                project.record_status(env, list(plan.applied))
             return
         _show_plan(plan, connection)
         findings = _lint_plan(project, plan, connection)
