@@ -49,6 +49,15 @@ with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("INSERT INTO floor_history VALUES (%s, %s, now())",
                          (path.stem, hashlib.sha256(sql.encode()).hexdigest()))
 """
+# The same, one call (one round trip) per statement, as sqlstage executes them: the difference
+# to FLOOR_APPLY is what per-statement execution costs by itself. The generated files separate
+# their statements with ";\n\n", so splitting needs no parser here.
+FLOOR_PER_STATEMENT = FLOOR_APPLY.replace(
+    "            conn.execute(sql)\n",
+    "            for statement in sql.split(\";\\n\\n\"):\n"
+    "                if statement.strip():\n"
+    "                    conn.execute(statement)\n",
+)
 # The no-op floor: connect, read the history once, compare with the file names.
 FLOOR_NOOP = r"""
 import pathlib, sys, psycopg
@@ -141,6 +150,7 @@ def write_plain_folder(folder: Path, count: int) -> Path:
 class Sample:
     seconds: float
     peak_kb: int
+    cpu_seconds: float  # user + system time of the process: steady when the machine is busy
 
 
 @dataclass
@@ -155,6 +165,10 @@ class Case:
     @property
     def median(self) -> float:
         return statistics.median(s.seconds for s in self.samples)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu_seconds for s in self.samples)
 
     @property
     def peak_mb(self) -> float:
@@ -181,6 +195,7 @@ for line in sys.stdin:
         out.seek(0)
         tail = out.read()[-3000:].decode(errors="replace")
     print(json.dumps({"seconds": elapsed, "peak_kb": usage.ru_maxrss, "tail": tail,
+                      "cpu": usage.ru_utime + usage.ru_stime,
                       "code": os.waitstatus_to_exitcode(status)}), flush=True)
 """
 _launcher: subprocess.Popen[str] | None = None
@@ -198,7 +213,7 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = 
     result = json.loads(_launcher.stdout.readline())
     if result["code"] not in ok:
         raise CommandFailed(f"{' '.join(cmd)} exited {result['code']}:\n{result['tail']}")
-    return Sample(result["seconds"], result["peak_kb"])
+    return Sample(result["seconds"], result["peak_kb"], result["cpu"])
 
 
 ADMIN = r"""
@@ -316,6 +331,10 @@ def tools(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[str]) 
              lambda db: [sys.executable, "-c", FLOOR_APPLY, str(plain), pg.url(db)],
              lambda db: base_env,
              noop=lambda db: [sys.executable, "-c", FLOOR_NOOP, str(plain), pg.url(db)]),
+        Tool("floor-stmt", "floor: psycopg, 1 call per statement", plain,
+             lambda db: [sys.executable, "-c", FLOOR_PER_STATEMENT, str(plain), pg.url(db)],
+             lambda db: base_env,
+             noop=lambda db: [sys.executable, "-c", FLOOR_NOOP, str(plain), pg.url(db)]),
         Tool("sqlstage", "sqlstage apply", project,
              lambda db: [*sqlstage, "apply", "dev", "--yes"],
              lambda db: {**base_env, "DATABASE_URL": pg.url(db)}, reset_sqlstage),
@@ -350,7 +369,8 @@ def bench_apply(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[
     """Per round and per tool: a fresh database, apply everything, then a no-op apply."""
     found = tools(args, pg, work, notes)
     applies = {t.key: Case(t.key, t.label, "apply", args.n) for t in found}
-    noops = {t.key: Case(f"{t.key}-noop", f"{t.label} (no-op)", "no-op", args.n) for t in found}
+    noops = {t.key: Case(f"{t.key}-noop", f"{t.label} (no-op)", "no-op", args.n)
+             for t in found if t.key != "floor-stmt"}  # its no-op is the floor's
     noops["floor"].label = "floor: psycopg, read history"
     for round_number in range(args.repeats):
         for tool in found:
@@ -359,8 +379,9 @@ def bench_apply(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[
                 tool.reset()
                 applies[tool.key].samples.append(
                     timed(tool.apply(db), tool.folder, tool.env(db)))
-                noop = tool.noop or tool.apply
-                noops[tool.key].samples.append(timed(noop(db), tool.folder, tool.env(db)))
+                if tool.key in noops:
+                    noop = tool.noop or tool.apply
+                    noops[tool.key].samples.append(timed(noop(db), tool.folder, tool.env(db)))
             finally:
                 pg.drop(db)
         print(f"  round {round_number + 1}/{args.repeats} done", file=sys.stderr)
@@ -432,7 +453,7 @@ def table(cases: list[Case]) -> tuple[str, list[dict[str, Any]]]:
     by_key = {c.key: c for c in cases}
     floors = {"apply": by_key.get("floor"), "no-op": by_key.get("floor-noop"),
               "offline": by_key.get("python")}
-    head = ["case", "N", "median s", "peak MB", "x floor", "x dbmate", "x yoyo", "target"]
+    head = ["case", "N", "median s", "cpu s", "peak MB", "x floor", "x dbmate", "x yoyo", "target"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows = []
     for case in cases:
@@ -447,13 +468,15 @@ def table(cases: list[Case]) -> tuple[str, list[dict[str, Any]]]:
         }
         row = {
             "key": case.key, "label": case.label, "group": case.group, "n": case.n,
-            "median_s": round(case.median, 4), "peak_mb": round(case.peak_mb, 1),
+            "median_s": round(case.median, 4), "cpu_s": round(case.cpu, 4),
+            "peak_mb": round(case.peak_mb, 1),
             "samples_s": [round(s.seconds, 4) for s in case.samples],
             "ratio_to_floor": _round(ratios["floor"]), "ratio_to_dbmate": _round(ratios["dbmate"]),
             "ratio_to_yoyo": _round(ratios["yoyo"]), "target": verdict(case, by_key),
         }
         rows.append(row)
-        cells = [case.label, str(case.n or ""), f"{case.median:.3f}", f"{case.peak_mb:.0f}",
+        cells = [case.label, str(case.n or ""), f"{case.median:.3f}", f"{case.cpu:.3f}",
+                 f"{case.peak_mb:.0f}",
                  *(f"{r:.2f}x" if r is not None else "" for r in ratios.values()), row["target"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), rows
