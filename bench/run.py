@@ -222,8 +222,13 @@ conn = psycopg.connect(sys.argv[1], autocommit=True, connect_timeout=5)
 print(conn.execute("SHOW server_version").fetchone()[0], flush=True)
 for line in sys.stdin:
     verb, name = line.split()
-    sql = "CREATE DATABASE {}" if verb == "create" else "DROP DATABASE IF EXISTS {} WITH (FORCE)"
-    conn.execute(sql.format('"' + name + '"'))
+    quoted = '"' + name + '"'
+    if verb == "create":
+        conn.execute("CREATE DATABASE " + quoted)
+        if sys.argv[2] == "fast":  # this database only: commits do not wait for the disk
+            conn.execute("ALTER DATABASE " + quoted + " SET synchronous_commit = off")
+    else:
+        conn.execute("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)")
     print("ok", flush=True)
 """
 
@@ -235,9 +240,10 @@ class Postgres:
     its resident size, which each child inherits as its starting peak, stays small.
     """
 
-    def __init__(self, admin_url: str) -> None:
+    def __init__(self, admin_url: str, durable: bool) -> None:
         self.admin_url = admin_url
-        self.admin = subprocess.Popen([sys.executable, "-c", ADMIN, admin_url], text=True,
+        mode = "durable" if durable else "fast"
+        self.admin = subprocess.Popen([sys.executable, "-c", ADMIN, admin_url, mode], text=True,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.made: list[str] = []
         self.version = self._answer()
@@ -517,6 +523,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="smoke run: --n 100 --offline-n 1000 --repeats 3")
     parser.add_argument("--url", default=DEFAULT_PG,
                         help="PostgreSQL admin URL (SQLSTAGE_TEST_PG or the local postgres)")
+    parser.add_argument(
+        "--durable", action="store_true",
+        help="keep synchronous_commit on: commits wait for the disk's fsync (noisy on a busy "
+             "machine); by default the bench databases turn it off to time the tools, not the disk",
+    )
     parser.add_argument("--only", choices=["apply", "offline"], help="run one half only")
     parser.add_argument("--no-peers", action="store_true", help="skip dbmate and yoyo")
     parser.add_argument("--dbmate", metavar="PATH", help="the dbmate binary")
@@ -533,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     notes: list[str] = []
     work = Path(tempfile.mkdtemp(prefix="sqlstage-bench-"))
-    pg = Postgres(args.url)
+    pg = Postgres(args.url, args.durable)
     cases: list[Case] = []
     started = time.perf_counter()
     try:
