@@ -15,7 +15,6 @@ import click
 
 from sqlstage import __version__
 from sqlstage.errors import ExitCode, MigrationFailed, Refused, SqlstageError
-from sqlstage.safety import Identity, check_identity
 from sqlstage.urls import redact
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -24,6 +23,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.migration import Migration
     from sqlstage.plan import Plan, RollbackPlan
     from sqlstage.project import Connection, Project
+    from sqlstage.safety import Identity
 
 
 class State:
@@ -212,6 +212,8 @@ def apply(
         raise click.UsageError("give MIGRATION or --to, not both")
     if skip_rehearsal and not (reason and reason.strip()):
         raise click.UsageError("--skip-rehearsal needs --reason \"why\"")
+    from sqlstage.safety import check_identity  # here, not at the top: `--help` stays light
+
     project = state.project()
     env = project.config.environment(environment)
     if not dry_run:
@@ -298,6 +300,8 @@ def rollback(
     Runs each migration's rollback section (its commented-out lines) newest first, each in
     its own transaction together with the removal of its history row.
     """
+    from sqlstage.safety import check_identity
+
     project = state.project()
     env = project.config.environment(environment)
     if not dry_run:
@@ -470,6 +474,8 @@ def _confirm(
     verb: _Verb = APPLY,
     adopt: bool = False,
 ) -> None:
+    from sqlstage.safety import Identity
+
     count = _plural(len(plan.migrations), "migration")
     nothing = f"nothing was {verb.past} {verb.prep} {env.key}"
     if identity is Identity.UNMARKED_ADOPTED and verb is APPLY:  # only apply marks
@@ -559,6 +565,8 @@ def check(state: State, environment: str) -> None:
         + (f"{report.applied_count}, last {last.migration} ({_date(last.applied_at)})" if last
            else "nothing yet")
     )
+    from sqlstage.safety import check_identity
+
     check_identity(project.config.environment(environment), report.marker, report.applied_count)
 
 
