@@ -71,7 +71,19 @@ def read_status(path: Path) -> StatusFile:
         return StatusFile()
     except UnicodeDecodeError as err:
         raise StatusFileError(f"{path}: not valid UTF-8", _REBUILD) from err
-    return parse_status(text, path)
+    last = _last_read.get(path)
+    if last is not None and last[0] == text:  # unchanged since the last read: same value
+        return last[1]
+    status = parse_status(text, path)
+    _last_read.clear()  # one entry: a long-lived library user keeps one file's worth
+    _last_read[path] = (text, status)
+    return status
+
+
+# `sqlstage status` reads the file twice (the report, then the edited-files check), and
+# parsing 30,000 applied rows is a quarter of its time; StatusFile is immutable, so the
+# second read of the same text returns the first one's value.
+_last_read: dict[Path, tuple[str, StatusFile]] = {}
 
 
 def parse_status(text: str, path: Path) -> StatusFile:
