@@ -88,9 +88,11 @@ _last_read: dict[Path, tuple[str, StatusFile]] = {}
 
 def parse_status(text: str, path: Path) -> StatusFile:
     """status.json's text -> StatusFile; errors name `path` and the line."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.startswith(("<<<<<<<", ">>>>>>>")):
-            raise StatusFileError(f"{path}:{number}: holds git conflict markers", _REBUILD)
+    # the loop over every line (~20 ms for 10,000 migrations) only when a marker is there
+    if "<<<<<<<" in text or ">>>>>>>" in text:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.startswith(("<<<<<<<", ">>>>>>>")):
+                raise StatusFileError(f"{path}:{number}: holds git conflict markers", _REBUILD)
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as err:
