@@ -113,6 +113,9 @@ def apply_migrations(
             timed_out = failed.where.error.code in driver.lock_timeout_codes
             error = _as_error(failed.where, lock_timeout if timed_out else None)
             raise error from failed.where.error
+        except StatementError as error:  # not a statement: the COMMIT or the history row
+            log.write(f"FAILED {migration.name} at COMMIT: {error.message}; rolled back")
+            raise _commit_error(migration, error) from error
         log.write(f"applied {migration.name} in {duration_ms} ms")
         events.migration_applied(migration, duration_ms)
         done.append(migration)
@@ -186,6 +189,9 @@ def rollback_migrations(
             raise _as_error(
                 failed.where, lock_timeout if timed_out else None, fix
             ) from failed.where.error
+        except StatementError as error:  # at COMMIT: the rollback is undone whole
+            log.write(f"FAILED rollback of {migration.name} at COMMIT: {error.message}")
+            raise _commit_error(migration, error) from error
         duration_ms = round((time.perf_counter() - started) * 1000)
         log.write(f"rolled back {migration.name} in {duration_ms} ms")
         events.migration_rolled_back(migration, duration_ms)
@@ -218,6 +224,15 @@ def _execute(driver: Driver, migration: Migration, statement: Statement, log: Ru
             log.write(f"  {notice}")
     elapsed = (time.perf_counter() - started) * 1000
     log.write(f"  line {statement.line} ({elapsed:.1f} ms): {_first_line(statement.sql)}")
+
+
+def _commit_error(migration: Migration, error: StatementError) -> MigrationFailed:
+    detail = f" ({error.detail})" if error.detail else ""
+    return MigrationFailed(
+        f"{migration.path}: {error.message}{detail}, when committing {migration.name}",
+        f"{migration.name} was rolled back whole; fix it (a deferred constraint is checked at "
+        "COMMIT) and run the same command again",
+    )
 
 
 def _as_error(

@@ -204,3 +204,29 @@ def test_migration_given_as_a_path(dev: ProjectDir, database: Database) -> None:
 
     assert result.exit_code == 0, result.output
     assert database.history() == ["001_create_users"]
+
+
+def test_error_at_commit_is_one_line_and_leaves_nothing(
+    four: ProjectDir, pg_database: Database
+) -> None:
+    four.configure(dev={"url": pg_database.url})
+    four.run("apply", "dev", "--yes")
+    bad = four.write(
+        "005_deferred.sql",
+        """
+        CREATE TABLE authors (id INTEGER PRIMARY KEY);
+        CREATE TABLE books (
+            author_id INTEGER REFERENCES authors (id) DEFERRABLE INITIALLY DEFERRED
+        );
+        INSERT INTO books VALUES (42);
+        """,
+    )
+
+    result = four.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 1
+    assert f"{bad}: insert or update on table \"books\"" in result.stderr
+    assert "when committing 005_deferred" in result.stderr
+    assert "Traceback" not in result.output
+    assert "books" not in pg_database.tables()
+    assert "005_deferred" not in pg_database.history()

@@ -81,21 +81,27 @@ class PostgresDriver(Driver):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.conn.transaction():
-            yield
+        try:
+            with self.conn.transaction():
+                yield
+        except psycopg.Error as err:  # at COMMIT: a deferred constraint, a lost connection
+            raise self._statement_error(err) from err
 
     def execute(self, sql: str) -> None:
         try:
             self.conn.execute(sql, prepare=False)
         except psycopg.Error as err:
-            diag = err.diag
-            raise StatementError(
-                diag.message_primary or _one_line(err, self.url),
-                detail=diag.message_detail,
-                hint=diag.message_hint,
-                position=int(diag.statement_position) if diag.statement_position else None,
-                code=err.sqlstate,
-            ) from err
+            raise self._statement_error(err) from err
+
+    def _statement_error(self, err: psycopg.Error) -> StatementError:
+        diag = err.diag
+        return StatementError(
+            diag.message_primary or _one_line(err, self.url),
+            detail=diag.message_detail,
+            hint=diag.message_hint,
+            position=int(diag.statement_position) if diag.statement_position else None,
+            code=err.sqlstate,
+        )
 
     def set_lock_timeout(self, value: str | None, session: bool = False) -> None:
         from psycopg import sql

@@ -68,7 +68,11 @@ class SqliteDriver(Driver):
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as err:  # a deferred foreign key, a full disk
+            self.conn.execute("ROLLBACK")
+            raise StatementError(str(err), code=getattr(err, "sqlite_errorname", None)) from err
 
     def execute(self, sql: str) -> None:
         try:
