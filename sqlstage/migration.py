@@ -23,7 +23,10 @@ from sqlstage.sqltext import first_code_offset, line_of, top_level_positions
 
 FILE_NAME = re.compile(r"^(\d+)_([a-z0-9_]+)\.sql$")
 ROLLBACK_MARKER = re.compile(r"[ \t]*--[ \t]*rollback\b", re.IGNORECASE)
-_COMMENTED = re.compile(r"^([ \t]*)--[ \t]?")
+#: what `_uncomment` removes: the indentation, the `--` and one space after it
+_COMMENT_PREFIX = re.compile(r"^[ \t]*--[ \t]?", re.MULTILINE)
+#: a line that holds something and does not start with `--`
+_NOT_COMMENTED = re.compile(r"^(?![ \t]*(?:--|$))", re.MULTILINE)
 #: a first line that asks for every statement to run on its own, outside a transaction
 NO_TRANSACTION_DIRECTIVE = "-- sqlstage:no-transaction"
 
@@ -111,7 +114,9 @@ def parse_text(number: int, name: str, path: Path, text: str) -> Migration:
     rollback = rollback_line = None
     if marker is not None:
         rollback_line = line_of(text, marker)
-        rollback = _uncomment(path, rollback_line, text[marker:].split("\n")[1:])
+        newline = text.find("\n", marker)
+        section = "" if newline < 0 else text[newline + 1 :]
+        rollback = _uncomment(path, rollback_line, section)
     no_transaction = text.split("\n", 1)[0].strip().lower() == NO_TRANSACTION_DIRECTIVE
     return Migration(
         number, name, path, forward, rollback, rollback_line, checksum(forward), no_transaction
@@ -155,23 +160,18 @@ def find_rollback_marker(text: str) -> int | None:
     return None
 
 
-def _uncomment(path: Path, marker_line: int, lines: list[str]) -> str | None:
-    """The rollback section's lines with their `--` removed; every line must be commented out.
+def _uncomment(path: Path, marker_line: int, section: str) -> str | None:
+    """The rollback section (the text after the marker line) with each line's `--` removed;
+    every line must be commented out.
 
     Returns None when the section holds no SQL (a marker with nothing after it).
     """
-    out = []
-    for index, line in enumerate(lines, start=marker_line + 1):
-        if not line.strip():
-            out.append("")
-            continue
-        match = _COMMENTED.match(line)
-        if match is None:
-            raise MigrationFileError(
-                f"{path}:{index}: the rollback section has a line that is not commented out, "
-                "so psql -f would run it",
-                "start every line after '-- rollback' with '--'",
-            )
-        out.append(match.group(1) + line[match.end() :])
-    sql = "\n".join(out)
+    bare = _NOT_COMMENTED.search(section)
+    if bare is not None:
+        raise MigrationFileError(
+            f"{path}:{marker_line + 1 + section.count(chr(10), 0, bare.start())}: the rollback "
+            "section has a line that is not commented out, so psql -f would run it",
+            "start every line after '-- rollback' with '--'",
+        )
+    sql = _COMMENT_PREFIX.sub("", section)
     return sql if first_code_offset(sql, 0, len(sql)) is not None else None
