@@ -1,4 +1,4 @@
-"""CLI rendering too long for cli.py: the progress bar and the verify report."""
+"""The progress bar and the verify report."""
 
 from __future__ import annotations
 

@@ -1,0 +1,200 @@
+"""Commands that set a project up or put its records right.
+
+init, new, check, agents, repair, baseline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from sqlstage.cli.app import State, cli
+from sqlstage.cli.guard import (
+    confirm_action,
+    connect_to,
+    lock_wait_option,
+    locked,
+)
+from sqlstage.cli.render import date_of, plural, relative
+
+if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
+    from sqlstage.project import Project
+
+
+@cli.command()
+@click.option(
+    "--example", is_flag=True, help="Also write three example migrations and a SQLite dev."
+)
+@click.pass_obj
+def init(state: State, example: bool) -> None:
+    """Create sqlstage.toml, the migrations folder and status.json."""
+    from sqlstage.scaffold import init_project
+
+    state.directory.mkdir(parents=True, exist_ok=True)
+    for path in init_project(state.directory.resolve(), example):
+        click.echo(f"created {relative(path, state.directory.resolve())}")
+    if example:
+        click.echo("next: sqlstage apply dev --yes && sqlstage status")
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+def new(state: State, name: str) -> None:
+    """Write the next NNN_NAME.sql from the template and print its path."""
+    from sqlstage.scaffold import new_migration
+
+    project = state.project()
+    click.echo(relative(new_migration(project.config.migrations_dir, name), Path.cwd()))
+
+
+@cli.command()
+@click.argument("environment")
+@click.pass_obj
+def check(state: State, environment: str) -> None:
+    """Test ENVIRONMENT's connection and show what it is; changes nothing."""
+    project = state.project()
+    with connect_to(
+        state, project, environment, verify_identity=False, preflight=False, changes=False
+    ) as connection:
+        report = project.check(connection)
+    info = report.info
+    click.echo(f"  server    {info.product} {info.version}")
+    click.echo(f"  database  {info.database}" + (f" on {info.host}" if info.host else ""))
+    if info.user:
+        click.echo(f"  user      {info.user}")
+    if report.marker is None:
+        marker = "none (marked on the first apply)"
+    elif report.marker == environment:
+        marker = f"'{report.marker}' (matches)"
+    else:
+        marker = click.style(f"'{report.marker}' (you asked for '{environment}')", fg="red")
+    click.echo(f"  marker    {marker}")
+    last = report.last_applied
+    click.echo(
+        "  applied   "
+        + (
+            f"{report.applied_count}, last {last.migration} ({date_of(last.applied_at)})"
+            if last
+            else "nothing yet"
+        )
+    )
+    from sqlstage.safety import check_identity
+
+    check_identity(project.config.environment(environment), report.marker, report.applied_count)
+
+
+@cli.command()
+@click.option(
+    "--write",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Add the rules to FILE (e.g. AGENTS.md or CLAUDE.md); running it again changes nothing.",
+)
+@click.pass_obj
+def agents(state: State, target: Path | None) -> None:
+    """Print the rules for AI coding agents, or add them to FILE."""
+    from sqlstage.agents import RULES, write_rules
+
+    if target is None:
+        click.echo(RULES, nl=False)
+        return
+    path = target if target.is_absolute() else state.directory / target
+    changed = write_rules(path)
+    click.echo(f"{'updated' if changed else 'unchanged'}: {relative(path, Path.cwd())}")
+
+
+@cli.command()
+@click.argument("environment")
+@click.argument("migration")
+@click.option(
+    "--mark-applied",
+    "action",
+    flag_value="mark-applied",
+    help="Record MIGRATION as applied (after fixing a failed one by hand).",
+)
+@click.option(
+    "--forget",
+    "action",
+    flag_value="forget",
+    help="Remove MIGRATION from the history, so it is pending again.",
+)
+@click.option(
+    "--accept",
+    "action",
+    flag_value="accept",
+    help="Accept the edit of an applied MIGRATION (records who and when).",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@lock_wait_option
+@click.pass_obj
+def repair(
+    state: State,
+    environment: str,
+    migration: str,
+    action: str | None,
+    yes: bool,
+    lock_wait: float,
+) -> None:
+    """Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL."""
+    from sqlstage.repair import RepairAction
+
+    if action is None:
+        raise click.UsageError("say what to do: --mark-applied, --forget or --accept")
+    project = state.project()
+    env = project.config.environment(environment)
+    with (
+        connect_to(state, project, environment) as connection,
+        locked(project, connection, lock_wait),
+    ):
+        confirm_action(env, f"{action} {migration} on {env.label}", yes)
+        click.echo(project.repair(connection, migration, RepairAction(action)))
+    click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
+
+
+@cli.command()
+@click.argument("environment")
+@click.argument("migration", required=False)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@lock_wait_option
+@click.pass_obj
+def baseline(
+    state: State, environment: str, migration: str | None, yes: bool, lock_wait: float
+) -> None:
+    """Mark ENVIRONMENT as having reached MIGRATION without running anything.
+
+    For a database made by hand or by another tool. MIGRATION defaults to the lastApplied
+    that status.json records for ENVIRONMENT.
+    """
+    project = state.project()
+    env = project.config.environment(environment)
+    target = migration or _recorded_last(project, env.key)
+    with (
+        connect_to(state, project, environment) as connection,
+        locked(project, connection, lock_wait),
+    ):
+        chosen = project.plan_baseline(connection, target)
+        if not chosen:
+            click.echo(f"{env.key} already records everything up to {target}")
+            return
+        click.echo(
+            f"Baseline for {env.label}: record {plural(len(chosen), 'migration')} "
+            "as applied, running none of them"
+        )
+        for item in chosen:
+            click.echo(f"  {item.name}")
+        confirm_action(env, f"record {plural(len(chosen), 'migration')} on {env.label}", yes)
+        written = project.baseline(connection, chosen)
+    click.secho(f"Baselined {env.key} at {chosen[-1].name}", fg="green")
+    if written:
+        click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
+
+
+def _recorded_last(project: Project, key: str) -> str:
+    state = project.read_status().environments.get(key)
+    if state is None or not state.last_applied:
+        raise click.UsageError(f"give MIGRATION: status.json records no lastApplied for {key}")
+    return state.last_applied

@@ -1,0 +1,89 @@
+"""The click group, per-run state, and the one place errors become a line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from sqlstage import __version__
+from sqlstage.errors import ExitCode, SqlstageError
+from sqlstage.urls import redact
+
+if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
+    from sqlstage.project import Project
+
+
+class State:
+    """Per-invocation state: where the project is, and secrets to keep out of any output."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.secrets: list[str] = []
+
+    def project(self) -> Project:
+        from sqlstage.project import Project
+
+        return Project.load(self.directory)
+
+    def ask_hidden(self, question: str) -> str:
+        value: str = click.prompt(f"{question} (input hidden)", hide_input=True, err=True)
+        self._remember_password(value)
+        return value
+
+    def _remember_password(self, url: str) -> None:
+        from urllib.parse import unquote, urlsplit
+
+        try:
+            password = urlsplit(url.strip()).password
+        except ValueError:
+            password = None
+        self.secrets.extend(p for p in (password, unquote(password or "")) if p)
+        if not password:
+            self.secrets.append(url.strip())  # unparseable: treat the whole answer as secret
+
+
+class SqlstageGroup(click.Group):
+    """Turns SqlstageError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SqlstageError as error:
+            state = ctx.find_object(State)
+            secrets = state.secrets if state else []
+            if error.details:
+                click.echo(redact(error.details, secrets), err=True)
+            fail(str(error), error.exit_code, secrets)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: the migration in progress was rolled back", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+
+
+def fail(message: str, code: int, secrets: list[str]) -> NoReturn:
+    click.secho(f"error: {redact(message, secrets)}", fg="red", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=SqlstageGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="Run as if started in DIR.",
+    metavar="DIR",
+)
+@click.version_option(__version__, prog_name="sqlstage")
+@click.pass_context
+def cli(ctx: click.Context, directory: Path) -> None:
+    """Apply plain, numbered SQL migrations to dev, staging and production, safely.
+
+    \b
+    Exit codes: 0 done or nothing to do, 1 a migration failed, 2 usage, configuration
+    or migration-file error, 3 refused (not confirmed, a safety rule), 4 cannot connect,
+    130 interrupted.
+    """
+    ctx.obj = State(directory)

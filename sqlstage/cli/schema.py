@@ -1,0 +1,103 @@
+"""`schema` and `verify`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from sqlstage.cli.app import State, cli
+from sqlstage.cli.render import print_json
+from sqlstage.errors import MigrationFailed
+
+if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
+    pass
+
+
+@cli.command()
+@click.option(
+    "--from", "start", metavar="N", help="Check migrations from N on; apply earlier ones as setup."
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="SQL file of representative rows to load on the way up.",
+)
+@click.option("--keep", is_flag=True, help="Leave the scratch database in place.")
+@click.option(
+    "--env",
+    "environment",
+    metavar="ENV",
+    help="Make the scratch database on ENV's server (default: dev).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def verify(
+    state: State,
+    start: str | None,
+    data: Path | None,
+    keep: bool,
+    environment: str | None,
+    as_json: bool,
+) -> None:
+    """Prove every rollback undoes its migration, on a scratch database.
+
+    Applies each migration in order, rolls them back newest first checking that the schema
+    is what it was before each one, then applies them all again. The scratch database is
+    created on the dev server (or verify_url) and dropped afterwards. Exit 0 only when
+    every checked migration round-trips; 1 otherwise (a migration with no rollback section
+    too: start after it with --from).
+    """
+    from sqlstage.cli.progress import Progress, render_verify, verify_as_json
+
+    project = state.project()
+    if not project.catalog.migrations:
+        click.echo("no migrations to verify")
+        return
+    with Progress(enabled=sys.stdout.isatty() and not as_json) as progress:
+        report = project.verify(start, data, keep, environment, progress, state.ask_hidden)
+    if as_json:
+        print_json(verify_as_json(report))
+    else:
+        render_verify(report)
+    outcome = report.outcome
+    if not outcome.ok:
+        failed = [c.migration for c in outcome.checks if c.result not in ("ok", "not checked")]
+        unchecked = sum(check.result == "not checked" for check in outcome.checks)
+        message = (
+            f"verify: {', '.join(failed)} {'does' if len(failed) == 1 else 'do'} not round-trip"
+            if failed
+            else "verify: the schema after up, down and up again differs"
+        )
+        if unchecked:
+            message += f" ({unchecked} earlier not checked)"
+        raise MigrationFailed(
+            message,
+            "fix the rollback sections listed above and run `sqlstage verify` again, "
+            "or check only later migrations with --from N",
+        )
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def schema(state: State, environment: str, as_json: bool) -> None:
+    """Print ENVIRONMENT's schema: tables, columns, constraints, indexes, views, functions...
+
+    Read from the database's catalogs, normalised and sorted, so two databases with the same
+    schema print the same text.
+    """
+    from sqlstage.schema import render_text
+
+    project = state.project()
+    with project.connect(environment, ask=state.ask_hidden, create=False) as connection:
+        state.secrets.extend(connection.secrets)
+        snap = project.schema(connection)
+    if as_json:
+        print_json(snap.to_dict())
+    else:
+        click.echo(render_text(snap), nl=False)
