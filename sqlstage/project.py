@@ -285,13 +285,8 @@ class Project:
         was overridden) goes into the log and every history row of the run.
         """
         env = connection.environment
-        with (
-            self.locked(connection),
-            RunLog(self.config.log_dir, env.key, connection.secrets) as log,
-        ):
+        with self.locked(connection), self._run_log(connection, "apply") as log:
             _refuse_stale(env.key, plan.migrations, connection.driver.applied())
-            log.write(f"sqlstage {__version__} apply {env.key} by {current_user()}")
-            log.write(f"target {connection.url.masked}: {connection.info.describe()}")
             log.write(f"plan: {', '.join(m.name for m in plan.migrations) or 'nothing'}")
             for warning in (*plan.warnings, *connection.warnings):
                 log.write(f"warning: {warning}")
@@ -344,13 +339,8 @@ class Project:
         up to date with the database, also when a rollback fails (the ones before it stay
         rolled back)."""
         env = connection.environment
-        with (
-            self.locked(connection),
-            RunLog(self.config.log_dir, env.key, connection.secrets) as log,
-        ):
+        with self.locked(connection), self._run_log(connection, "rollback") as log:
             _refuse_stale_rollback(env.key, plan.migrations, connection.driver.applied())
-            log.write(f"sqlstage {__version__} rollback {env.key} by {current_user()}")
-            log.write(f"target {connection.url.masked}: {connection.info.describe()}")
             log.write(f"plan: roll back {', '.join(m.name for m in plan.migrations) or 'nothing'}")
             for warning in (*plan.warnings, *connection.warnings):
                 log.write(f"warning: {warning}")
@@ -374,6 +364,23 @@ class Project:
             log.write(f"done: {len(done)} migration(s) rolled back on {env.key}")
             dumped = self._dump_schema(connection, log)
         return RollbackResult(tuple(done), log.path, written, dumped)
+
+    @contextmanager
+    def _run_log(self, connection: Connection, verb: str) -> Iterator[RunLog]:
+        """The run's log file, opened with who, what, the tool version and the target."""
+        env = connection.environment
+        with RunLog(self.config.log_dir, env.key, connection.secrets) as log:
+            log.write(f"sqlstage {__version__} {verb} {env.key} by {current_user()}")
+            log.write(f"target {connection.url.masked}: {connection.info.describe()}")
+            yield log
+
+    def up_to_date(self, connection: Connection, plan: Plan) -> bool:
+        """Record a run that had nothing to apply: a log line, and status.json brought in
+        line with the database (the plan's history: no second query). Returns whether
+        status.json changed."""
+        with self._run_log(connection, "apply") as log:
+            log.write(f"nothing to apply: {connection.environment.key} is up to date")
+            return self.record_status(connection.environment, list(plan.applied))
 
     def _mark(self, connection: Connection) -> bool:
         """Record the environment in an unmarked database; returns whether it did."""
@@ -596,8 +603,9 @@ class Project:
 
         driver, env = connection.driver, connection.environment
         name = resolve_name(self.catalog, driver.applied(), migration)
-        with self.locked(connection):
+        with self.locked(connection), self._run_log(connection, "repair") as log:
             done = repair(driver, env.key, self.catalog, name, action, current_user())
+            log.write(done)
             self.record_status(env, driver.applied())
         return done
 
@@ -614,11 +622,12 @@ class Project:
         environment (baselining is adopting it); returns whether status.json changed."""
         from sqlstage.repair import record_baseline
 
-        with self.locked(connection):
+        with self.locked(connection), self._run_log(connection, "baseline") as log:
             env = connection.environment
             _refuse_stale(env.key, migrations, connection.driver.applied())
             self._mark(connection)
             record_baseline(connection.driver, migrations, current_user())
+            log.write(f"recorded as applied, none run: {', '.join(m.name for m in migrations)}")
             return self.record_status(connection.environment, connection.driver.applied())
 
     def repair_status(self) -> tuple[bool, tuple[str, ...]]:

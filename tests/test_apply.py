@@ -46,6 +46,9 @@ def test_rerun_is_a_no_op(dev: ProjectDir, database: Database) -> None:
     assert "dev is up to date" in result.output
     assert dev.status_file.read_text() == before  # not even lastUpdated moves
     assert len(database.history()) == 4
+    first, second = dev.logs()  # every run leaves a log, a no-op one too
+    assert "nothing to apply: dev is up to date" in second.read_text()
+    assert "nothing to apply" not in first.read_text()
 
 
 def test_named_migration_must_be_the_next_pending_one(dev: ProjectDir, database: Database) -> None:

@@ -30,6 +30,9 @@ def test_baseline_records_without_running_then_apply_runs_the_rest(
     assert all(n.startswith("baseline by ") and "not run by sqlstage" in n and d == 0
                for n, d in notes)
     assert dev.status_json()["pending"]["dev"] == ["003_add_user_profile", "004_add_status_column"]
+    [log] = dev.logs()
+    assert "baseline dev by" in log.read_text()
+    assert "recorded as applied, none run: 001_create_users, 002_create_posts" in log.read_text()
 
     applied = dev.run("apply", "dev", "--yes")
     assert applied.exit_code == 0, applied.output

@@ -103,8 +103,8 @@ def apply(
             return
         if not plan.migrations:
             click.echo(f"{env.key} is up to date")
-            if not dry_run:  # the plan's history: reading it again doubled a no-op's queries
-                project.record_status(env, list(plan.applied))
+            if not dry_run:
+                project.up_to_date(connection, plan)
             return
         _show_plan(plan, connection)
         findings = lint_plan(project, plan, connection)
