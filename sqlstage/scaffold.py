@@ -23,7 +23,8 @@ url = "{dev_url}"
 [environments.pro]
 name = "Production"
 url = "prompt"             # typed in at every run (hidden input), never stored
-protected = true
+protected = true           # type 'pro' to confirm; no terminal, no run
+requires = "dev"           # only what dev has applied (same checksum, per status.json) runs here
 """
 
 MIGRATION_TEMPLATE = """\

@@ -52,6 +52,17 @@ def test_init_creates_the_project(tmp_path: Path) -> None:
     assert "created sqlstage.toml" in result.output
 
 
+def test_init_example_makes_pro_wait_for_dev(tmp_path: Path) -> None:
+    """The rehearsal rule is on from the start: pro takes only what dev has applied."""
+    from sqlstage.config import load_config
+
+    root = tmp_path / "app"
+    assert CliRunner().invoke(cli, ["-C", str(root), "init", "--example"]).exit_code == 0
+
+    pro = load_config(root).environment("pro")
+    assert (pro.protected, pro.requires, pro.url) == (True, "dev", "prompt")
+
+
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     (tmp_path / "sqlstage.toml").write_text("# mine\n")
 
