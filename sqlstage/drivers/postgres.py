@@ -13,13 +13,22 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
 
-from sqlstage.drivers.base import HISTORY_TABLE, Driver, ServerInfo, StatementError
+from sqlstage.drivers.base import (
+    HISTORY_COLUMNS,
+    HISTORY_TABLE,
+    AppliedMigration,
+    Driver,
+    ServerInfo,
+    StatementError,
+)
 from sqlstage.errors import ConfigError, ConnectionFailed, Refused
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl, redact
 
 CONNECT_TIMEOUT_SECONDS = 5
+_BEGIN = "BEGIN; "
 
 
 class PostgresDriver(Driver):
@@ -35,6 +44,9 @@ class PostgresDriver(Driver):
         super().__init__(url)
         self._notices: list[str] = []
         self._reasons: dict[str, str | None] = {}
+        self._begin_pending = False
+        self._offset = 0  # characters of our own before the statement last sent
+        self._at_commit: list[str] | None = None  # SQL to send with COMMIT; None: no transaction
         options: dict[str, Any] = {"application_name": application_name[:63]}
         try:
             if "connect_timeout" not in conninfo_to_dict(url.raw):
@@ -81,25 +93,58 @@ class PostgresDriver(Driver):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """One transaction, in two round trips fewer than BEGIN and COMMIT of their own:
+        BEGIN travels with the first statement, and the history row with COMMIT."""
+        self._begin_pending, self._at_commit = True, []
         try:
-            with self.conn.transaction():
-                yield
-        except psycopg.Error as err:  # at COMMIT: a deferred constraint, a lost connection
-            raise self._statement_error(err) from err
+            yield
+            self._send("; ".join([*self._at_commit, "COMMIT"]))
+        except BaseException as error:
+            if self.conn.info.transaction_status != TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK")
+            if isinstance(error, psycopg.Error):  # at COMMIT: a deferred constraint
+                raise self._statement_error(error) from error
+            raise
+        finally:
+            self._begin_pending, self._at_commit = False, None
 
     def execute(self, sql: str) -> None:
         try:
-            self.conn.execute(sql, prepare=False)
+            self._send(sql)
         except psycopg.Error as err:
             raise self._statement_error(err) from err
 
+    def _send(self, sql: str) -> None:
+        """Run SQL exactly as given, after the transaction's BEGIN if that is still to send."""
+        self._offset = 0
+        if self._begin_pending:
+            self._begin_pending, sql = False, f"{_BEGIN}{sql}"
+            self._offset = len(_BEGIN)
+        self.conn.execute(sql, prepare=False)  # no parameters: the simple query protocol
+
+    def record(self, applied: AppliedMigration, sql: str) -> None:
+        """Inside a transaction the history row is sent with its COMMIT (same atomicity)."""
+        if self._at_commit is None:
+            super().record(applied, sql)
+            return
+        from psycopg import sql as pgsql
+
+        values = [*(getattr(applied, column) for column in HISTORY_COLUMNS), sql]
+        insert = pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            pgsql.Identifier(HISTORY_TABLE),
+            pgsql.SQL(", ").join(map(pgsql.Identifier, [*HISTORY_COLUMNS, "applied_sql"])),
+            pgsql.SQL(", ").join(map(pgsql.Literal, values)),
+        )
+        self._at_commit.append(insert.as_string(self.conn))
+
     def _statement_error(self, err: psycopg.Error) -> StatementError:
         diag = err.diag
+        position = int(diag.statement_position) if diag.statement_position else None
         return StatementError(
             diag.message_primary or _one_line(err, self.url),
             detail=diag.message_detail,
             hint=diag.message_hint,
-            position=int(diag.statement_position) if diag.statement_position else None,
+            position=position - self._offset if position else None,
             code=err.sqlstate,
         )
 
@@ -111,7 +156,7 @@ class PostgresDriver(Driver):
             return
         # SET LOCAL ends with the migration's transaction; a session setting is reset after
         scope = sql.SQL("SET lock_timeout = {}" if session else "SET LOCAL lock_timeout = {}")
-        self.conn.execute(scope.format(sql.Literal(value)))
+        self._send(scope.format(sql.Literal(value)).as_string(self.conn))
 
     def check_backup(self) -> None:
         """pg_dump must exist and be at least as new as the server (it refuses older)."""
