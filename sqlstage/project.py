@@ -294,8 +294,10 @@ class Project:
                 log.write(f"note: {note}")
             if self._mark(connection):
                 log.write(f"marked this database as environment '{env.key}'")
-            try:
-                done = apply_migrations(
+            done, written, dumped = self._run_and_record(
+                connection,
+                log,
+                lambda: apply_migrations(
                     connection.driver,
                     plan.migrations,
                     log,
@@ -304,17 +306,9 @@ class Project:
                     note=note,
                     notes=out_of_order_notes(plan),
                     environment=env.key,
-                )
-            except SqlstageError as error:
-                log.write(f"ERROR: {error}")
-                raise
-            except KeyboardInterrupt:
-                log.write("INTERRUPTED: the migration in progress was rolled back")
-                raise
-            finally:
-                written = self._sync_status(connection, log)
+                ),
+            )
             log.write(f"done: {len(done)} migration(s) applied to {env.key}")
-            dumped = self._dump_schema(connection, log)
         return ApplyResult(tuple(done), log.path, written, dumped)
 
     # -- rollback -----------------------------------------------------------------------
@@ -344,26 +338,38 @@ class Project:
             log.write(f"plan: roll back {', '.join(m.name for m in plan.migrations) or 'nothing'}")
             for warning in (*plan.warnings, *connection.warnings):
                 log.write(f"warning: {warning}")
-            try:
-                done = rollback_migrations(
+            done, written, dumped = self._run_and_record(
+                connection,
+                log,
+                lambda: rollback_migrations(
                     connection.driver,
                     plan.migrations,
                     log,
                     events,
                     lock_timeout=env.effective_lock_timeout,
                     environment=env.key,
-                )
-            except SqlstageError as error:
-                log.write(f"ERROR: {error}")
-                raise
-            except KeyboardInterrupt:
-                log.write("INTERRUPTED: the rollback in progress was undone")
-                raise
-            finally:
-                written = self._sync_status(connection, log)
+                ),
+            )
             log.write(f"done: {len(done)} migration(s) rolled back on {env.key}")
-            dumped = self._dump_schema(connection, log)
         return RollbackResult(tuple(done), log.path, written, dumped)
+
+    def _run_and_record(
+        self, connection: Connection, log: RunLog, run: Callable[[], list[Migration]]
+    ) -> tuple[list[Migration], bool, Path | None]:
+        """Run the migrations (or rollbacks), logging an error or an interruption, and
+        whatever happened bring status.json in line with the database; on success also the
+        schema dump. Returns what ran, whether status.json changed, and the dump written."""
+        try:
+            done = run()
+        except SqlstageError as error:
+            log.write(f"ERROR: {error}")
+            raise
+        except KeyboardInterrupt:
+            log.write("INTERRUPTED: the one in progress was undone (its transaction rolled back)")
+            raise
+        finally:
+            written = self._sync_status(connection, log)
+        return done, written, self._dump_schema(connection, log)
 
     @contextmanager
     def _run_log(self, connection: Connection, verb: str) -> Iterator[RunLog]:

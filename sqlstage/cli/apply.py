@@ -24,7 +24,7 @@ from sqlstage.cli.render import date_of, plural, relative, truncate
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.migration import Migration
     from sqlstage.plan import Plan, RollbackPlan
-    from sqlstage.project import Connection
+    from sqlstage.project import ApplyResult, Connection, Project, RollbackResult
 
 
 @cli.command()
@@ -125,24 +125,32 @@ def apply(
         identity = check_identity(env, connection.marker, len(plan.applied))
         confirm_run(env, plan, yes, identity, take_backup, adopt=adopt)
         if take_backup:
-            path = project.backup(connection)
-            size = path.stat().st_size
-            click.echo(f"Backup: {relative(path, Path.cwd())} ({size:,} bytes)")
+            _backup(project, connection)
         started = time.perf_counter()
         note = "; ".join(n for n in (note, lint_note) if n) or None
         with _Progress() as progress:
             result = project.apply(connection, plan, progress, note=note)
-    count = len(result.applied)
-    click.secho(
-        f"Applied {plural(count, 'migration')} to {env.key} in "
-        f"{time.perf_counter() - started:.1f} s",
-        fg="green",
-    )
+    done = plural(len(result.applied), "migration")
+    _report(project, f"Applied {done} to {env.key}", started, result)
+
+
+def _backup(project: Project, connection: Connection) -> None:
+    path = project.backup(connection)
+    click.echo(f"Backup: {relative(path, Path.cwd())} ({path.stat().st_size:,} bytes)")
+
+
+def _report(
+    project: Project, what: str, started: float, result: ApplyResult | RollbackResult
+) -> None:
+    """The run's last lines: what it did, its log, and the files to commit."""
+    click.secho(f"{what} in {time.perf_counter() - started:.1f} s", fg="green")
     click.echo(f"log: {relative(result.log_path, Path.cwd())}")
-    if result.status_written:
-        click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
-    if result.schema_dump:
-        click.echo(f"updated {relative(result.schema_dump, Path.cwd())}: commit it")
+    for changed, path in (
+        (result.status_written, project.config.status_file),
+        (result.schema_dump is not None, result.schema_dump),
+    ):
+        if changed and path is not None:
+            click.echo(f"updated {relative(path, Path.cwd())}: commit it")
 
 
 @cli.command()
@@ -204,21 +212,12 @@ def rollback(
         identity = check_identity(env, connection.marker, len(plan.applied))
         confirm_run(env, plan, yes, identity, take_backup, ROLL_BACK)
         if take_backup:
-            path = project.backup(connection)
-            click.echo(f"Backup: {relative(path, Path.cwd())} ({path.stat().st_size:,} bytes)")
+            _backup(project, connection)
         started = time.perf_counter()
         with _Progress() as progress:
             result = project.rollback(connection, plan, progress)
-    click.secho(
-        f"Rolled back {plural(len(result.rolled_back), 'migration')} on {env.key} in "
-        f"{time.perf_counter() - started:.1f} s",
-        fg="green",
-    )
-    click.echo(f"log: {relative(result.log_path, Path.cwd())}")
-    if result.status_written:
-        click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
-    if result.schema_dump:
-        click.echo(f"updated {relative(result.schema_dump, Path.cwd())}: commit it")
+    done = plural(len(result.rolled_back), "migration")
+    _report(project, f"Rolled back {done} on {env.key}", started, result)
 
 
 def _show_rollback_plan(plan: RollbackPlan, connection: Connection) -> None:
