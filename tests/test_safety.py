@@ -451,3 +451,23 @@ def test_agents_rules_are_printed_and_written_once(project: ProjectDir) -> None:
 
 def test_pg_restore_is_available() -> None:
     assert shutil.which("pg_restore"), "the backup test needs pg_restore (postgresql-client)"
+
+
+def test_marking_is_atomic_with_its_transaction(pg_database: Database, tmp_path: Path) -> None:
+    """The marker's table, its old row's removal and the new row commit together."""
+    from datetime import UTC, datetime
+
+    from sqlstage.drivers import connect
+    from sqlstage.urls import parse_url
+
+    driver = connect(parse_url(pg_database.url, tmp_path, "dev"))
+    try:
+        with pytest.raises(RuntimeError), driver.transaction():
+            driver._query("CREATE TABLE marker_probe (x int)")
+            raise RuntimeError("interrupted between two statements")
+        driver.write_marker("dev", datetime.now(UTC), "me@here")
+    finally:
+        driver.close()
+
+    assert "marker_probe" not in pg_database.tables()
+    assert pg_database.query("SELECT environment FROM sqlstage_environment") == [("dev",)]

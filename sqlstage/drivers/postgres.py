@@ -244,6 +244,9 @@ class PostgresDriver(Driver):
         return notices
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._begin_pending:  # a query of our own opens the transaction it belongs to
+            self._begin_pending = False
+            self.conn.execute("BEGIN")
         cursor = self.conn.execute(sql, params or None)
         return cursor.fetchall() if cursor.description else []
 
