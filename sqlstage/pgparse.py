@@ -96,6 +96,35 @@ def no_transaction_reason(kind: str, node: Node) -> str | None:
     return None
 
 
+#: transaction control that would end the transaction sqlstage runs a migration in
+_ENDS_TRANSACTION = {
+    "TRANS_STMT_BEGIN": "BEGIN",
+    "TRANS_STMT_START": "START TRANSACTION",
+    "TRANS_STMT_COMMIT": "COMMIT",
+    "TRANS_STMT_ROLLBACK": "ROLLBACK",
+    "TRANS_STMT_PREPARE": "PREPARE TRANSACTION",
+    "TRANS_STMT_COMMIT_PREPARED": "COMMIT PREPARED",
+    "TRANS_STMT_ROLLBACK_PREPARED": "ROLLBACK PREPARED",
+}
+
+
+def transaction_control(kind: str, node: Node) -> str | None:
+    """`COMMIT` for a statement that begins or ends a transaction, else None (savepoints are
+    fine inside a migration's transaction).
+
+    >>> [transaction_control(k, n) for k, n, _, _ in statement_nodes("commit; savepoint a")]
+    ['COMMIT', None]
+    """
+    if kind != "TransactionStmt":
+        return None
+    return _ENDS_TRANSACTION.get(str(node.get("kind")))
+
+
+def controls(text: str) -> list[str | None]:
+    """`transaction_control` of each statement of `text`, in order."""
+    return [transaction_control(kind, node) for kind, node, _, _ in statement_nodes(text)]
+
+
 def reasons(text: str) -> list[str | None]:
     """`no_transaction_reason` of each statement of `text`, in order."""
     return [no_transaction_reason(kind, node) for kind, node, _, _ in statement_nodes(text)]

@@ -66,6 +66,8 @@ def rollback_statements(driver: Driver, migration: Migration) -> list[Statement]
 
 
 def _outside(driver: Driver, migration: Migration, statements: Sequence[Statement]) -> bool:
+    if not migration.no_transaction:
+        _refuse_transaction_control(driver, migration, statements)
     flagged = [(s, r) for s in statements if (r := driver.outside_transaction_reason(s.sql))]
     if migration.no_transaction or not flagged:
         return migration.no_transaction
@@ -78,6 +80,22 @@ def _outside(driver: Driver, migration: Migration, statements: Sequence[Statemen
         f"move it to a migration of its own, or make the first line `{NO_TRANSACTION_DIRECTIVE}` "
         "to run every statement on its own",
     )
+
+
+def _refuse_transaction_control(
+    driver: Driver, migration: Migration, statements: Sequence[Statement]
+) -> None:
+    """A COMMIT in a migration would commit half of it and leave the rest outside any
+    transaction: refused (exit 2) before anything runs."""
+    for statement in statements:
+        control = driver.transaction_control(statement.sql)
+        if control:
+            raise MigrationFileError(
+                f"{migration.path}:{statement.line}: {control} in a migration: sqlstage runs "
+                "each migration in a transaction of its own, and this would end it early",
+                "remove it; to manage transactions yourself, make the first line "
+                f"`{NO_TRANSACTION_DIRECTIVE}`",
+            )
 
 
 def apply_outside_transaction(
@@ -122,9 +140,12 @@ def roll_back_outside_transaction(
         index, error = failed.index, failed.error
         statement = statements[index - 1]
         message = error.message if isinstance(error, StatementError) else "interrupted"
+        committed = f"rollback statements 1-{index - 1} had committed" if index > 1 else (
+            "no rollback statement had committed"
+        )
         note = (
             f"rollback failed at statement {index} of {len(statements)} "
-            f"(line {statement.line}): {message}; rollback statements 1-{index - 1} had committed"
+            f"(line {statement.line}): {message}; {committed}"
         )
         driver.update_history(migration.name, FAILED, migration.checksum, note)
         log.write(f"FAILED rollback of {migration.name} outside a transaction: {note}")
@@ -134,8 +155,8 @@ def roll_back_outside_transaction(
             f"{migration.path}:{statement.line}: {message} (the rollback of {migration.name} "
             f"ran without a transaction: {index - 1} of {len(statements)} statement(s) "
             "had committed)",
-            f"fix the database by hand, then run `sqlstage repair {environment} "
-            f"{migration.name} --mark-applied` or `--forget`",
+            f"finish or undo the rollback by hand, then run `sqlstage repair {environment} "
+            f"{migration.name} --mark-applied` (it is applied) or `--forget` (rolled back)",
         ) from error
     driver.forget(migration.name)
     return _elapsed_ms(started)

@@ -101,3 +101,24 @@ def test_out_of_order_apply_is_recorded_and_shown(dev: ProjectDir, database: Dat
     entries = dev.status_json()["environments"]["dev"]["applied"]
     assert entries["003_add_user_profile"]["outOfOrder"] is True
     assert "outOfOrder" not in entries["004_add_status_column"]
+
+
+def test_baseline_never_adopts_an_unmarked_database_on_yes_alone(
+    dev: ProjectDir, database: Database
+) -> None:
+    dev.run("apply", "dev", "--to", "002", "--yes")
+    database.query("DELETE FROM sqlstage_environment")
+
+    refused = dev.run("baseline", "dev", "004", "--yes")
+    assert refused.exit_code == 3
+    assert "no sqlstage environment marker" in refused.stderr
+    assert database.query("SELECT count(*) FROM sqlstage_environment") == [(0,)]
+    assert len(database.history()) == 2
+
+    check = dev.run("check", "dev")
+    assert "needs --adopt" in check.output
+
+    adopted = dev.run("baseline", "dev", "004", "--adopt", "--yes")
+    assert adopted.exit_code == 0, adopted.output
+    assert database.query("SELECT environment FROM sqlstage_environment") == [("dev",)]
+    assert len(database.history()) == 4

@@ -213,3 +213,65 @@ def test_lock_timeout_bounds_a_migration_outside_a_transaction(
 
     assert result.exit_code == 1
     assert "canceling statement due to lock timeout" in result.stderr
+
+
+@pytest.mark.parametrize("control", ["COMMIT", "BEGIN", "END"])
+def test_transaction_control_in_a_migration_is_refused_before_anything_runs(
+    project: ProjectDir, database: Database, control: str
+) -> None:
+    project.configure(dev={"url": database.url})
+    project.write("001_a.sql", "CREATE TABLE a1 (x INTEGER);\n")
+    bad = project.write(
+        "002_b.sql", f"CREATE TABLE b1 (x INTEGER);\n{control};\nCREATE TABLE b2 (x INTEGER);\n"
+    )
+
+    result = project.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 2
+    assert f"{bad}:2: " in result.stderr and "in a migration" in result.stderr
+    assert "-- sqlstage:no-transaction" in result.stderr
+    assert database.history() == []
+    assert not {"a1", "b1", "b2"} & database.tables()
+
+
+def test_savepoints_are_fine_inside_a_migration(project: ProjectDir, database: Database) -> None:
+    project.configure(dev={"url": database.url})
+    project.write(
+        "001_a.sql",
+        "CREATE TABLE a (x INTEGER);\nSAVEPOINT s;\nINSERT INTO a VALUES (1);\n"
+        "ROLLBACK TO SAVEPOINT s;\nRELEASE SAVEPOINT s;\n",
+    )
+
+    result = project.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert database.query("SELECT count(*) FROM a") == [(0,)]
+
+
+def test_a_lost_connection_is_one_line(project: ProjectDir, pg_database: Database) -> None:
+    import threading
+    import time
+
+    project.configure(dev={"url": pg_database.url})
+    project.write("001_sleep.sql", "CREATE TABLE slept (x int);\nSELECT pg_sleep(30);\n")
+
+    def terminate() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            killed = pg_database.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()"
+            )
+            if killed:
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    result = project.run("apply", "dev", "--yes")
+    killer.join()
+
+    assert result.exit_code == 1
+    assert "terminating connection" in result.stderr
+    assert "Traceback" not in result.output
+    assert "slept" not in pg_database.tables()

@@ -13,6 +13,7 @@ import click
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import (
     confirm_action,
+    confirm_adoption,
     connect_to,
     lock_wait_option,
     locked,
@@ -36,7 +37,9 @@ def init(state: State, example: bool) -> None:
     for path in init_project(state.directory.resolve(), example):
         click.echo(f"created {relative(path, state.directory.resolve())}")
     if example:
-        click.echo("next: sqlstage apply dev --yes && sqlstage status")
+        here = state.directory.resolve() == Path.cwd().resolve()
+        where = "" if here else f"-C {relative(state.directory, Path.cwd())} "
+        click.echo(f"next: sqlstage {where}apply dev --yes && sqlstage {where}status")
 
 
 @cli.command()
@@ -65,7 +68,13 @@ def check(state: State, environment: str) -> None:
     click.echo(f"  database  {info.database}" + (f" on {info.host}" if info.host else ""))
     if info.user:
         click.echo(f"  user      {info.user}")
-    if report.marker is None:
+    if report.marker is None and report.applied_count:
+        marker = click.style(
+            "none, though it has migrations: `apply` needs --adopt (or a person at a "
+            "terminal) to mark it",
+            fg="yellow",
+        )
+    elif report.marker is None:
         marker = "none (marked on the first apply)"
     elif report.marker == environment:
         marker = f"'{report.marker}' (matches)"
@@ -159,10 +168,20 @@ def repair(
 @click.argument("environment")
 @click.argument("migration", required=False)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Mark a database that has migrations but no environment marker as ENVIRONMENT.",
+)
 @lock_wait_option
 @click.pass_obj
 def baseline(
-    state: State, environment: str, migration: str | None, yes: bool, lock_wait: float
+    state: State,
+    environment: str,
+    migration: str | None,
+    yes: bool,
+    adopt: bool,
+    lock_wait: float,
 ) -> None:
     """Mark ENVIRONMENT as having reached MIGRATION without running anything.
 
@@ -186,6 +205,11 @@ def baseline(
         )
         for item in chosen:
             click.echo(f"  {item.name}")
+        from sqlstage.safety import Identity, check_identity
+
+        history = connection.driver.applied()
+        if check_identity(env, connection.marker, len(history)) is Identity.UNMARKED_ADOPTED:
+            confirm_adoption(env, len(history), adopt)  # --yes alone never marks it
         confirm_action(env, f"record {plural(len(chosen), 'migration')} on {env.label}", yes)
         written = project.baseline(connection, chosen)
     click.secho(f"Baselined {env.key} at {chosen[-1].name}", fg="green")

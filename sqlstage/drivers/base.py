@@ -150,6 +150,15 @@ class Driver(ABC):
     def set_lock_timeout(self, value: str | None, session: bool = False) -> None:  # noqa: B027
         """Bound how long the current transaction (or, with `session`, every statement until
         the next call) waits for a lock; None resets it. A no-op where unsupported."""
+    def transaction_control(self, sql: str) -> str | None:
+        """`COMMIT` (or `BEGIN`, ...) when the statement would end the transaction a migration
+        runs in, else None."""
+        words = sql.split(None, 2)
+        first = words[0].upper().rstrip(";") if words else ""
+        if first == "ROLLBACK" and len(words) > 1 and words[1].upper().startswith("TO"):
+            return None  # ROLLBACK TO SAVEPOINT stays inside the transaction
+        return first if first in {"BEGIN", "COMMIT", "END", "ROLLBACK"} else None
+
     def outside_transaction_reason(self, sql: str) -> str | None:
         """What keeps this statement out of a transaction block (`VACUUM`), or None."""
         return None

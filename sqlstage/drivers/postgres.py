@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class PostgresDriver(Driver):
         super().__init__(url)
         self._notices: list[str] = []
         self._reasons: dict[str, str | None] = {}
+        self._controls: dict[str, str | None] = {}
         self._begin_pending = False
         self._offset = 0  # characters of our own before the statement last sent
         self._at_commit: list[str] | None = None  # SQL to send with COMMIT; None: no transaction
@@ -86,10 +87,17 @@ class PostgresDriver(Driver):
         try:
             statements = pgparse.statements(sql)
             reasons = pgparse.reasons(sql)  # the same (cached) parse
+            controls = pgparse.controls(sql)
         except ParseError:
             return split_statements(sql)
         self._reasons.update((s.sql, r) for s, r in zip(statements, reasons, strict=True))
+        self._controls.update((s.sql, c) for s, c in zip(statements, controls, strict=True))
         return statements
+
+    def transaction_control(self, sql: str) -> str | None:
+        if sql in self._controls:  # known from splitting its migration
+            return self._controls[sql]
+        return super().transaction_control(sql)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -100,13 +108,21 @@ class PostgresDriver(Driver):
             yield
             self._send("; ".join([*self._at_commit, "COMMIT"]))
         except BaseException as error:
-            if self.conn.info.transaction_status != TransactionStatus.IDLE:
-                self.conn.execute("ROLLBACK")
+            self._rollback_if_open()
             if isinstance(error, psycopg.Error):  # at COMMIT: a deferred constraint
                 raise self._statement_error(error) from error
             raise
         finally:
             self._begin_pending, self._at_commit = False, None
+
+    def _rollback_if_open(self) -> None:
+        """End a failed transaction; on a lost connection there is nothing to end (the
+        server rolled it back), and the error that matters is the one being raised."""
+        status = self.conn.info.transaction_status
+        if self.conn.closed or status in (TransactionStatus.IDLE, TransactionStatus.UNKNOWN):
+            return
+        with suppress(psycopg.Error):
+            self.conn.execute("ROLLBACK")
 
     def execute(self, sql: str) -> None:
         try:
@@ -156,7 +172,14 @@ class PostgresDriver(Driver):
             return
         # SET LOCAL ends with the migration's transaction; a session setting is reset after
         scope = sql.SQL("SET lock_timeout = {}" if session else "SET LOCAL lock_timeout = {}")
-        self._send(scope.format(sql.Literal(value)).as_string(self.conn))
+        try:
+            self._send(scope.format(sql.Literal(value)).as_string(self.conn))
+        except psycopg.errors.DataException as err:  # out of range, bad unit
+            self._rollback_if_open()
+            raise ConfigError(
+                f"lock_timeout = \"{value}\" in sqlstage.toml: {err.diag.message_primary}",
+                "use a duration such as \"5s\" or \"500ms\", or \"0\" to disable it",
+            ) from err
 
     def check_backup(self) -> None:
         """pg_dump must exist and be at least as new as the server (it refuses older)."""
