@@ -174,7 +174,7 @@ class PostgresDriver(Driver):
         scope = sql.SQL("SET lock_timeout = {}" if session else "SET LOCAL lock_timeout = {}")
         try:
             self._send(scope.format(sql.Literal(value)).as_string(self.conn))
-        except psycopg.errors.DataException as err:  # out of range, bad unit
+        except psycopg.DataError as err:  # out of range, bad unit
             self._rollback_if_open()
             raise ConfigError(
                 f"lock_timeout = \"{value}\" in sqlstage.toml: {err.diag.message_primary}",
