@@ -53,7 +53,7 @@ with psycopg.connect(url, autocommit=True) as conn:
 # their statements with ";\n\n", so splitting needs no parser here.
 FLOOR_PER_STATEMENT = FLOOR_APPLY.replace(
     "            conn.execute(sql)\n",
-    "            for statement in sql.split(\";\\n\\n\"):\n"
+    '            for statement in sql.split(";\\n\\n"):\n'
     "                if statement.strip():\n"
     "                    conn.execute(statement)\n",
 )
@@ -206,8 +206,12 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = 
     """Run a command to completion; its wall time and peak resident memory."""
     global _launcher
     if _launcher is None:
-        _launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER], text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        _launcher = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
     assert _launcher.stdin is not None and _launcher.stdout is not None
     _launcher.stdin.write(json.dumps({"cmd": cmd, "cwd": str(cwd), "env": env}) + "\n")
     _launcher.stdin.flush()
@@ -244,8 +248,12 @@ class Postgres:
     def __init__(self, admin_url: str, durable: bool) -> None:
         self.admin_url = admin_url
         mode = "durable" if durable else "fast"
-        self.admin = subprocess.Popen([sys.executable, "-c", ADMIN, admin_url, mode], text=True,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.admin = subprocess.Popen(
+            [sys.executable, "-c", ADMIN, admin_url, mode],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self.made: list[str] = []
         self.version = self._answer()
 
@@ -275,8 +283,11 @@ class Postgres:
 
     def url(self, name: str, scheme: str | None = None, query: str = "") -> str:
         parts = urlsplit(self.admin_url)
-        return urlunsplit(parts._replace(scheme=scheme or parts.scheme, path=f"/{name}",
-                                         query=query or parts.query))
+        return urlunsplit(
+            parts._replace(
+                scheme=scheme or parts.scheme, path=f"/{name}", query=query or parts.query
+            )
+        )
 
     def close(self) -> None:
         for name in list(self.made):
@@ -294,11 +305,15 @@ def find_sqlstage() -> list[str]:
 
 def find_dbmate(given: str | None) -> str | None:
     """The dbmate binary itself (npm's node wrapper would add node's start-up to its time)."""
-    candidates = [given] if given else [
-        shutil.which("dbmate"),
-        *map(str, Path.cwd().glob("node_modules/@dbmate/*/bin/dbmate")),
-        *map(str, HERE.glob("node_modules/@dbmate/*/bin/dbmate")),
-    ]
+    candidates = (
+        [given]
+        if given
+        else [
+            shutil.which("dbmate"),
+            *map(str, Path.cwd().glob("node_modules/@dbmate/*/bin/dbmate")),
+            *map(str, HERE.glob("node_modules/@dbmate/*/bin/dbmate")),
+        ]
+    )
     return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
@@ -334,17 +349,30 @@ def tools(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[str]) 
         shutil.rmtree(project / "logs", ignore_errors=True)
 
     found: list[Tool] = [
-        Tool("floor", "floor: psycopg, 1 tx per file", plain,
-             lambda db: [sys.executable, "-c", FLOOR_APPLY, str(plain), pg.url(db)],
-             lambda db: base_env,
-             noop=lambda db: [sys.executable, "-c", FLOOR_NOOP, str(plain), pg.url(db)]),
-        Tool("floor-stmt", "floor: psycopg, 1 call per statement", plain,
-             lambda db: [sys.executable, "-c", FLOOR_PER_STATEMENT, str(plain), pg.url(db)],
-             lambda db: base_env,
-             noop=lambda db: [sys.executable, "-c", FLOOR_NOOP, str(plain), pg.url(db)]),
-        Tool("sqlstage", "sqlstage apply", project,
-             lambda db: [*sqlstage, "apply", "dev", "--yes"],
-             lambda db: {**base_env, "DATABASE_URL": pg.url(db)}, reset_sqlstage),
+        Tool(
+            "floor",
+            "floor: psycopg, 1 tx per file",
+            plain,
+            lambda db: [sys.executable, "-c", FLOOR_APPLY, str(plain), pg.url(db)],
+            lambda db: base_env,
+            noop=lambda db: [sys.executable, "-c", FLOOR_NOOP, str(plain), pg.url(db)],
+        ),
+        Tool(
+            "floor-stmt",
+            "floor: psycopg, 1 call per statement",
+            plain,
+            lambda db: [sys.executable, "-c", FLOOR_PER_STATEMENT, str(plain), pg.url(db)],
+            lambda db: base_env,
+            noop=lambda db: [sys.executable, "-c", FLOOR_NOOP, str(plain), pg.url(db)],
+        ),
+        Tool(
+            "sqlstage",
+            "sqlstage apply",
+            project,
+            lambda db: [*sqlstage, "apply", "dev", "--yes"],
+            lambda db: {**base_env, "DATABASE_URL": pg.url(db)},
+            reset_sqlstage,
+        ),
     ]
     if args.no_peers:
         notes.append("peers skipped (--no-peers)")
@@ -352,20 +380,44 @@ def tools(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[str]) 
     dbmate = find_dbmate(args.dbmate)
     if dbmate:
         folder = write_dbmate_folder(work / "dbmate", n)
-        found.append(Tool(
-            "dbmate", "dbmate migrate", folder,
-            lambda db: [dbmate, "--url", pg.url(db, "postgres", "sslmode=disable"),
-                        "--migrations-dir", str(folder), "--no-dump-schema", "migrate"],
-            lambda db: base_env))
+        found.append(
+            Tool(
+                "dbmate",
+                "dbmate migrate",
+                folder,
+                lambda db: [
+                    dbmate,
+                    "--url",
+                    pg.url(db, "postgres", "sslmode=disable"),
+                    "--migrations-dir",
+                    str(folder),
+                    "--no-dump-schema",
+                    "migrate",
+                ],
+                lambda db: base_env,
+            )
+        )
     else:
         notes.append("dbmate skipped: not found (npm install dbmate, or pass --dbmate PATH)")
     yoyo = find_yoyo(args.yoyo)
     if yoyo:
-        found.append(Tool(
-            "yoyo", "yoyo apply", plain,
-            lambda db: [yoyo, "apply", "--batch", "--no-config-file",
-                        "--database", pg.url(db, "postgresql+psycopg"), str(plain)],
-            lambda db: base_env))
+        found.append(
+            Tool(
+                "yoyo",
+                "yoyo apply",
+                plain,
+                lambda db: [
+                    yoyo,
+                    "apply",
+                    "--batch",
+                    "--no-config-file",
+                    "--database",
+                    pg.url(db, "postgresql+psycopg"),
+                    str(plain),
+                ],
+                lambda db: base_env,
+            )
+        )
     else:
         notes.append("yoyo-migrations skipped: not found (pip install yoyo-migrations)")
     return found
@@ -376,16 +428,18 @@ def bench_apply(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[
     """Per round and per tool: a fresh database, apply everything, then a no-op apply."""
     found = tools(args, pg, work, notes)
     applies = {t.key: Case(t.key, t.label, "apply", args.n) for t in found}
-    noops = {t.key: Case(f"{t.key}-noop", f"{t.label} (no-op)", "no-op", args.n)
-             for t in found if t.key != "floor-stmt"}  # its no-op is the floor's
+    noops = {
+        t.key: Case(f"{t.key}-noop", f"{t.label} (no-op)", "no-op", args.n)
+        for t in found
+        if t.key != "floor-stmt"
+    }  # its no-op is the floor's
     noops["floor"].label = "floor: psycopg, read history"
     for round_number in range(args.repeats):
         for tool in found:
             db = pg.fresh()
             try:
                 tool.reset()
-                applies[tool.key].samples.append(
-                    timed(tool.apply(db), tool.folder, tool.env(db)))
+                applies[tool.key].samples.append(timed(tool.apply(db), tool.folder, tool.env(db)))
                 if tool.key in noops:
                     noop = tool.noop or tool.apply
                     noops[tool.key].samples.append(timed(noop(db), tool.folder, tool.env(db)))
@@ -399,28 +453,51 @@ def bench_offline(args: argparse.Namespace, work: Path, notes: list[str]) -> lis
     """status/pending over --offline-n files; lint over --n files; --help; interpreter start."""
     n = args.offline_n
     big = write_sqlstage_project(
-        work / "offline", n, {"dev": n, "staging": n - 10, "pro": n - n // 10})
+        work / "offline", n, {"dev": n, "staging": n - 10, "pro": n - n // 10}
+    )
     small = work / "sqlstage"  # the apply project: lint reads the same --n files
     sqlstage = find_sqlstage()
     env = dict(os.environ)
     cases = [
-        (Case("python", "python -c pass (start-up floor)", "offline", 0),
-         [sys.executable, "-c", "pass"], big, (0,)),
+        (
+            Case("python", "python -c pass (start-up floor)", "offline", 0),
+            [sys.executable, "-c", "pass"],
+            big,
+            (0,),
+        ),
         (Case("help", "sqlstage --help", "offline", 0), [*sqlstage, "--help"], big, (0,)),
-        (Case("status", "sqlstage status (offline)", "offline", n), [*sqlstage, "status"],
-         big, (0,)),
-        (Case("status-json", "sqlstage status --json", "offline", n),
-         [*sqlstage, "status", "--json"], big, (0,)),
-        (Case("pending", "sqlstage pending pro", "offline", n), [*sqlstage, "pending", "pro"],
-         big, (0,)),
+        (
+            Case("status", "sqlstage status (offline)", "offline", n),
+            [*sqlstage, "status"],
+            big,
+            (0,),
+        ),
+        (
+            Case("status-json", "sqlstage status --json", "offline", n),
+            [*sqlstage, "status", "--json"],
+            big,
+            (0,),
+        ),
+        (
+            Case("pending", "sqlstage pending pro", "offline", n),
+            [*sqlstage, "pending", "pro"],
+            big,
+            (0,),
+        ),
     ]
     try:
         timed([*sqlstage, "lint", "--help"], small, env)
         # every file named (by default lint takes only what some environment lacks);
         # findings exit 1: still a complete lint run
         files = sorted(str(p) for p in (small / "database" / "migrations" / "sql").glob("*.sql"))
-        cases.append((Case("lint", "sqlstage lint (every file)", "offline", args.n),
-                      [*sqlstage, "lint", *files], small, (0, 1)))
+        cases.append(
+            (
+                Case("lint", "sqlstage lint (every file)", "offline", args.n),
+                [*sqlstage, "lint", *files],
+                small,
+                (0, 1),
+            )
+        )
     except CommandFailed:
         notes.append("lint skipped: `sqlstage lint --help` fails (no lint command on this build)")
     for _case, cmd, cwd, _ok in cases:  # warm the page cache and the .pyc files
@@ -460,8 +537,11 @@ def verdict(case: Case, by_key: dict[str, Case]) -> str:
 
 def table(cases: list[Case]) -> tuple[str, list[dict[str, Any]]]:
     by_key = {c.key: c for c in cases}
-    floors = {"apply": by_key.get("floor"), "no-op": by_key.get("floor-noop"),
-              "offline": by_key.get("python")}
+    floors = {
+        "apply": by_key.get("floor"),
+        "no-op": by_key.get("floor-noop"),
+        "offline": by_key.get("python"),
+    }
     head = ["case", "N", "median s", "cpu s", "peak MB", "x floor", "x dbmate", "x yoyo", "target"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows = []
@@ -476,17 +556,29 @@ def table(cases: list[Case]) -> tuple[str, list[dict[str, Any]]]:
             "yoyo": _ratio(case, by_key.get(peer.format("yoyo")) if peer else None),
         }
         row = {
-            "key": case.key, "label": case.label, "group": case.group, "n": case.n,
-            "median_s": round(case.median, 4), "cpu_s": round(case.cpu, 4),
+            "key": case.key,
+            "label": case.label,
+            "group": case.group,
+            "n": case.n,
+            "median_s": round(case.median, 4),
+            "cpu_s": round(case.cpu, 4),
             "peak_mb": round(case.peak_mb, 1),
             "samples_s": [round(s.seconds, 4) for s in case.samples],
-            "ratio_to_floor": _round(ratios["floor"]), "ratio_to_dbmate": _round(ratios["dbmate"]),
-            "ratio_to_yoyo": _round(ratios["yoyo"]), "target": verdict(case, by_key),
+            "ratio_to_floor": _round(ratios["floor"]),
+            "ratio_to_dbmate": _round(ratios["dbmate"]),
+            "ratio_to_yoyo": _round(ratios["yoyo"]),
+            "target": verdict(case, by_key),
         }
         rows.append(row)
-        cells = [case.label, str(case.n or ""), f"{case.median:.3f}", f"{case.cpu:.3f}",
-                 f"{case.peak_mb:.0f}",
-                 *(f"{r:.2f}x" if r is not None else "" for r in ratios.values()), row["target"]]
+        cells = [
+            case.label,
+            str(case.n or ""),
+            f"{case.median:.3f}",
+            f"{case.cpu:.3f}",
+            f"{case.peak_mb:.0f}",
+            *(f"{r:.2f}x" if r is not None else "" for r in ratios.values()),
+            row["target"],
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), rows
 
@@ -511,25 +603,38 @@ def tool_versions(args: argparse.Namespace) -> dict[str, str | None]:
         "python": platform.python_version(),
         "sqlstage": run([*find_sqlstage(), "--version"]),
         "dbmate": run([dbmate, "--version"]) if dbmate else None,
-        "yoyo": run([sys.executable, "-c", "import importlib.metadata as m;"
-                     "print(m.version('yoyo-migrations'))"]) if yoyo else None,
+        "yoyo": run(
+            [
+                sys.executable,
+                "-c",
+                "import importlib.metadata as m;print(m.version('yoyo-migrations'))",
+            ]
+        )
+        if yoyo
+        else None,
     }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="migrations to apply (1000)")
-    parser.add_argument("--offline-n", type=int, default=10000,
-                        help="migrations for offline status/pending (10000)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per figure; median (5)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: --n 100 --offline-n 1000 --repeats 3")
-    parser.add_argument("--url", default=DEFAULT_PG,
-                        help="PostgreSQL admin URL (SQLSTAGE_TEST_PG or the local postgres)")
     parser.add_argument(
-        "--durable", action="store_true",
+        "--offline-n", type=int, default=10000, help="migrations for offline status/pending (10000)"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="runs per figure; median (5)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: --n 100 --offline-n 1000 --repeats 3"
+    )
+    parser.add_argument(
+        "--url",
+        default=DEFAULT_PG,
+        help="PostgreSQL admin URL (SQLSTAGE_TEST_PG or the local postgres)",
+    )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
         help="keep synchronous_commit on: commits wait for the disk's fsync (noisy on a busy "
-             "machine); by default the bench databases turn it off to time the tools, not the disk",
+        "machine); by default the bench databases turn it off to time the tools, not the disk",
     )
     parser.add_argument("--only", choices=["apply", "offline"], help="run one half only")
     parser.add_argument("--no-peers", action="store_true", help="skip dbmate and yoyo")
@@ -591,8 +696,11 @@ def main(argv: list[str] | None = None) -> int:
         "created": stamp,
         "seconds": round(time.perf_counter() - started, 1),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "postgresql": pg.version},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "postgresql": pg.version,
+        },
         "versions": tool_versions(args),
         "results": rows,
         "notes": notes,

@@ -21,8 +21,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 KINDS = [
-    ("CREATE TABLE t{n} (id INTEGER PRIMARY KEY, v TEXT NOT NULL DEFAULT 'x');",
-     "DROP TABLE t{n};"),
+    (
+        "CREATE TABLE t{n} (id INTEGER PRIMARY KEY, v TEXT NOT NULL DEFAULT 'x');",
+        "DROP TABLE t{n};",
+    ),
     ("ALTER TABLE t{p} ADD COLUMN c{n} INTEGER;", "ALTER TABLE t{p} DROP COLUMN c{n};"),
     ("CREATE INDEX i{n} ON t{p} (v);", "DROP INDEX i{n};"),
     ("CREATE VIEW v{n} AS SELECT id, v FROM t{p};", "DROP VIEW v{n};"),
@@ -76,8 +78,10 @@ def pg_database(admin_url: str) -> tuple[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--pg", default=os.environ.get(
-        "SQLSTAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("SQLSTAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
@@ -99,8 +103,11 @@ def main() -> None:
                     finally:
                         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         apply_s, verify_s = times
-        print(f"{dialect:10} {args.count} migrations: apply {apply_s:5.2f} s, "
-              f"verify {verify_s:5.2f} s ({verify_s / apply_s:.1f}x apply)", flush=True)
+        print(
+            f"{dialect:10} {args.count} migrations: apply {apply_s:5.2f} s, "
+            f"verify {verify_s:5.2f} s ({verify_s / apply_s:.1f}x apply)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

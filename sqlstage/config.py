@@ -219,9 +219,7 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
         allow_non_interactive=_bool(where, key, table, "allow_non_interactive"),
         lock_timeout=_lock_timeout(where, key, table.get("lock_timeout")),
         backup=_backup(where, key, table.get("backup")),
-        verify_url=_verify_url(
-            where, f"environments.{key}.verify_url", table.get("verify_url")
-        ),
+        verify_url=_verify_url(where, f"environments.{key}.verify_url", table.get("verify_url")),
         schema_dump=_schema_dump(where, key, table.get("schema_dump", False)),
     )
 

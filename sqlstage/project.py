@@ -193,7 +193,7 @@ class Project:
         if env.protected and literal and url.password:
             warnings.append(
                 f"the password of protected environment '{env.key}' is written in "
-                f"{CONFIG_FILE}; use url = \"prompt\" or url = \"env:VAR\" instead"
+                f'{CONFIG_FILE}; use url = "prompt" or url = "env:VAR" instead'
             )
         return Connection(env, url, driver, driver.info(), marker, tuple(warnings))
 
@@ -513,11 +513,14 @@ class Project:
             for row in rows.values():
                 migration = files.get(row.migration)
                 if migration is None:
-                    warnings.append(f"{row.migration} is recorded as applied to {key} "
-                                    "but its file is gone")
+                    warnings.append(
+                        f"{row.migration} is recorded as applied to {key} but its file is gone"
+                    )
                 elif row.checksum and row.checksum != migration.checksum:
-                    warnings.append(f"{migration.file_name} was edited after it was applied "
-                                    f"to {key} (checksum differs from status.json)")
+                    warnings.append(
+                        f"{migration.file_name} was edited after it was applied "
+                        f"to {key} (checksum differs from status.json)"
+                    )
         return StatusReport(
             tuple(self.config.environments.values()),
             catalog.migrations,
@@ -549,10 +552,14 @@ class Project:
         in_file = recorded.applied_names(self.catalog) if recorded else set()
         in_db = {row.migration for row in history if row.status == "applied"}
         differences = [
-            *(f"{name}: applied in the database, not in status.json"
-              for name in sorted(in_db - in_file)),
-            *(f"{name}: in status.json, not applied in the database"
-              for name in sorted(in_file - in_db)),
+            *(
+                f"{name}: applied in the database, not in status.json"
+                for name in sorted(in_db - in_file)
+            ),
+            *(
+                f"{name}: in status.json, not applied in the database"
+                for name in sorted(in_file - in_db)
+            ),
             *history_warnings(self.catalog, history, env.key),
         ]
         return LiveReport(env, tuple(history), tuple(differences), written)
@@ -602,6 +609,7 @@ class Project:
             tool_lock_timeout=tool_lock_timeout,
         )
         return lint_all([(m.path, m.forward) for m in migrations], options)
+
     # -- putting records right (sqlstage.repair) ----------------------------------------
     def repair(self, connection: Connection, migration: str, action: RepairAction) -> str:
         """Change one history row (mark applied, forget, accept an edit) and status.json."""
@@ -620,8 +628,9 @@ class Project:
         from sqlstage.repair import plan_baseline
 
         env = connection.environment
-        return plan_baseline(env.key, self.catalog, connection.driver.applied(),
-                             self.catalog.find(target))
+        return plan_baseline(
+            env.key, self.catalog, connection.driver.applied(), self.catalog.find(target)
+        )
 
     def baseline(self, connection: Connection, migrations: list[Migration]) -> bool:
         """Record `migrations` as applied without running them, and mark the database as the

@@ -85,9 +85,7 @@ def _skip_quoted(text: str, i: int, quote: str) -> int:
         i = end + 2  # a doubled quote is an escaped quote
 
 
-def split_statements(
-    text: str, complete: Callable[[str], bool] | None = None
-) -> list[Statement]:
+def split_statements(text: str, complete: Callable[[str], bool] | None = None) -> list[Statement]:
     """Split SQL at top-level semicolons; drop pieces that hold only comments and blanks.
 
     `complete`, when given, is asked whether the text up to a `;` is a whole statement

@@ -140,9 +140,7 @@ def _environment(path: Path, key: str, value: Any) -> EnvironmentState:
 def state_from_history(name: str, history: Iterable[AppliedMigration]) -> EnvironmentState:
     """An environment's entry as its database's history table tells it."""
     rows = tuple(
-        Recorded(
-            row.migration, utc_stamp(row.applied_at), row.checksum, is_out_of_order(row.note)
-        )
+        Recorded(row.migration, utc_stamp(row.applied_at), row.checksum, is_out_of_order(row.note))
         for row in sorted(history, key=lambda row: (row.applied_at, row.migration))
         if row.status == "applied"
     )

@@ -140,8 +140,10 @@ def roll_back_outside_transaction(
         index, error = failed.index, failed.error
         statement = statements[index - 1]
         message = error.message if isinstance(error, StatementError) else "interrupted"
-        committed = f"rollback statements 1-{index - 1} had committed" if index > 1 else (
-            "no rollback statement had committed"
+        committed = (
+            f"rollback statements 1-{index - 1} had committed"
+            if index > 1
+            else ("no rollback statement had committed")
         )
         note = (
             f"rollback failed at statement {index} of {len(statements)} "

@@ -198,8 +198,10 @@ def _up_again(
             return []
     again = diff(top, snapshot(driver))
     if again and all(check.ok for check in checks):
-        return [f"after up, down and up again the schema differs from the first up: {line}"
-                for line in again]
+        return [
+            f"after up, down and up again the schema differs from the first up: {line}"
+            for line in again
+        ]
     return []
 
 
@@ -235,6 +237,5 @@ class _Data:
                 except StatementError as error:
                     raise MigrationFailed(
                         f"{data.path}:{statement.line}: {error.message}",
-                        "fix the data file; the scratch database is dropped, nothing else "
-                        "changed",
+                        "fix the data file; the scratch database is dropped, nothing else changed",
                     ) from error

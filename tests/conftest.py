@@ -64,9 +64,7 @@ class Database:
         if self.dialect == "sqlite":
             rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
         else:
-            rows = self.query(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-            )
+            rows = self.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         return {row[0] for row in rows}
 
     def history(self) -> list[str]:

@@ -32,8 +32,9 @@ def test_applies_every_pending_migration_in_order(dev: ProjectDir, database: Dat
     rows = database.query(
         "SELECT checksum, applied_by, duration_ms, tool_version, status FROM sqlstage_history"
     )
-    assert all(len(r[0]) == 64 and "@" in r[1] and r[2] >= 0 and r[3] and r[4] == "applied"
-               for r in rows)
+    assert all(
+        len(r[0]) == 64 and "@" in r[1] and r[2] >= 0 and r[3] and r[4] == "applied" for r in rows
+    )
 
 
 def test_rerun_is_a_no_op(dev: ProjectDir, database: Database) -> None:
@@ -119,9 +120,7 @@ def test_failure_stops_the_run_but_keeps_earlier_migrations(
     assert dev.status_json()["environments"]["dev"]["lastApplied"] == "004_add_status_column"
 
 
-def test_server_position_points_at_the_exact_line(
-    four: ProjectDir, pg_database: Database
-) -> None:
+def test_server_position_points_at_the_exact_line(four: ProjectDir, pg_database: Database) -> None:
     four.configure(dev={"url": pg_database.url})
     dev = four
     bad = dev.write("005_typo.sql", "SELECT 1;\nSELECT\n  id,\n  nope\nFROM users;\n")
@@ -129,7 +128,7 @@ def test_server_position_points_at_the_exact_line(
     result = dev.run("apply", "dev", "--yes")
 
     assert result.exit_code == 1
-    assert f"{bad}:4: column \"nope\" does not exist" in result.stderr
+    assert f'{bad}:4: column "nope" does not exist' in result.stderr
 
 
 def test_dry_run_prints_plan_and_sql_and_changes_nothing(
@@ -166,8 +165,13 @@ def test_log_records_the_run(dev: ProjectDir) -> None:
     [log] = dev.logs()
     assert log.name.endswith("_dev.log")
     text = log.read_text()
-    for expected in ("apply dev by", "migration 001_create_users checksum", "line 1 (",
-                     "applied 004_add_status_column", "done: 4 migration(s) applied to dev"):
+    for expected in (
+        "apply dev by",
+        "migration 001_create_users checksum",
+        "line 1 (",
+        "applied 004_add_status_column",
+        "done: 4 migration(s) applied to dev",
+    ):
         assert expected in text
 
 
@@ -228,7 +232,7 @@ def test_error_at_commit_is_one_line_and_leaves_nothing(
     result = four.run("apply", "dev", "--yes")
 
     assert result.exit_code == 1
-    assert f"{bad}: insert or update on table \"books\"" in result.stderr
+    assert f'{bad}: insert or update on table "books"' in result.stderr
     assert "when committing 005_deferred" in result.stderr
     assert "Traceback" not in result.output
     assert "books" not in pg_database.tables()

@@ -142,7 +142,10 @@ def _closed_port() -> int:
         # database that do not exist stand in for wrong credentials
         (pg_url_for("postgres").replace("postgres@", "nobody_here:wrong@", 1), "nobody_here"),
         (pg_url_for("no_such_database_sqlstage"), "no_such_database_sqlstage"),
-        ("postgresql://root@127.0.0.1:3306/app", "cannot connect to postgresql://root@127.0.0.1:3306"),
+        (
+            "postgresql://root@127.0.0.1:3306/app",
+            "cannot connect to postgresql://root@127.0.0.1:3306",
+        ),
     ],
     ids=["closed-port", "unknown-role", "unknown-database", "mariadb-at-a-postgres-url"],
 )

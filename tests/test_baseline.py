@@ -27,8 +27,9 @@ def test_baseline_records_without_running_then_apply_runs_the_rest(
     assert "record 2 migrations as applied, running none of them" in result.output
     assert database.history() == ["001_create_users", "002_create_posts"]
     notes = database.query("SELECT note, duration_ms FROM sqlstage_history")
-    assert all(n.startswith("baseline by ") and "not run by sqlstage" in n and d == 0
-               for n, d in notes)
+    assert all(
+        n.startswith("baseline by ") and "not run by sqlstage" in n and d == 0 for n, d in notes
+    )
     assert dev.status_json()["pending"]["dev"] == ["003_add_user_profile", "004_add_status_column"]
     [log] = dev.logs()
     assert "baseline dev by" in log.read_text()
@@ -59,27 +60,37 @@ def test_baseline_asks_and_refuses_going_back(dev: ProjectDir, database: Databas
 def test_baseline_takes_its_target_from_a_seed_shaped_status_file(
     dev: ProjectDir, database: Database
 ) -> None:
-    dev.status_file.write_text(json.dumps({
-        "lastUpdated": "2025-11-30",
-        "environments": {
-            "dev": {"name": "Development", "lastApplied": "003_add_user_profile.sql",
-                    "appliedAt": "2025-11-28"},
-            "pro": {"name": "Production", "lastApplied": "001_create_users.sql",
-                    "appliedAt": "2025-11-01"},
-        },
-    }))
+    dev.status_file.write_text(
+        json.dumps(
+            {
+                "lastUpdated": "2025-11-30",
+                "environments": {
+                    "dev": {
+                        "name": "Development",
+                        "lastApplied": "003_add_user_profile.sql",
+                        "appliedAt": "2025-11-28",
+                    },
+                    "pro": {
+                        "name": "Production",
+                        "lastApplied": "001_create_users.sql",
+                        "appliedAt": "2025-11-01",
+                    },
+                },
+            }
+        )
+    )
 
     result = dev.run("baseline", "dev", "--yes")
 
     assert result.exit_code == 0, result.output
-    assert database.history() == [
-        "001_create_users", "002_create_posts", "003_add_user_profile"
-    ]
+    assert database.history() == ["001_create_users", "002_create_posts", "003_add_user_profile"]
     written = dev.status_json()
     assert set(written["environments"]["dev"]["applied"]) == set(database.history())
     assert written["environments"]["pro"]["lastApplied"] == "001_create_users"  # kept as it was
     assert written["pending"]["pro"] == [
-        "002_create_posts", "003_add_user_profile", "004_add_status_column"
+        "002_create_posts",
+        "003_add_user_profile",
+        "004_add_status_column",
     ]
 
 

@@ -16,8 +16,9 @@ from sqlstage.cli import cli
 from tests.conftest import Database, ProjectDir, pg_url_for
 
 
-def sqlstage(*args: str, cwd: Path, env: dict[str, str] | None = None,
-             timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def sqlstage(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the installed package the way a user does, in a real process."""
     return subprocess.run(
         [sys.executable, "-m", "sqlstage", *args],
@@ -137,7 +138,8 @@ def test_new_twice_in_a_row(configured: ProjectDir) -> None:
 
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in configured.migrations.iterdir()) == [
-        "001_create_users.sql", "002_create_posts.sql"
+        "001_create_users.sql",
+        "002_create_posts.sql",
     ]
 
 
@@ -208,8 +210,12 @@ def env_project(four: ProjectDir) -> ProjectDir:
 
 def test_unreachable_postgres_is_exit_4_in_one_line(env_project: ProjectDir) -> None:
     result = sqlstage(
-        "apply", "dev", "--yes", cwd=env_project.root,
-        env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/app"}, timeout=15,
+        "apply",
+        "dev",
+        "--yes",
+        cwd=env_project.root,
+        env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/app"},
+        timeout=15,
     )
 
     assert result.returncode == 4
@@ -262,24 +268,26 @@ def test_password_appears_nowhere(env_project: ProjectDir, pg_database: Database
     assert (ok.exit_code, failed.exit_code, dry.exit_code) == (0, 1, 0), ok.output
     assert (live.exit_code, missing.exit_code) == (0, 4)
     assert "postgres:***@" in missing.stderr
-    text = _everything_written(
-        env_project, *(r.output for r in (ok, failed, dry, live, missing))
-    )
+    text = _everything_written(env_project, *(r.output for r in (ok, failed, dry, live, missing)))
     assert len(env_project.logs()) == 2
     for secret in SECRETS:
         assert secret not in text
 
 
 def test_password_in_a_subprocess_run(env_project: ProjectDir, pg_database: Database) -> None:
-    result = sqlstage("apply", "dev", "--yes", cwd=env_project.root,
-                      env={"DATABASE_URL": _with_password(pg_database.url)})
+    result = sqlstage(
+        "apply",
+        "dev",
+        "--yes",
+        cwd=env_project.root,
+        env={"DATABASE_URL": _with_password(pg_database.url)},
+    )
 
     assert result.returncode == 0, result.stderr
     assert pg_database.history()[-1] == "004_add_status_column"
     text = _everything_written(env_project, result.stdout, result.stderr)
     for secret in SECRETS:
         assert secret not in text
-
 
 
 def test_commands_that_change_nothing_create_no_sqlite_file(project: ProjectDir) -> None:

@@ -40,8 +40,9 @@ def test_walks_up_from_the_working_folder(
     assert result.output.splitlines() == [name.removesuffix(".sql") for name in FOUR_MIGRATIONS]
 
 
-def test_dash_c_runs_as_if_started_there(four: ProjectDir, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dash_c_runs_as_if_started_there(
+    four: ProjectDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     four.configure(dev={"url": "sqlite:///dev.db"})
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -101,8 +102,10 @@ def test_invalid_toml_is_a_usage_error(four: ProjectDir) -> None:
     assert "sqlstage.toml" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["apply", "staging", "--yes"], ["pending", "staging"],
-                                     ["status", "--live", "staging"]])
+@pytest.mark.parametrize(
+    "command",
+    [["apply", "staging", "--yes"], ["pending", "staging"], ["status", "--live", "staging"]],
+)
 def test_unknown_environment_is_named(four: ProjectDir, command: list[str]) -> None:
     four.configure(dev={"url": "sqlite:///dev.db"}, pro={"url": "prompt", "protected": True})
 
@@ -114,8 +117,14 @@ def test_unknown_environment_is_named(four: ProjectDir, command: list[str]) -> N
 
 @pytest.mark.parametrize(
     "url",
-    ["mysql://app@db/app", "localhost:5432/app", "postgresql://app@db:99999/app",
-     "postgresql://app@db:port/app", "sqlite://dev.db", "sqlite:///"],
+    [
+        "mysql://app@db/app",
+        "localhost:5432/app",
+        "postgresql://app@db:99999/app",
+        "postgresql://app@db:port/app",
+        "sqlite://dev.db",
+        "sqlite:///",
+    ],
 )
 def test_malformed_url_names_the_environment(four: ProjectDir, url: str) -> None:
     four.configure(dev={"url": "sqlite:///dev.db"}, staging={"url": url})
@@ -192,9 +201,7 @@ def test_env_variable_unset_everywhere_names_it(four: ProjectDir) -> None:
 def test_protected_environment_never_reads_env_local(four: ProjectDir) -> None:
     variable = _variable()
     # allow_non_interactive: without it an unattended run is refused before any URL is read
-    four.configure(
-        pro={"url": f"env:{variable}", "protected": True, "allow_non_interactive": True}
-    )
+    four.configure(pro={"url": f"env:{variable}", "protected": True, "allow_non_interactive": True})
     (four.root / ".env.local").write_text(f"{variable}=sqlite:///pro.db\n")
 
     result = four.run("apply", "pro", "--yes")
@@ -209,8 +216,12 @@ def test_protected_environment_reads_the_process_environment(
 ) -> None:
     variable = _variable()
     four.configure(
-        pro={"name": "Production", "url": f"env:{variable}", "protected": True,
-             "allow_non_interactive": True}
+        pro={
+            "name": "Production",
+            "url": f"env:{variable}",
+            "protected": True,
+            "allow_non_interactive": True,
+        }
     )
 
     result = four.run("apply", "pro", "--yes", env={variable: pg_database.url})

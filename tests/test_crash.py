@@ -28,7 +28,10 @@ def test_kill_9_mid_migration_leaves_it_absent_and_the_next_run_applies_it(
 
     assert "half" not in database.tables()
     assert database.history() == [
-        "001_create_users", "002_create_posts", "003_add_user_profile", "004_add_status_column"
+        "001_create_users",
+        "002_create_posts",
+        "003_add_user_profile",
+        "004_add_status_column",
     ]
 
     set_slow(database, 0)

@@ -51,8 +51,18 @@ def test_lint_json_shape_is_stable(project: ProjectDir) -> None:
     assert (report["version"], report["dialect"]) == (1, "postgresql")
     assert report["summary"] == {"errors": 1, "warnings": 0, "waived": 0}
     (finding,) = report["findings"]
-    assert set(finding) == {"rule", "severity", "file", "line", "column", "message",
-                            "statement", "why", "safe_alternative", "waived"}
+    assert set(finding) == {
+        "rule",
+        "severity",
+        "file",
+        "line",
+        "column",
+        "message",
+        "statement",
+        "why",
+        "safe_alternative",
+        "waived",
+    }
     assert finding["statement"] == "CREATE INDEX users_created_idx ON users (email)"
     assert finding["file"].endswith("002_index.sql")
 

@@ -15,7 +15,22 @@ def test_every_rule_is_documented_with_its_severity() -> None:
 
 
 def test_every_json_key_is_documented() -> None:
-    keys = ["rule", "severity", "file", "line", "column", "message", "statement", "why",
-            "safe_alternative", "waived", "version", "dialect", "files", "findings", "summary"]
+    keys = [
+        "rule",
+        "severity",
+        "file",
+        "line",
+        "column",
+        "message",
+        "statement",
+        "why",
+        "safe_alternative",
+        "waived",
+        "version",
+        "dialect",
+        "files",
+        "findings",
+        "summary",
+    ]
     for key in keys:
         assert f'"{key}"' in DOC

@@ -13,9 +13,34 @@ from sqlstage.migration import ROLLBACK_MARKER, find_rollback_marker
 from sqlstage.sqltext import top_level_positions
 
 FRAGMENTS = [
-    "'", '"', "`", "$", "$$", "$a$", "$b$", "x$a$", "é$a$", "''", "--", "-", "/*", "*/",
-    "-- rollback", "--rollback", "-- ROLLBACK x", "-- rollbackx", "\n--\trollback;",
-    "\n", "\n  -- rollback", " ", "\t", ";", "x", "_", "é", "rollback",
+    "'",
+    '"',
+    "`",
+    "$",
+    "$$",
+    "$a$",
+    "$b$",
+    "x$a$",
+    "é$a$",
+    "''",
+    "--",
+    "-",
+    "/*",
+    "*/",
+    "-- rollback",
+    "--rollback",
+    "-- ROLLBACK x",
+    "-- rollbackx",
+    "\n--\trollback;",
+    "\n",
+    "\n  -- rollback",
+    " ",
+    "\t",
+    ";",
+    "x",
+    "_",
+    "é",
+    "rollback",
 ]
 
 

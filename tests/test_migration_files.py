@@ -33,8 +33,14 @@ def _error(project: ProjectDir) -> str:
 
 @pytest.mark.parametrize(
     "name",
-    ["add_users.sql", "001-add-users.sql", "001_AddUsers.sql", "001_.sql", "x01_users.sql",
-     "001_add users.sql"],
+    [
+        "add_users.sql",
+        "001-add-users.sql",
+        "001_AddUsers.sql",
+        "001_.sql",
+        "x01_users.sql",
+        "001_add users.sql",
+    ],
 )
 def test_a_bad_name_is_an_error_naming_the_file(project: ProjectDir, name: str) -> None:
     project.write("001_create_users.sql", "CREATE TABLE users (id INTEGER);\n")
@@ -96,12 +102,15 @@ def test_non_utf8_is_an_error_naming_file_and_line(project: ProjectDir) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "\n\n", "-- only a comment\n", "/* block */\n-- rollback\n-- DROP TABLE x;\n",
-     "-- rollback\n-- DROP TABLE x;\n"],
+    [
+        "",
+        "\n\n",
+        "-- only a comment\n",
+        "/* block */\n-- rollback\n-- DROP TABLE x;\n",
+        "-- rollback\n-- DROP TABLE x;\n",
+    ],
 )
-def test_empty_forward_section_is_an_error_naming_the_file(
-    project: ProjectDir, text: str
-) -> None:
+def test_empty_forward_section_is_an_error_naming_the_file(project: ProjectDir, text: str) -> None:
     path = _write_bytes(project, "001_empty.sql", text.encode())
 
     message = _error(project)
@@ -115,8 +124,13 @@ def test_empty_forward_section_is_an_error_naming_the_file(
 
 @pytest.mark.parametrize(
     "marker",
-    ["-- rollback", "-- Rollback (execute only when needed)", "--ROLLBACK", "  --  rollback",
-     "-- ROLLBACK:"],
+    [
+        "-- rollback",
+        "-- Rollback (execute only when needed)",
+        "--ROLLBACK",
+        "  --  rollback",
+        "-- ROLLBACK:",
+    ],
 )
 def test_rollback_marker_variants(project: ProjectDir, marker: str) -> None:
     path = project.write(
@@ -181,10 +195,10 @@ def test_rollback_inside_dollar_quotes_or_a_string_is_not_the_marker(
     assert "RETURN 1;" in migration.forward and "DROP TABLE" not in migration.forward
     assert result.exit_code == 0, result.output
     assert pg_database.query("SELECT bump()") == [(1,)]
-    assert pg_database.query("SELECT column_default FROM information_schema.columns "
-                             "WHERE table_name = 'notes' AND column_name = 'body'") == [
-        ("'\n-- rollback inside a string\n'::text",)
-    ]
+    assert pg_database.query(
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_name = 'notes' AND column_name = 'body'"
+    ) == [("'\n-- rollback inside a string\n'::text",)]
 
 
 def test_rollback_inside_a_string_is_not_the_marker_on_sqlite(
@@ -333,7 +347,8 @@ def test_crlf_file_applies_and_is_recorded_with_the_lf_checksum(
 # -- doctests ------------------------------------------------------------------------------
 
 MODULES = sorted(
-    info.name for info in pkgutil.walk_packages(sqlstage.__path__, prefix="sqlstage.")
+    info.name
+    for info in pkgutil.walk_packages(sqlstage.__path__, prefix="sqlstage.")
     if not info.name.endswith("__main__")
 )
 

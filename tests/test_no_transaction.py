@@ -47,8 +47,9 @@ def test_create_index_concurrently_applies_outside_a_transaction(
 
     assert result.exit_code == 0, result.output
     assert "no transaction: each statement commits on its own" in result.output
-    assert pg_database.query("SELECT indisvalid FROM pg_index WHERE "
-                             "indexrelid = 'items_name'::regclass") == [(True,)]
+    assert pg_database.query(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_name'::regclass"
+    ) == [(True,)]
     assert pg_database.history() == ["001_items", "002_items_name"]
 
 
@@ -95,7 +96,7 @@ def test_failure_midway_is_recorded_and_blocks_until_repair(
 
     failed = pg.run("apply", "dev", "--yes")
     assert failed.exit_code == 1
-    assert "002_half.sql:3: relation \"nowhere\" does not exist" in failed.output
+    assert '002_half.sql:3: relation "nowhere" does not exist' in failed.output
     assert "1 of 3 statement(s) had committed" in failed.output
     assert "sqlstage repair dev 002_half --mark-applied" in failed.output
     row = pg_database.query(
@@ -170,8 +171,10 @@ def test_concurrent_rollback_runs_outside_a_transaction(
 
 def test_verify_round_trips_a_concurrent_index(pg: ProjectDir) -> None:
     pg.write("002_items_name.sql", CONCURRENT_INDEX)
-    pg.write("001_items.sql", "CREATE TABLE items (id int, name text);\n"
-             "\n-- rollback\n-- DROP TABLE items;\n")
+    pg.write(
+        "001_items.sql",
+        "CREATE TABLE items (id int, name text);\n\n-- rollback\n-- DROP TABLE items;\n",
+    )
 
     result = pg.run("verify")
 

@@ -473,7 +473,9 @@ def test_marking_is_atomic_with_its_transaction(pg_database: Database, tmp_path:
     assert pg_database.query("SELECT environment FROM sqlstage_environment") == [("dev",)]
 
 
-def test_out_of_range_lock_timeout_is_a_config_error(four: ProjectDir, pg_database: Database) -> None:
+def test_out_of_range_lock_timeout_is_a_config_error(
+    four: ProjectDir, pg_database: Database
+) -> None:
     four.configure(dev={"url": pg_database.url, "lock_timeout": "99999999999s"})
 
     result = four.run("apply", "dev", "--yes")

@@ -22,8 +22,11 @@ def test_schema_dump_follows_apply_and_rollback(four: ProjectDir, database: Data
     assert "  index posts_user_id_idx: " in after_003
     assert "sqlstage_history" not in after_003 and "status" not in after_003.split("\n", 2)[2]
 
-    four.write("004_add_status_column.sql", "ALTER TABLE posts ADD COLUMN status TEXT;\n"
-               "\n-- rollback\n-- ALTER TABLE posts DROP COLUMN status;\n")
+    four.write(
+        "004_add_status_column.sql",
+        "ALTER TABLE posts ADD COLUMN status TEXT;\n"
+        "\n-- rollback\n-- ALTER TABLE posts DROP COLUMN status;\n",
+    )
     assert four.run("apply", "dev", "--yes").exit_code == 0
     after_004 = dump.read_text(encoding="utf-8")
     added = set(after_004.splitlines()) - set(after_003.splitlines())

@@ -51,8 +51,12 @@ def test_status_is_offline(applied: ProjectDir) -> None:
         assert DATE.fullmatch(rows[name][0]) and rows[name][1] == "pending"
     assert rows["004_add_status_column"] == ["pending", "pending"]
     assert "dev        Development: 3 applied, 1 pending (004_add_status_column)" in lines
-    assert any(line.startswith("pro") and "0 applied, 4 pending (001_create_users, "
-               "002_create_posts, 003_add_user_profile, ...)" in line for line in lines)
+    assert any(
+        line.startswith("pro")
+        and "0 applied, 4 pending (001_create_users, 002_create_posts, 003_add_user_profile, ...)"
+        in line
+        for line in lines
+    )
     assert "Connected" not in result.output
     assert result.stderr == ""
 
@@ -63,7 +67,9 @@ def test_status_json(applied: ProjectDir) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["environments"]["dev"] == {
-        "name": "Development", "applied": NAMES[:3], "pending": NAMES[3:]
+        "name": "Development",
+        "applied": NAMES[:3],
+        "pending": NAMES[3:],
     }
     assert data["environments"]["pro"] == {"name": "Production", "applied": [], "pending": NAMES}
     assert data["warnings"] == []
@@ -95,9 +101,7 @@ def test_warns_about_an_applied_file_that_was_edited(applied: ProjectDir) -> Non
     result = applied.run("status")
 
     # the table and the warning, then exit 2: an edited applied file is refused
-    assert "warning: 002_create_posts.sql was edited after it was applied to dev" in (
-        result.stderr
-    )
+    assert "warning: 002_create_posts.sql was edited after it was applied to dev" in (result.stderr)
     assert _rows(result.output)["002_create_posts"][1] == "pending"
     assert result.exit_code == 2
     as_json = applied.run("status", "--json")
@@ -238,7 +242,8 @@ def test_live_reports_differences_and_write_rebuilds(live: ProjectDir) -> None:
     data = live.status_json()
     del data["environments"]["dev"]["applied"]["003_add_user_profile"]
     data["environments"]["dev"]["applied"]["004_add_status_column"] = {
-        "appliedAt": "2025-12-04", "checksum": "x"
+        "appliedAt": "2025-12-04",
+        "checksum": "x",
     }
     live.status_file.write_text(json.dumps(data, indent=2) + "\n")
 
@@ -276,9 +281,8 @@ def test_live_json(live: ProjectDir) -> None:
     result = live.run("status", "--live", "dev", "--json")
 
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output[result.output.index("{"):])
-    assert data == {"environment": "dev", "applied": NAMES[:3], "differences": [],
-                    "written": False}
+    data = json.loads(result.output[result.output.index("{") :])
+    assert data == {"environment": "dev", "applied": NAMES[:3], "differences": [], "written": False}
 
 
 def test_write_needs_live(live: ProjectDir) -> None:
@@ -307,7 +311,9 @@ def test_status_file_format(four: ProjectDir, database: Database) -> None:
     assert list(data["environments"]) == ["dev", "staging", "pro"]
     assert list(data["environments"]["dev"])[:3] == ["name", "lastApplied", "appliedAt"]
     assert data["environments"]["staging"] == {
-        "name": "Staging", "lastApplied": None, "appliedAt": None
+        "name": "Staging",
+        "lastApplied": None,
+        "appliedAt": None,
     }
     assert data["environments"]["dev"]["lastApplied"] == "004_add_status_column"
     assert data["pending"] == {"dev": [], "staging": NAMES, "pro": NAMES}

@@ -11,8 +11,10 @@ from tests.conftest import Database, ProjectDir
 @pytest.fixture
 def applied(four: ProjectDir) -> ProjectDir:
     root = four.root
-    four.configure(dev={"url": f"sqlite:///{root / 'dev.db'}"},
-                   staging={"url": f"sqlite:///{root / 'staging.db'}"})
+    four.configure(
+        dev={"url": f"sqlite:///{root / 'dev.db'}"},
+        staging={"url": f"sqlite:///{root / 'staging.db'}"},
+    )
     assert four.run("apply", "dev", "--yes").exit_code == 0
     assert four.run("apply", "staging", "--to", "002", "--yes").exit_code == 0
     return four
@@ -23,9 +25,9 @@ def _conflict(project: ProjectDir) -> None:
     lines = project.status_file.read_text().splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if '"staging": {' in line)
     end = next(i for i in range(start, len(lines)) if lines[i].startswith("    }"))
-    ours = lines[start:end + 1]
+    ours = lines[start : end + 1]
     theirs = [line.replace("002_create_posts", "003_add_user_profile") for line in ours]
-    lines[start:end + 1] = ["<<<<<<< HEAD\n", *ours, "=======\n", *theirs, ">>>>>>> other\n"]
+    lines[start : end + 1] = ["<<<<<<< HEAD\n", *ours, "=======\n", *theirs, ">>>>>>> other\n"]
     project.status_file.write_text("".join(lines))
 
 

@@ -162,7 +162,10 @@ def test_keep_leaves_the_scratch_database(dev: ProjectDir, database: Database) -
     if database.dialect == "sqlite":
         kept = Database("sqlite", location)
         assert kept.history() == [
-            "001_create_users", "002_create_posts", "003_add_user_profile", "004_add_status_column"
+            "001_create_users",
+            "002_create_posts",
+            "003_add_user_profile",
+            "004_add_status_column",
         ]
         Path(location.removeprefix("sqlite:///")).unlink()
     else:
@@ -200,8 +203,10 @@ def test_a_generated_corpus_of_300_migrations_verifies_in_one_run(
     project: ProjectDir, database: Database
 ) -> None:
     kinds = [
-        ("CREATE TABLE t{n} (id INTEGER PRIMARY KEY, v TEXT NOT NULL DEFAULT 'x');",
-         "DROP TABLE t{n};"),
+        (
+            "CREATE TABLE t{n} (id INTEGER PRIMARY KEY, v TEXT NOT NULL DEFAULT 'x');",
+            "DROP TABLE t{n};",
+        ),
         ("ALTER TABLE t{p} ADD COLUMN c{n} INTEGER;", "ALTER TABLE t{p} DROP COLUMN c{n};"),
         ("CREATE INDEX i{n} ON t{p} (v);", "DROP INDEX i{n};"),
         ("CREATE VIEW v{n} AS SELECT id, v FROM t{p};", "DROP VIEW v{n};"),

@@ -75,8 +75,12 @@ def test_dev_then_pro_then_offline_status(
     assert "Applied 3 migrations to pro" in shown
     assert typed_url not in shown and TYPED_PASSWORD not in shown  # hidden input: no echo
     assert pro_db.history() == ["001_create_users", "002_create_posts", "003_add_user_profile"]
-    assert "status" not in {c for (c,) in pro_db.query(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'posts'")}
+    assert "status" not in {
+        c
+        for (c,) in pro_db.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'posts'"
+        )
+    }
 
     # `jq '.pending.pro' database/migrations/status.json`
     status = json.loads(four.status_file.read_text(encoding="utf-8"))
@@ -92,21 +96,33 @@ def test_dev_then_pro_then_offline_status(
         _drop(database)
     offline = subprocess.run(
         [sys.executable, "-m", "sqlstage", "status"],
-        cwd=four.root, env=_env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=30,
+        cwd=four.root,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert offline.returncode == 0, offline.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in offline.stdout.splitlines()
-            if line[:1].isdigit()}
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in offline.stdout.splitlines()
+        if line[:1].isdigit()
+    }
     assert rows["004_add_status_column"][1] == "pending"
-    assert all(cells[1] != "pending" for name, cells in rows.items()
-               if name != "004_add_status_column")
+    assert all(
+        cells[1] != "pending" for name, cells in rows.items() if name != "004_add_status_column"
+    )
     assert all(cells[0] != "pending" for cells in rows.values())
     assert "Production: 3 applied, 1 pending (004_add_status_column)" in offline.stdout
     pending = subprocess.run(
         [sys.executable, "-m", "sqlstage", "pending", "pro", "--json"],
-        cwd=four.root, env=_env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=30,
+        cwd=four.root,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert json.loads(pending.stdout) == ["004_add_status_column"]
 
@@ -136,8 +152,12 @@ def test_protected_environment_refuses_without_a_terminal(
 
     result = subprocess.run(
         [sys.executable, "-m", "sqlstage", "apply", "pro", "--yes"],
-        cwd=four.root, env=_env(PRO_URL=pg_database.url), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=30,
+        cwd=four.root,
+        env=_env(PRO_URL=pg_database.url),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
     assert result.returncode == 3

@@ -150,6 +150,7 @@ class Driver(ABC):
     def set_lock_timeout(self, value: str | None, session: bool = False) -> None:  # noqa: B027
         """Bound how long the current transaction (or, with `session`, every statement until
         the next call) waits for a lock; None resets it. A no-op where unsupported."""
+
     def transaction_control(self, sql: str) -> str | None:
         """`COMMIT` (or `BEGIN`, ...) when the statement would end the transaction a migration
         runs in, else None."""

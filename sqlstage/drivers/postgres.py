@@ -177,8 +177,8 @@ class PostgresDriver(Driver):
         except psycopg.DataError as err:  # out of range, bad unit
             self._rollback_if_open()
             raise ConfigError(
-                f"lock_timeout = \"{value}\" in sqlstage.toml: {err.diag.message_primary}",
-                "use a duration such as \"5s\" or \"500ms\", or \"0\" to disable it",
+                f'lock_timeout = "{value}" in sqlstage.toml: {err.diag.message_primary}',
+                'use a duration such as "5s" or "500ms", or "0" to disable it',
             ) from err
 
     def check_backup(self) -> None:
@@ -226,6 +226,7 @@ class PostgresDriver(Driver):
                 f"install pg_dump {server_major} or newer, or put it first on PATH",
             )
         return path
+
     def outside_transaction_reason(self, sql: str) -> str | None:
         if sql in self._reasons:  # known from splitting its migration: no second parse
             return self._reasons[sql]

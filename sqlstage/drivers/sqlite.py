@@ -87,6 +87,7 @@ class SqliteDriver(Driver):
             self.conn.backup(target)
         finally:
             target.close()
+
     def outside_transaction_reason(self, sql: str) -> str | None:
         words = sql.split(None, 1)
         return "VACUUM" if words and words[0].rstrip(";").upper() == "VACUUM" else None

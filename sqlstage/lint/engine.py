@@ -243,8 +243,16 @@ def _findings(path: Path, context: Context, hits: list[tuple[int, Hit]]) -> list
         severity: Severity = "warning" if hit.rule in options.warn else rule.severity
         findings.append(
             Finding(
-                hit.rule, severity, path, line, column, hit.message,
-                context.sql(statement), rule.why, hit.safe, waivers[index].get(hit.rule),
+                hit.rule,
+                severity,
+                path,
+                line,
+                column,
+                hit.message,
+                context.sql(statement),
+                rule.why,
+                hit.safe,
+                waivers[index].get(hit.rule),
             )
         )
     return sorted(findings, key=lambda f: (f.line, f.column, f.rule))
@@ -257,9 +265,7 @@ def _waivers_for(
     one: rule id -> reason. Waivers that name unknown rules or give no reason are findings."""
     source = context.source
     first_line = source.position(context.statements[index].start)[0]
-    previous_end = (
-        source.position(context.statements[index - 1].end)[0] + 1 if index else 1
-    )
+    previous_end = source.position(context.statements[index - 1].end)[0] + 1 if index else 1
     lines = source.text.split("\n")
     waived: dict[str, str] = {}
     for number in range(previous_end, first_line):
@@ -289,7 +295,14 @@ def _waiver_problem(rules: list[str], reason: str) -> str | None:
 def _bad_waiver(path: Path, line: int, text: str, problem: str) -> Finding:
     rule = RULES["bad-waiver"]
     return Finding(
-        rule.id, rule.severity, path, line, 1, problem, text.strip(), rule.why,
+        rule.id,
+        rule.severity,
+        path,
+        line,
+        1,
+        problem,
+        text.strip(),
+        rule.why,
         "-- sqlstage:allow RULE[, RULE] why this is safe here",
     )
 
@@ -304,16 +317,20 @@ def _syntax_error(path: Path, source: Source, error: Exception) -> list[Finding]
     rule = RULES["syntax-error"]
     return [
         Finding(
-            rule.id, rule.severity, path, line, column, str(message),
-            text.split("\n")[line - 1].strip(), rule.why,
+            rule.id,
+            rule.severity,
+            path,
+            line,
+            column,
+            str(message),
+            text.split("\n")[line - 1].strip(),
+            rule.why,
             "Fix the statement; `psql -f` on a scratch database shows the server's own message.",
         )
     ]
 
 
-def lint_all(
-    items: Sequence[tuple[Path, str]], options: LintOptions
-) -> list[Finding]:
+def lint_all(items: Sequence[tuple[Path, str]], options: LintOptions) -> list[Finding]:
     """Findings for several migrations (path, forward SQL), each parsed once, in order."""
     unknown = sorted((options.disable | options.warn) - RULES.keys())
     if unknown:

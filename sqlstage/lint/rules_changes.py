@@ -62,8 +62,11 @@ def drops(statement: Statement, context: Context) -> Iterator[Hit]:
                 yield Hit(
                     "drop-column",
                     f"dropping {t}.{col} breaks code deployed before this migration",
-                    _three_steps(f"{t}.{col}", f"ALTER TABLE {t} DROP COLUMN {col};",
-                                 f"ALTER TABLE {t} ALTER COLUMN {col} DROP NOT NULL;"),
+                    _three_steps(
+                        f"{t}.{col}",
+                        f"ALTER TABLE {t} DROP COLUMN {col};",
+                        f"ALTER TABLE {t} ALTER COLUMN {col} DROP NOT NULL;",
+                    ),
                 )
 
 

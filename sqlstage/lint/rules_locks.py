@@ -115,9 +115,11 @@ def _locked_table(statement: Statement, context: Context) -> str | None:
         target = table(node.get("relation"))
     elif name == "TruncateStmt":
         target = next((table(r.get("RangeVar")) for r in node.get("relations", ())), "")
-    elif name == "DropStmt" and not node.get("concurrent") and node.get("removeType") in {
-        "OBJECT_TABLE", "OBJECT_INDEX"
-    }:
+    elif (
+        name == "DropStmt"
+        and not node.get("concurrent")
+        and node.get("removeType") in {"OBJECT_TABLE", "OBJECT_INDEX"}
+    ):
         target = next(iter(drop_names(node)), "")
     else:
         return None

@@ -23,9 +23,20 @@ from sqlstage.lint.nodes import (
     type_name,
 )
 
-VOLATILE = {"random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc",
-            "uuid_generate_v4", "uuidv4", "uuidv7", "clock_timestamp", "timeofday", "nextval",
-            "setval", "random_normal"}
+VOLATILE = {
+    "random",
+    "gen_random_uuid",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "uuidv4",
+    "uuidv7",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+    "setval",
+    "random_normal",
+}
 SERIAL = {"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"}
 SMALL_INTEGERS = {"int2", "int4", "serial", "serial4", "smallserial", "serial2"}
 CONCURRENT_NOTE = "-- in a migration file of its own: CONCURRENTLY cannot run in a transaction"

@@ -172,13 +172,28 @@ _OWN = ", ".join(f"'{name}'" for name in OWN_TABLES)
 #: every object as (kind, name, definition, table), sqlstage's own tables left out
 OBJECTS = f"""
 SELECT * FROM (
-{" UNION ALL ".join([SCHEMAS, EXTENSIONS, TYPES, SEQUENCES, TABLES, COLUMNS, CONSTRAINTS,
-                     INDEXES, TRIGGERS, VIEWS, FUNCTIONS])}
+{
+    " UNION ALL ".join(
+        [
+            SCHEMAS,
+            EXTENSIONS,
+            TYPES,
+            SEQUENCES,
+            TABLES,
+            COLUMNS,
+            CONSTRAINTS,
+            INDEXES,
+            TRIGGERS,
+            VIEWS,
+            FUNCTIONS,
+        ]
+    )
+}
 ) AS o(kind, name, definition, tbl)
 WHERE o.tbl NOT IN ({_OWN}) AND o.name NOT IN ({_OWN})
 """
 
+
 def read(driver: Driver) -> Snapshot:
     rows = driver.query(OBJECTS)
     return make_snapshot("postgresql", [SchemaObject(*row) for row in rows])
-

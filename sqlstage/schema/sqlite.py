@@ -70,9 +70,7 @@ def _columns(driver: Driver) -> list[SchemaObject]:
             keys.setdefault(table, []).append((pk, column))
     for table, columns in keys.items():
         names = ", ".join(column for _, column in sorted(columns))
-        objects.append(
-            SchemaObject("constraint", f"{table}.PRIMARY KEY", f"({names})", table)
-        )
+        objects.append(SchemaObject("constraint", f"{table}.PRIMARY KEY", f"({names})", table))
     return objects
 
 
