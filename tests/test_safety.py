@@ -484,3 +484,30 @@ def test_out_of_range_lock_timeout_is_a_config_error(
     assert 'lock_timeout = "99999999999s" in sqlstage.toml' in result.stderr
     assert pg_database.history() == []
     assert "users" not in pg_database.tables()
+
+
+def test_ctrl_c_at_a_prompt_exits_130_and_changes_nothing(production: ProjectDir) -> None:
+    child = spawn(production, "apply", "pro")
+    child.expect("Database URL for pro")
+    child.sendintr()
+    code, output = finish(child)
+
+    assert code == 130
+    assert "interrupted at a prompt: nothing was changed" in output
+    assert production.pro_db.tables() == set()  # type: ignore[attr-defined]
+
+
+def test_end_of_input_at_a_prompt_is_refused(four: ProjectDir) -> None:
+    four.configure(dev={"url": "prompt"})
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sqlstage", "-C", str(four.root), "apply", "dev", "--yes"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 3
+    assert "no answer at the prompt" in result.stderr
+    assert not (four.root / "logs").exists()

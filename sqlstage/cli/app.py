@@ -60,6 +60,13 @@ class SqlstageGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted: the migration in progress was rolled back", err=True)
             sys.exit(ExitCode.INTERRUPTED)
+        except click.Abort as abort:  # at a prompt: Ctrl-C, or no more input to read
+            if isinstance(abort.__context__, KeyboardInterrupt):
+                click.echo("\ninterrupted at a prompt: nothing was changed", err=True)
+                sys.exit(ExitCode.INTERRUPTED)
+            fail(
+                "no answer at the prompt (end of input): nothing was changed", ExitCode.REFUSED, []
+            )
 
 
 def fail(message: str, code: int, secrets: list[str]) -> NoReturn:

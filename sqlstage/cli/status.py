@@ -115,6 +115,15 @@ def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None
 RECENT = 10
 
 
+def _row(first: str, cells: list[str], widths: list[int], colours: list[str | None]) -> str:
+    """One table line: cells padded to their column, no trailing blanks, colour after padding."""
+    padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=True)]
+    if padded:
+        padded[-1] = padded[-1].rstrip()
+    styled = [click.style(text, fg=colour) for text, colour in zip(padded, colours, strict=True)]
+    return "  ".join([first, *styled])
+
+
 def _print_status_table(report: Any, show_all: bool) -> None:
     envs = [env.key for env in report.environments]
     rows = list(report.migrations)
@@ -124,16 +133,15 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         hidden_names = set(everywhere[:hidden])
         rows = [m for m in rows if m.name not in hidden_names]
     width = max([len("migration"), *(len(m.name) for m in rows)])
-    click.echo("  ".join([f"{'migration':<{width}}", *(f"{e:<10}" for e in envs)]).rstrip())
+    columns = [max(len("yyyy-mm-dd"), len(e)) for e in envs]
+    click.echo(_row(f"{'migration':<{width}}", list(envs), columns, [None] * len(envs)))
     if hidden:
         click.echo(f"... {hidden} earlier migrations applied everywhere (--all lists them)")
     for migration in rows:
-        cells = []
-        for env in envs:
-            row = report.applied[env].get(migration.name)
-            cell = date_of(row.applied_at) if row else "pending"
-            cells.append(click.style(f"{cell:<10}", fg=None if row else "yellow"))
-        click.echo("  ".join([f"{migration.name:<{width}}", *cells]).rstrip())
+        found = [report.applied[env].get(migration.name) for env in envs]
+        cells = [date_of(row.applied_at) if row else "pending" for row in found]
+        colours = [None if row else "yellow" for row in found]
+        click.echo(_row(f"{migration.name:<{width}}", cells, columns, colours))
     click.echo()
     for env in report.environments:
         pending = report.pending[env.key]
