@@ -149,6 +149,8 @@ class LiveReport:
     history: tuple[AppliedMigration, ...]
     differences: tuple[str, ...]
     written: bool
+    #: environments a damaged file no longer tells about: rebuild each with --live ENV --write
+    unknown: tuple[str, ...] = ()
 
 
 class Project:
@@ -547,8 +549,12 @@ class Project:
         """Compare the database's history with status.json; with `write`, trust the database."""
         env = connection.environment
         history = connection.driver.applied()
-        written = self.record_status(env, history, rebuild=True) if write else False
-        recorded = self.read_status().environments.get(env.key)
+        try:  # compare with the file as it is, before any rewrite
+            recorded = self.read_status().environments.get(env.key)
+        except StatusFileError as error:
+            if not write:
+                raise
+            return self._rebuild_from(connection, history, error)
         in_file = recorded.applied_names(self.catalog) if recorded else set()
         in_db = {row.migration for row in history if row.status == "applied"}
         differences = [
@@ -562,7 +568,21 @@ class Project:
             ),
             *history_warnings(self.catalog, history, env.key),
         ]
+        written = self.record_status(env, history) if write else False
         return LiveReport(env, tuple(history), tuple(differences), written)
+
+    def _rebuild_from(
+        self, connection: Connection, history: list[AppliedMigration], error: StatusFileError
+    ) -> LiveReport:
+        """A damaged status.json: write this environment's entry from its database, keep
+        what the file still tells of the others, and name those it cannot tell about."""
+        from sqlstage.repair import salvage_status
+
+        env = connection.environment
+        unknown = salvage_status(self.config.status_file, list(self.config.environments)).unknown
+        written = self.record_status(env, history, rebuild=True)
+        others = tuple(key for key in unknown if key != env.key)
+        return LiveReport(env, tuple(history), (f"status.json: {error.message}",), written, others)
 
     # -- lint ---------------------------------------------------------------------------
     def lint_dialect(self) -> str:

@@ -258,6 +258,8 @@ def test_live_reports_differences_and_write_rebuilds(live: ProjectDir) -> None:
 
     assert written.exit_code == 0, written.output
     assert "rewrote" in written.output
+    assert "003_add_user_profile: applied in the database" in written.output  # before rewriting
+    assert "agrees" not in written.output
     rebuilt = live.status_json()
     assert list(rebuilt["environments"]["dev"]["applied"]) == NAMES[:3]
     assert rebuilt["pending"]["dev"] == NAMES[3:]
@@ -282,7 +284,13 @@ def test_live_json(live: ProjectDir) -> None:
 
     assert result.exit_code == 0, result.output
     data = json.loads(result.output[result.output.index("{") :])
-    assert data == {"environment": "dev", "applied": NAMES[:3], "differences": [], "written": False}
+    assert data == {
+        "environment": "dev",
+        "applied": NAMES[:3],
+        "differences": [],
+        "written": False,
+        "needsRebuild": [],
+    }
 
 
 def test_write_needs_live(live: ProjectDir) -> None:

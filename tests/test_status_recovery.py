@@ -66,6 +66,9 @@ def test_live_write_rebuilds_an_unparseable_file(applied: ProjectDir) -> None:
     assert nothing.exit_code == 0
     assert "nothing in" in nothing.output and "can be read" in nothing.output
 
+    first = applied.run("status", "--live", "dev", "--write")
+    assert first.exit_code == 0, first.output
+    assert "run `sqlstage status --live staging --write`" in first.output
     for env in ("dev", "staging"):
         result = applied.run("status", "--live", env, "--write")
         assert result.exit_code == 0, result.output

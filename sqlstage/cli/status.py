@@ -101,6 +101,7 @@ def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None
                 "applied": [row.migration for row in report.history],
                 "differences": list(report.differences),
                 "written": report.written,
+                "needsRebuild": list(report.unknown),
             }
         )
         return
@@ -110,6 +111,12 @@ def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None
         click.secho(f"  {difference}", fg="yellow")
     if report.written:
         click.echo(f"rewrote {relative(project.config.status_file, Path.cwd())} from {key}")
+    for other in report.unknown:
+        click.secho(
+            f"status.json no longer tells what {other} has: "
+            f"run `sqlstage status --live {other} --write`",
+            fg="yellow",
+        )
 
 
 RECENT = 10
