@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -139,6 +139,8 @@ class StatusReport:
     applied: dict[str, dict[str, Recorded]]
     pending: dict[str, tuple[str, ...]]
     warnings: tuple[str, ...]
+    #: per environment, migrations recorded `failed` (blocked until `sqlstage repair`)
+    failed: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -501,6 +503,7 @@ class Project:
         files = catalog.by_name()
         applied: dict[str, dict[str, Recorded]] = {}
         pending: dict[str, tuple[str, ...]] = {}
+        failed: dict[str, tuple[str, ...]] = {}
         warnings: list[str] = []
         for key in self.config.environments:
             state = status.environments.get(key)
@@ -512,6 +515,12 @@ class Project:
                     rows[name] = Recorded(name, when)
             applied[key] = rows
             pending[key] = tuple(m.name for m in pending_for(state, catalog))
+            if state is not None and state.failed:
+                failed[key] = state.failed
+                warnings.append(
+                    f"{', '.join(state.failed)} failed midway on {key}: it is blocked until "
+                    f"`sqlstage repair {key} {state.failed[0]} --mark-applied|--forget`"
+                )
             for row in rows.values():
                 migration = files.get(row.migration)
                 if migration is None:
@@ -529,6 +538,7 @@ class Project:
             applied,
             pending,
             tuple(warnings),
+            failed,
         )
 
     def refuse_edited(self, connection: Connection) -> None:

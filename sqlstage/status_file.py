@@ -42,6 +42,9 @@ class EnvironmentState:
     applied: tuple[Recorded, ...] = ()
     #: False when the file only says lastApplied (seed shape): earlier ones are assumed applied
     complete: bool = True
+    #: migrations that stopped midway outside a transaction: the environment is blocked
+    #: until `sqlstage repair`
+    failed: tuple[str, ...] = ()
 
     def applied_names(self, catalog: Catalog) -> set[str]:
         names = {row.migration for row in self.applied}
@@ -134,6 +137,7 @@ def _environment(path: Path, key: str, value: Any) -> EnvironmentState:
         applied_at=value.get("appliedAt"),
         applied=rows,
         complete=isinstance(applied, dict),
+        failed=tuple(str(name) for name in value.get("failed") or () if isinstance(name, str)),
     )
 
 
@@ -150,6 +154,7 @@ def state_from_history(name: str, history: Iterable[AppliedMigration]) -> Enviro
         last_applied=last.migration if last else None,
         applied_at=last.applied_at if last else None,
         applied=rows,
+        failed=tuple(row.migration for row in history if row.status == "failed"),
     )
 
 
@@ -177,6 +182,8 @@ def to_json(status: StatusFile, config: Config, catalog: Catalog) -> dict[str, A
         }
         if state is not None and state.complete:
             entry["applied"] = {row.migration: _applied_entry(row) for row in state.applied}
+        if state is not None and state.failed:  # only when there is one: diffs stay small
+            entry["failed"] = list(state.failed)
         environments[key] = entry
         pending[key] = [m.name for m in pending_for(state, catalog)]
     return {"lastUpdated": status.last_updated, "environments": environments, "pending": pending}

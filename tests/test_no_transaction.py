@@ -105,6 +105,10 @@ def test_failure_midway_is_recorded_and_blocks_until_repair(
     assert row[0][0] == "failed" and "failed at statement 2 of 3 (line 3)" in row[0][1]
     assert "kept" in pg_database.tables() and "never" not in pg_database.tables()
     assert "002_half" not in pg.status_json()["environments"]["dev"]["applied"]
+    assert pg.status_json()["environments"]["dev"]["failed"] == ["002_half"]
+    offline = pg.run("status")  # seen without credentials too
+    assert "FAILED" in offline.output
+    assert "002_half failed midway on dev: it is blocked until" in offline.stderr
 
     blocked = pg.run("apply", "dev", "--yes")
     assert blocked.exit_code == 3
@@ -116,6 +120,7 @@ def test_failure_midway_is_recorded_and_blocks_until_repair(
     assert repaired.exit_code == 0, repaired.output
     assert "marked 002_half applied on dev" in repaired.output
     assert pg.status_json()["environments"]["dev"]["lastApplied"] == "002_half"
+    assert "failed" not in pg.status_json()["environments"]["dev"]
 
     assert pg.run("apply", "dev", "--yes").exit_code == 0
     assert "later" in pg_database.tables()

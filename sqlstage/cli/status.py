@@ -146,8 +146,15 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         click.echo(f"... {hidden} earlier migrations applied everywhere (--all lists them)")
     for migration in rows:
         found = [report.applied[env].get(migration.name) for env in envs]
-        cells = [date_of(row.applied_at) if row else "pending" for row in found]
-        colours = [None if row else "yellow" for row in found]
+        failed = [migration.name in report.failed.get(env, ()) for env in envs]
+        cells = [
+            "FAILED" if bad else date_of(row.applied_at) if row else "pending"
+            for row, bad in zip(found, failed, strict=True)
+        ]
+        colours = [
+            "red" if bad else None if row else "yellow"
+            for row, bad in zip(found, failed, strict=True)
+        ]
         click.echo(_row(f"{migration.name:<{width}}", cells, columns, colours))
     click.echo()
     for env in report.environments:
