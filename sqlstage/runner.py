@@ -19,6 +19,7 @@ from sqlstage.transactions import (
     history_row,
     roll_back_outside_transaction,
     rollback_runs_outside_transaction,
+    rollback_statements,
     runs_outside_transaction,
 )
 
@@ -174,10 +175,8 @@ def rollback_migrations(
             with driver.transaction():
                 if lock_timeout is not None:
                     driver.set_lock_timeout(lock_timeout)
-                for statement in driver.statements(migration.rollback):
-                    # rollback statements count lines from the one after the marker
-                    at = Statement(statement.sql, migration.rollback_line + statement.line)
-                    _execute(driver, migration, at, log)
+                for statement in rollback_statements(driver, migration):
+                    _execute(driver, migration, statement, log)
                 driver.forget(migration.name)
         except _Failed as failed:
             log.write(f"FAILED rollback of {migration.name}: undone; it stays applied")
