@@ -35,7 +35,8 @@ ENVIRONMENT_KEYS = {
 OPTIONAL_KEYS = ("verify_url",)
 #: PostgreSQL's default for protected environments: fail fast instead of queueing traffic
 PROTECTED_LOCK_TIMEOUT = "5s"
-_DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
+#: a unit is required: PostgreSQL reads a bare 5 as five milliseconds
+_DURATION = re.compile(r"^(0|\d+(\.\d+)?\s*(us|ms|s|min|h|d))$")
 BACKUP_KINDS = {"pg_dump", "sqlite"}
 
 
@@ -261,8 +262,9 @@ def _lock_timeout(where: Path, key: str, value: Any) -> str | None:
     text = str(value).strip() if isinstance(value, int | str) and value is not True else ""
     if not _DURATION.match(text):
         raise ConfigError(
-            f'{where}: environments.{key}.lock_timeout must be a duration like "5s", '
-            f'"500ms" or "0" to disable (got {value!r})'
+            f"{where}: environments.{key}.lock_timeout must be a duration with its unit, like "
+            f'"5s" or "500ms", or "0" to disable (got {value!r}; PostgreSQL would read a bare '
+            "number as milliseconds)"
         )
     return text
 

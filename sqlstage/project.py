@@ -281,14 +281,18 @@ class Project:
         plan: Plan,
         events: Events | None = None,
         note: str | None = None,
+        skip_rehearsal: bool = False,
     ) -> ApplyResult:
         """Run the plan, write the log, and bring status.json up to date with the database,
         also when a migration fails (the ones before it did apply).
 
-        An unmarked database is marked as this environment first. `note` (why a safety check
-        was overridden) goes into the log and every history row of the run.
+        An unmarked database is marked as this environment first. The rehearsal rule
+        (`requires`) is checked here too, so no caller can skip it by accident; `skip_rehearsal`
+        does it on purpose, and `note` (why) goes into the log and every history row.
         """
         env = connection.environment
+        if not skip_rehearsal:
+            self.check_rehearsal(plan)
         with self.locked(connection), self._run_log(connection, "apply") as log:
             _refuse_stale(env.key, plan.migrations, connection.driver.applied())
             log.write(f"plan: {', '.join(m.name for m in plan.migrations) or 'nothing'}")

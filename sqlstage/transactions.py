@@ -92,7 +92,8 @@ def _refuse_transaction_control(
         if control:
             raise MigrationFileError(
                 f"{migration.path}:{statement.line}: {control} in a migration: sqlstage runs "
-                "each migration in a transaction of its own, and this would end it early",
+                "each migration in a transaction of its own, which this would end early (or, "
+                "for a setting the database ignores inside a transaction, silently not apply)",
                 "remove it; to manage transactions yourself, make the first line "
                 f"`{NO_TRANSACTION_DIRECTIVE}`",
             )

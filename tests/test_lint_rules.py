@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sqlstage.lint import RULES, LintOptions, lint_all
+from tests.conftest import Database
 
 PATH = Path("004_change.sql")
 
@@ -254,3 +255,19 @@ def test_unknown_rule_in_config_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="unknown rule 'trunc'"):
         lint_all([(PATH, "SELECT 1;")], LintOptions(disable=frozenset({"trunc"})))
+
+
+def test_serial_column_gets_steps_that_do_not_rewrite(pg_database: Database) -> None:
+    """The safe form for a serial column is not the same statement again, and it runs."""
+    [finding] = [
+        f
+        for f in lint_all(
+            [(Path("x.sql"), "ALTER TABLE users ADD COLUMN n bigserial;")],
+            LintOptions(dialect="postgresql"),
+        )
+        if f.rule == "add-column-volatile-default"
+    ]
+    assert "bigserial" not in finding.safe and "<expression>" not in finding.safe
+    pg_database.query("CREATE TABLE users (id int); INSERT INTO users VALUES (1), (2)")
+    pg_database.query(finding.safe)  # the steps, backfill included, as one script
+    assert pg_database.query("SELECT n FROM users ORDER BY n") == [(1,), (2,)]

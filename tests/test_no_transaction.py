@@ -3,6 +3,8 @@ by statement, recorded `failed` when they stop midway, and repaired by hand."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sqlstage.transactions import postgres_reason
@@ -283,3 +285,25 @@ def test_a_lost_connection_is_one_line(project: ProjectDir, pg_database: Databas
     assert "terminating connection" in result.stderr
     assert "Traceback" not in result.output
     assert "slept" not in pg_database.tables()
+
+
+def test_sqlite_foreign_keys_pragma_in_a_migration_is_refused(
+    project: ProjectDir, tmp_path: Path
+) -> None:
+    db = Database("sqlite", f"sqlite:///{tmp_path / 'dev.db'}")
+    project.configure(dev={"url": db.url})
+    bad = project.write(
+        "001_fk.sql",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY);\nPRAGMA foreign_keys = ON;\n"
+        "CREATE TABLE b (a_id INTEGER REFERENCES a (id));\nINSERT INTO b VALUES (42);\n",
+    )
+
+    refused = project.run("apply", "dev", "--yes")
+    assert refused.exit_code == 2
+    assert f"{bad}:2: PRAGMA foreign_keys in a migration" in refused.stderr
+    assert db.history() == []
+
+    project.write("001_fk.sql", "-- sqlstage:no-transaction\n" + bad.read_text())
+    enforced = project.run("apply", "dev", "--yes")
+    assert enforced.exit_code == 1  # the foreign key really is enforced now
+    assert "FOREIGN KEY constraint failed" in enforced.stderr

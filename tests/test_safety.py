@@ -511,3 +511,26 @@ def test_end_of_input_at_a_prompt_is_refused(four: ProjectDir) -> None:
     assert result.returncode == 3
     assert "no answer at the prompt" in result.stderr
     assert not (four.root / "logs").exists()
+
+
+def test_the_library_checks_rehearsal_order_too(staged: ProjectDir, pg_database2: Database) -> None:
+    """The rule lives in Project.apply, not only in the CLI: scripts cannot skip it by accident."""
+    from sqlstage.errors import Refused
+    from sqlstage.project import Project
+
+    project = Project.load(staged.root)
+    with project.connect("pro") as connection:
+        plan = project.plan_apply(connection)
+        with pytest.raises(Refused, match="has not been applied to 'dev'"):
+            project.apply(connection, plan)
+    assert pg_database2.history() == []
+
+
+def test_lock_timeout_needs_its_unit(four: ProjectDir, pg_database: Database) -> None:
+    four.configure(dev={"url": pg_database.url, "lock_timeout": "5"})
+
+    result = four.run("apply", "dev", "--yes")
+
+    assert result.exit_code == 2
+    assert "lock_timeout must be a duration with its unit" in result.stderr
+    assert "users" not in pg_database.tables()

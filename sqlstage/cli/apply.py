@@ -129,7 +129,9 @@ def apply(
         started = time.perf_counter()
         note = "; ".join(n for n in (note, lint_note) if n) or None
         with _Progress() as progress:
-            result = project.apply(connection, plan, progress, note=note)
+            result = project.apply(
+                connection, plan, progress, note=note, skip_rehearsal=skip_rehearsal
+            )
     done = plural(len(result.applied), "migration")
     _report(project, f"Applied {done} to {env.key}", started, result)
 

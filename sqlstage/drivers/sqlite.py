@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from sqlstage.errors import ConnectionFailed
 from sqlstage.locking import FileLock
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl
+
+_FOREIGN_KEYS = re.compile(r"\s*PRAGMA\s+(\w+\.)?foreign_keys\b", re.IGNORECASE)
 
 
 class SqliteDriver(Driver):
@@ -79,6 +82,13 @@ class SqliteDriver(Driver):
             self.conn.execute(sql)
         except sqlite3.Error as err:
             raise StatementError(str(err), code=getattr(err, "sqlite_errorname", None)) from err
+
+    def transaction_control(self, sql: str) -> str | None:
+        """Also `PRAGMA foreign_keys`: SQLite ignores it inside a transaction, so a migration
+        that switches foreign keys on would silently run without them."""
+        if _FOREIGN_KEYS.match(sql):
+            return "PRAGMA foreign_keys"
+        return super().transaction_control(sql)
 
     def backup(self, path: Path) -> None:
         """A consistent copy through SQLite's online backup API."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlstage.lint.engine import Check, Context, Hit, Statement
 from sqlstage.lint.nodes import (
+    Node,
     alter_commands,
     drop_names,
     ident,
@@ -25,6 +26,23 @@ def _concurrently(sql: str) -> str:
     return rewrite(sql, change)
 
 
+def _partitioned_note(sql: str, node: Node) -> str:
+    """PostgreSQL refuses CONCURRENTLY on a partitioned table: the steps that work there."""
+    index = ident(node.get("idxname") or "the_index")
+    parent = ident(table(node.get("relation")))
+
+    def only(statement: Any) -> None:
+        statement.relation.inh = False  # ON ONLY: the parent's index, built on no partition
+
+    return (
+        f"-- if {parent} is partitioned, CONCURRENTLY is refused there; instead:\n"
+        f"-- {rewrite(sql, only)};\n"
+        f"-- then for each partition, in migrations of their own:\n"
+        f"--   CREATE INDEX CONCURRENTLY <partition_index> ON <partition> (...);\n"
+        f"--   ALTER INDEX {index} ATTACH PARTITION <partition_index>;"
+    )
+
+
 def create_index(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     name = table(node.get("relation"))
@@ -33,7 +51,8 @@ def create_index(statement: Statement, context: Context) -> Iterator[Hit]:
     yield Hit(
         "create-index-without-concurrently",
         f"CREATE INDEX on {ident(name)} blocks its writes until the index is built",
-        f"{CONCURRENT_NOTE}\n{_concurrently(context.sql(statement))};",
+        f"{CONCURRENT_NOTE}\n{_concurrently(context.sql(statement))};\n"
+        f"{_partitioned_note(context.sql(statement), node)}",
         node.get("relation", {}).get("location"),
     )
 

@@ -38,6 +38,15 @@ VOLATILE = {
     "random_normal",
 }
 SERIAL = {"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"}
+#: the integer type under each serial type
+SERIAL_BASE = {
+    "serial": "integer",
+    "serial4": "integer",
+    "bigserial": "bigint",
+    "serial8": "bigint",
+    "smallserial": "smallint",
+    "serial2": "smallint",
+}
 SMALL_INTEGERS = {"int2", "int4", "serial", "serial4", "smallserial", "serial2"}
 CONCURRENT_NOTE = "-- in a migration file of its own: CONCURRENTLY cannot run in a transaction"
 
@@ -79,11 +88,19 @@ def volatile_default(statement: Statement, context: Context) -> Iterator[Hit]:
         if reason is None:
             continue
         col, tbl, typ = ident(column["colname"]), ident(name), _type(context, statement, column)
-        expr = _default(context, statement, column)
+        sequence = ""
+        if type_name(column) in SERIAL:  # serial is integer + a sequence + a nextval() default
+            typ = SERIAL_BASE[type_name(column)]
+            seq = f"{name}_{column['colname']}_seq"
+            sequence = f"CREATE SEQUENCE {ident(seq)} OWNED BY {tbl}.{col};\n"
+            expr = f"nextval('{seq}')"
+        else:
+            expr = _default(context, statement, column)
         yield Hit(
             "add-column-volatile-default",
             f"adding {col} to {tbl} with {reason} rewrites the whole table",
             f"ALTER TABLE {tbl} ADD COLUMN {col} {typ};  -- instant\n"
+            f"{sequence}"
             f"ALTER TABLE {tbl} ALTER COLUMN {col} SET DEFAULT {expr};  -- new rows only\n"
             f"-- next migrations: backfill existing rows in batches, e.g.\n"
             f"UPDATE {tbl} SET {col} = {expr}\n"
