@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from sqlstage.catalog import next_number
@@ -101,7 +102,7 @@ def init_project(root: Path, example: bool = False) -> list[Path]:
         written.append(config.status_file)
     ignored = [*GITIGNORE_LINES, *(["dev.db"] if example else [])]
     if _add_to_gitignore(root / ".gitignore", ignored):
-        written.append(root / ".gitignore")
+        written.append(root / ".gitignore")  # created, or lines added
     return written
 
 
@@ -117,8 +118,9 @@ def _add_to_gitignore(path: Path, lines: list[str]) -> bool:
 
 
 def slug(name: str) -> str:
-    """`"Add status column"` -> `"add_status_column"`"""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    """`"Add status column"` -> `"add_status_column"`; `"café prix"` -> `"cafe_prix"`"""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
 
 
 def new_migration(folder: Path, name: str) -> Path:

@@ -88,8 +88,8 @@ def test_quickstart_runs_as_a_real_process(tmp_path: Path) -> None:
 
     status = sqlstage("-C", "demo", "status", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
-    assert "dev        Development: 3 applied, up to date" in status.stdout
-    assert "pro        Production: 0 applied, 3 pending" in status.stdout
+    assert "dev (Development): 3 applied, up to date" in status.stdout
+    assert "pro (Production): 0 applied, 3 pending" in status.stdout
 
     with sqlite3.connect(tmp_path / "demo" / "dev.db") as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -318,3 +318,26 @@ def test_a_file_error_stops_before_connecting(project: ProjectDir) -> None:
     assert "number 1 is also used by" in result.stderr
     assert "Connected" not in result.output
     assert not (project.root / "dev.db").exists()
+
+
+def test_new_turns_accents_into_plain_letters(project: ProjectDir) -> None:
+    project.configure(dev={"url": "sqlite:///dev.db"})
+
+    result = project.run("new", "Café prix")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("001_cafe_prix.sql")
+
+
+def test_lint_files_are_relative_to_dash_c(project: ProjectDir) -> None:
+    """`-C DIR` runs as if started in DIR, also for the FILES lint is given."""
+    project.configure(dev={"url": "postgresql://app@localhost/app"})
+    project.write("001_idx.sql", "CREATE INDEX users_email_idx ON users (email);\n")
+
+    result = CliRunner().invoke(
+        cli,
+        ["-C", str(project.root), "lint", "database/migrations/sql/001_idx.sql"],
+    )
+
+    assert result.exit_code == 1, result.output
+    assert "create-index-without-concurrently" in result.output

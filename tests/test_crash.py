@@ -52,7 +52,7 @@ def test_ctrl_c_rolls_back_the_migration_logs_it_and_exits_130(
     out, err = run.communicate(timeout=30)
 
     assert run.returncode == 130, out + err
-    assert "interrupted: the migration in progress was rolled back" in err
+    assert "interrupted: the work in progress was rolled back" in err
     assert "INTERRUPTED" in log.read_text().splitlines()[-1]
     assert "half" not in database.tables()
     assert "005_slow_table" not in database.history()

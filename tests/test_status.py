@@ -50,7 +50,7 @@ def test_status_is_offline(applied: ProjectDir) -> None:
     for name in NAMES[:3]:
         assert DATE.fullmatch(rows[name][0]) and rows[name][1] == "pending"
     assert rows["004_add_status_column"] == ["pending", "pending"]
-    assert "dev        Development: 3 applied, 1 pending (004_add_status_column)" in lines
+    assert "dev (Development): 3 applied, 1 pending (004_add_status_column)" in lines
     assert any(
         line.startswith("pro")
         and "0 applied, 4 pending (001_create_users, 002_create_posts, 003_add_user_profile, ...)"
@@ -162,7 +162,7 @@ def test_reads_a_seed_shaped_status_file(seeded: ProjectDir) -> None:
     rows = _rows(result.output)
     assert [cells[0] for cells in rows.values()] == ["applied"] * 3 + ["2025-12-04"]
     assert [cells[1] for cells in rows.values()] == ["applied", "applied", "2025-11-30", "pending"]
-    assert "pro        Production: 3 applied, 1 pending (004_add_status_column)" in (
+    assert "pro (Production): 3 applied, 1 pending (004_add_status_column)" in (
         result.output.splitlines()
     )
     assert seeded.run("pending", "pro").output == "004_add_status_column\n"

@@ -167,7 +167,9 @@ def test_keep_leaves_the_scratch_database(dev: ProjectDir, database: Database) -
             "003_add_user_profile",
             "004_add_status_column",
         ]
-        Path(location.removeprefix("sqlite:///")).unlink()
+        kept_file = Path(location.removeprefix("sqlite:///"))
+        kept_file.unlink()
+        kept_file.parent.rmdir()  # the temporary folder verify made for it
     else:
         name = location.rsplit("/", 1)[1]
         admin = Database("postgresql", PG_ADMIN_URL)

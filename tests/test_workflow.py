@@ -114,7 +114,7 @@ def test_dev_then_pro_then_offline_status(
         cells[1] != "pending" for name, cells in rows.items() if name != "004_add_status_column"
     )
     assert all(cells[0] != "pending" for cells in rows.values())
-    assert "Production: 3 applied, 1 pending (004_add_status_column)" in offline.stdout
+    assert "pro (Production): 3 applied, 1 pending (004_add_status_column)" in offline.stdout
     pending = subprocess.run(
         [sys.executable, "-m", "sqlstage", "pending", "pro", "--json"],
         cwd=four.root,

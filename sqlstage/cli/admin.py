@@ -34,8 +34,11 @@ def init(state: State, example: bool) -> None:
     from sqlstage.scaffold import init_project
 
     state.directory.mkdir(parents=True, exist_ok=True)
-    for path in init_project(state.directory.resolve(), example):
-        click.echo(f"created {relative(path, state.directory.resolve())}")
+    root = state.directory.resolve()
+    existed = {name: (root / name).exists() for name in (".gitignore",)}
+    for path in init_project(root, example):
+        verb = "updated" if existed.get(path.name) and path.parent == root else "created"
+        click.echo(f"{verb} {relative(path, root)}")
     if example:
         here = state.directory.resolve() == Path.cwd().resolve()
         where = "" if here else f"-C {relative(state.directory, Path.cwd())} "

@@ -58,7 +58,11 @@ class SqlstageGroup(click.Group):
                 click.echo(redact(error.details, secrets), err=True)
             fail(str(error), error.exit_code, secrets)
         except KeyboardInterrupt:
-            click.echo("\ninterrupted: the migration in progress was rolled back", err=True)
+            click.echo(
+                "\ninterrupted: the work in progress was rolled back (a migration's transaction; "
+                "verify's scratch database is dropped)",
+                err=True,
+            )
             sys.exit(ExitCode.INTERRUPTED)
         except click.Abort as abort:  # at a prompt: Ctrl-C, or no more input to read
             if isinstance(abort.__context__, KeyboardInterrupt):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 
 # -- lint ---------------------------------------------------------------------------------
 @cli.command()
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (docs/lint.md).")
 @click.option(
     "--format",
@@ -58,7 +58,8 @@ def lint(
     if files:
         from sqlstage.lint.files import read_sql_file
 
-        migrations = [read_sql_file(path) for path in files]
+        # as if started in -C DIR: relative paths are the project folder's
+        migrations = [read_sql_file(state.directory / path) for path in files]
     else:
         migrations = project.pending_anywhere()
     findings = project.lint(migrations, dialect or project.lint_dialect())

@@ -165,7 +165,7 @@ def _print_status_table(report: Any, show_all: bool) -> None:
             text = f"{done} applied, {len(pending)} pending ({names})"
         else:
             text = f"{done} applied, up to date"
-        click.echo(f"{env.key:<10} {env.name}: {text}")
+        click.echo(f"{env.label}: {text}")
 
 
 @cli.command()
