@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ from sqlstage.cli.lint import lint_gate, lint_plan
 from sqlstage.cli.render import date_of, plural, relative, truncate
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
+    from sqlstage.config import Environment
     from sqlstage.migration import Migration
     from sqlstage.plan import Plan, RollbackPlan
     from sqlstage.project import ApplyResult, Connection, Project, RollbackResult
@@ -86,12 +89,7 @@ def apply(
 
     project = state.project()
     env = project.config.environment(environment)
-    if not dry_run:
-        refuse_unattended(env)
-    with (
-        connect_to(state, project, environment, changes=not dry_run) as connection,
-        locked(project, connection, lock_wait, skip=dry_run),
-    ):
+    with _run(state, project, env, dry_run, lock_wait) as connection:
         plan = project.plan_apply(connection, migration, to, allow_out_of_order)
         for warning in plan.warnings:
             click.secho(f"warning: {warning}", fg="yellow", err=True)
@@ -134,6 +132,21 @@ def apply(
             )
     done = plural(len(result.applied), "migration")
     _report(project, f"Applied {done} to {env.key}", started, result)
+
+
+@contextmanager
+def _run(
+    state: State, project: Project, env: Environment, dry_run: bool, lock_wait: float
+) -> Iterator[Connection]:
+    """The start every changing run shares: no unattended protected run, the connection,
+    and the run lock (none of that lock for a dry run, which changes nothing)."""
+    if not dry_run:
+        refuse_unattended(env)
+    with (
+        connect_to(state, project, env.key, changes=not dry_run) as connection,
+        locked(project, connection, lock_wait, skip=dry_run),
+    ):
+        yield connection
 
 
 def _backup(project: Project, connection: Connection) -> None:
@@ -186,12 +199,7 @@ def rollback(
 
     project = state.project()
     env = project.config.environment(environment)
-    if not dry_run:
-        refuse_unattended(env)
-    with (
-        connect_to(state, project, environment, changes=not dry_run) as connection,
-        locked(project, connection, lock_wait, skip=dry_run),
-    ):
+    with _run(state, project, env, dry_run, lock_wait) as connection:
         plan = project.plan_rollback(connection, migration)
         for warning in plan.warnings:
             click.secho(f"warning: {warning}", fg="yellow", err=True)
