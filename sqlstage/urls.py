@@ -8,12 +8,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from sqlstage.errors import ConfigError
+from sqlstage.registry import SCHEMES
 
-SCHEMES = {
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "sqlite": "sqlite",
-}
 MASK = "***"
 _PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]*")
 
