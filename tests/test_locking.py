@@ -74,9 +74,12 @@ def test_library_apply_takes_the_lock(dev: ProjectDir, database: Database) -> No
     """A script's apply waits for the run lock like the CLI's, then refuses (exit 3); it
     plans inside the lock, so a plan can never be stale."""
     project = Project.load(dev.root)
-    with open_session(project.config, "dev") as holder, holder.locked():
-        with pytest.raises(Locked, match="changed nothing") as refused:
-            apply(project, "dev", ApplyOptions(yes=True, lock_wait=0.5))
+    with (
+        open_session(project.config, "dev") as holder,
+        holder.locked(),
+        pytest.raises(Locked, match="changed nothing") as refused,
+    ):
+        apply(project, "dev", ApplyOptions(yes=True, lock_wait=0.5))
     assert refused.value.exit_code == 3
     assert database.history() == []
     assert len(apply(project, "dev", ApplyOptions(yes=True)).done) == 4

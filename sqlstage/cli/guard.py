@@ -42,12 +42,8 @@ class TerminalAsk:
         return sys.stdin.isatty()
 
     def yes_no(self, question: str) -> bool:
-        try:
-            return bool(click.confirm(question, default=False))
-        except click.Abort as abort:
-            if isinstance(abort.__context__, KeyboardInterrupt):
-                raise KeyboardInterrupt from None  # Ctrl-C at a prompt: exit 130
-            raise
+        # Ctrl-C or end of input raise click.Abort, which the CLI's edge turns into 130 / 3
+        return bool(click.confirm(question, default=False))
 
     def typed(self, question: str) -> str:
         answer: str = click.prompt(question, default="", show_default=False)
