@@ -652,7 +652,6 @@ def verify(
     """`Project.verify` behind the same door: a scratch database on a protected
     environment's server needs a person there (or allow_non_interactive), as changing it
     would."""
-    if environment is not None:
-        env = project.config.environment(environment)
-        refuse_unattended(env, ask, yes=env.allow_non_interactive)
+    env = project.config.environment(environment or project.verify_base())
+    refuse_unattended(env, ask, yes=env.allow_non_interactive)
     return project.verify(start, data, keep, environment, events, ask.secret)

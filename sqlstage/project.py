@@ -111,7 +111,7 @@ class Project:
         Migrations numbered below `start` are applied as setup and not judged; `data` is a SQL
         file of representative rows loaded on the way up.
         """
-        env = self.config.environment(environment or self._verify_base())
+        env = self.config.environment(environment or self.verify_base())
         spec = env.verify_url or self.config.verify_url or env.url
         base = resolve_url(self.config, replace(env, url=spec), ask)
         from_number = self.catalog.find(start).number if start is not None else None
@@ -131,7 +131,7 @@ class Project:
             scratch.url.masked, scratch.name, keep, server.describe(), outcome, log.path
         )
 
-    def _verify_base(self) -> str:
+    def verify_base(self) -> str:
         if "dev" in self.config.environments or not self.config.environments:
             return "dev"
         return next(iter(self.config.environments))
