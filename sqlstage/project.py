@@ -11,6 +11,7 @@ The CLI is a thin layer over this module; scripts and tests use it directly:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,7 +36,7 @@ from sqlstage.plan import (
     plan_apply,
     plan_rollback,
 )
-from sqlstage.runlog import RunLog, file_stamp
+from sqlstage.runlog import RunLog, check_log_dir, file_stamp
 from sqlstage.runner import (
     Events,
     RollbackEvents,
@@ -49,10 +50,11 @@ from sqlstage.scratch import scratch_database
 from sqlstage.status_file import (
     Recorded,
     StatusFile,
+    check_writable,
     pending_for,
     read_status,
     state_from_history,
-    with_environment,
+    update_environment,
     write_status,
 )
 from sqlstage.urls import DatabaseUrl
@@ -406,18 +408,29 @@ class Project:
         return True
 
     def _sync_status(self, connection: Connection, log: RunLog) -> bool:
+        run_error = sys.exc_info()[1]  # called from a `finally`: what the run raised, if any
         try:
             history = connection.driver.applied()
         except Exception as error:  # the connection may be what failed
             log.write(f"status.json not updated: cannot read the history ({error})")
             return False
-        return self.record_status(connection.environment, history)
+        try:
+            return self.record_status(connection.environment, history)
+        except SqlstageError as error:
+            log.write(f"status.json not updated: {error}")
+            if run_error is None:
+                raise
+            return False  # the run's own error is the one to report; this one is logged
 
-    def preflight(self) -> None:
-        """Read the migration files and status.json, so that a file error (exit 2) stops a
-        run before it prompts, connects or changes anything."""
+    def preflight(self, writes: bool = True) -> None:
+        """Read the migration files and status.json, and (`writes`: the run will change the
+        database) check that status.json and the log folder can be written, so that a file
+        error (exit 2) stops a run before it prompts, connects or changes anything."""
         self.catalog  # noqa: B018 - loading it is the check
         self.read_status()
+        if writes:
+            check_writable(self.config.status_file)
+            check_log_dir(self.config.log_dir)
 
     def record_status(
         self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
@@ -427,18 +440,20 @@ class Project:
         A damaged file is an error (exit 2), so that no run quietly drops what it says of
         other environments; `rebuild` (status --live ENV --write) keeps what can still be read
         of them instead."""
-        try:
-            current = self.read_status()
-        except StatusFileError:
-            if not rebuild:
-                raise
-            from sqlstage.repair import salvage_status
-
-            current = salvage_status(self.config.status_file, list(self.config.environments)).status
-        status = with_environment(
-            current, environment.key, state_from_history(environment.name, history)
+        state = state_from_history(environment.name, history)
+        return update_environment(
+            self.config.status_file,
+            environment.key,
+            state,
+            self.config,
+            self.catalog,
+            salvage=self._salvage_status if rebuild else None,
         )
-        return write_status(self.config.status_file, status, self.config, self.catalog)
+
+    def _salvage_status(self) -> StatusFile:
+        from sqlstage.repair import salvage_status
+
+        return salvage_status(self.config.status_file, list(self.config.environments)).status
 
     # -- schema -------------------------------------------------------------------------
     def schema(self, connection: Connection) -> Snapshot:

@@ -62,7 +62,7 @@ def connect_to(
     """Connect to ENV and print where. `changes=False` for commands that change nothing:
     they never create a SQLite file that does not exist yet."""
     if preflight:  # a file error stops the run before a prompt or a connection
-        project.preflight()
+        project.preflight(writes=changes)
     connection = project.connect(
         environment, ask=state.ask_hidden, verify_identity=verify_identity, create=changes
     )
