@@ -23,7 +23,10 @@ from pathlib import Path
 
 from sqlstage.errors import FileAccessError, Locked
 
-#: bytes the probe writes at least: a full disk refuses them, even when creating a file works
+#: what the probe writes: a full disk refuses a block, even when it still takes a new name.
+#: One block, not the file's size, and no fsync (local file systems reserve the space at
+#: write), so the check costs a fraction of a millisecond; a disk with a block left but not a
+#: file's worth is still found later, when the file is written, and is one line then too.
 PROBE_BYTES = 4096
 
 
@@ -34,7 +37,7 @@ def reason(error: OSError) -> str:
 
 def check_file(path: Path, what: str, setting: str) -> None:
     """`path` can be replaced through a temp file in its folder: it is a regular file we may
-    read and write, or absent; and its folder takes a file as large as it is.
+    read and write, or absent; and its folder takes a new file.
 
     `what` names the file in the message (`status.json`), `setting` is the sqlstage.toml key
     that puts it there (`status_file`).
@@ -55,8 +58,7 @@ def check_file(path: Path, what: str, setting: str) -> None:
                 f"{what} {path} is read-only",
                 "make it writable (chmod u+rw): sqlstage rewrites it after each change",
             )
-    size = PROBE_BYTES + (info.st_size if info else 0)
-    check_folder(path.parent, f"the folder of {what}", setting, size)
+    check_folder(path.parent, f"the folder of {what}", setting)
 
 
 def check_folder(folder: Path, what: str, setting: str, size: int = PROBE_BYTES) -> None:
@@ -99,7 +101,6 @@ def _probe(folder: Path, size: int) -> None:
         block = b"\0" * size
         while block:
             block = block[os.write(handle, block) :]
-        os.fsync(handle)  # where the disk fills only at write-back, fsync says so
     finally:
         os.close(handle)
         Path(name).unlink(missing_ok=True)
