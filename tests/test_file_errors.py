@@ -432,3 +432,29 @@ def test_a_disk_that_fills_during_the_run_is_one_line_and_never_hides_the_sql_er
         )
     else:
         assert_one_line_error(result, 1, "003_broken", "no_such_table")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("rollback", "dev", "--yes"),
+        ("repair", "dev", "002", "--forget", "--yes"),
+        ("baseline", "dev", "004", "--yes"),
+        ("apply", "dev", "--yes"),
+    ],
+    ids=lambda command: command[0],
+)
+def test_every_command_that_changes_a_database_checks_first(
+    four: ProjectDir, command: tuple[str, ...]
+) -> None:
+    url = f"sqlite:///{four.root / 'dev.db'}"
+    _config(four, dev={"url": url})
+    assert cli(four, "apply", "dev", "--to", "002", "--yes").returncode == 0
+    before = (four.root / "dev.db").read_bytes(), four.status_file.read_bytes()
+    _config(four, {"log_dir": "notes.txt"}, dev={"url": url})
+    (four.root / "notes.txt").write_text("not a folder\n", encoding="utf-8")
+
+    result = cli(four, *command)
+
+    assert_one_line_error(result, 2, f"log_dir {four.root / 'notes.txt'} is a file")
+    assert ((four.root / "dev.db").read_bytes(), four.status_file.read_bytes()) == before

@@ -155,3 +155,16 @@ def test_concurrent_writers_of_different_environments_keep_every_last_write(
     )
     assert all(len(status.environments[key].applied) == WRITES for key in ENVIRONMENTS)
     json.loads(many.status_file.read_text(encoding="utf-8"))
+
+
+def test_a_folder_lock_held_too_long_is_exit_3_naming_the_folder(tmp_path: Path) -> None:
+    from sqlstage.errors import ExitCode, Locked
+    from sqlstage.writable import folder_lock
+
+    # flock locks of two open files exclude each other within one process too
+    with folder_lock(tmp_path, "status.json"), pytest.raises(Locked) as refused:  # noqa: SIM117
+        with folder_lock(tmp_path, "status.json", wait_seconds=0.2):
+            pass
+
+    assert refused.value.exit_code == ExitCode.REFUSED
+    assert f"lock on {tmp_path} for 0.2 s while writing status.json" in str(refused.value)
