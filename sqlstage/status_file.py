@@ -178,7 +178,7 @@ def _environment(shape: _Shape, key: str, value: Any) -> EnvironmentState:
         last_applied=last.removesuffix(".sql") if last is not None else None,
         applied_at=shape.text_or_null(value, (*where, "appliedAt")),
         applied=tuple(
-            _recorded(shape, (*where, "applied", migration), entry)
+            _recorded(shape, where, migration, entry)
             for migration, entry in (applied or {}).items()
         ),
         complete=applied is not None,
@@ -186,18 +186,27 @@ def _environment(shape: _Shape, key: str, value: Any) -> EnvironmentState:
     )
 
 
-def _recorded(shape: _Shape, keys: tuple[str, ...], entry: Any) -> Recorded:
+def _recorded(shape: _Shape, where: tuple[str, ...], migration: str, entry: Any) -> Recorded:
+    """One applied migration's entry. The checks are spelled out for speed: a file with
+    30,000 applied rows is read on every `status`."""
+    if isinstance(entry, dict):
+        at, checksum, out_of_order = (
+            entry.get("appliedAt"),
+            entry.get("checksum"),
+            entry.get("outOfOrder"),
+        )
+        if (
+            (at is None or isinstance(at, str))
+            and (checksum is None or isinstance(checksum, str))
+            and (out_of_order is None or out_of_order is True or out_of_order is False)
+        ):
+            return Recorded(migration, at, checksum, bool(out_of_order))
+    keys = (*where, "applied", migration)
     if not isinstance(entry, dict):
         raise shape.wrong(keys, entry, 'an object like {"appliedAt": ..., "checksum": ...}')
-    out_of_order = entry.get("outOfOrder")
-    if out_of_order is not None and not isinstance(out_of_order, bool):
-        raise shape.wrong((*keys, "outOfOrder"), out_of_order, "true, false or absent")
-    return Recorded(
-        keys[-1],
-        shape.text_or_null(entry, (*keys, "appliedAt")),
-        shape.text_or_null(entry, (*keys, "checksum")),
-        bool(out_of_order),
-    )
+    shape.text_or_null(entry, (*keys, "appliedAt"))
+    shape.text_or_null(entry, (*keys, "checksum"))
+    raise shape.wrong((*keys, "outOfOrder"), entry["outOfOrder"], "true, false or absent")
 
 
 def _line_of(text: str, keys: tuple[str, ...]) -> int | None:
