@@ -54,9 +54,10 @@ def check_file(path: Path, what: str, setting: str) -> None:
                 f"{what} {path} is a {_kind(info.st_mode)}, not a file", _elsewhere(setting)
             )
         if not os.access(path, os.R_OK | os.W_OK):
+            can_read = os.access(path, os.R_OK)
             raise FileAccessError(
-                f"{what} {path} is read-only",
-                "make it writable (chmod u+rw): sqlstage rewrites it after each change",
+                f"{what} {path} is {'read-only' if can_read else 'not readable'}",
+                "make it readable and writable (chmod u+rw): sqlstage rewrites it after changes",
             )
     check_folder(path.parent, f"the folder of {what}", setting)
 

@@ -458,3 +458,63 @@ def test_every_command_that_changes_a_database_checks_first(
 
     assert_one_line_error(result, 2, f"log_dir {four.root / 'notes.txt'} is a file")
     assert ((four.root / "dev.db").read_bytes(), four.status_file.read_bytes()) == before
+
+
+def _wait_until_002_waits(database: Database, run: subprocess.Popen[str]) -> None:
+    """Migration 002 is waiting for the gate: its advisory lock shows as not granted."""
+    deadline = time.monotonic() + 60
+    waiting = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    while database.query(waiting) != [(1,)]:
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.05)
+
+
+def test_a_log_disk_that_fills_during_the_run_stops_it_in_one_line_and_status_follows(
+    project: ProjectDir, pg_database: Database, gate: Gate, tmp_path: Path
+) -> None:
+    """The log's disk fills while 002 waits; 003 logs a long notice, which no longer fits: the
+    run stops there (003 rolled back), exit 2 in one line, and status.json (on another disk)
+    still records 001 and 002."""
+    _config(project, dev={"url": pg_database.url})
+    project.write("001_create_a.sql", "CREATE TABLE a (id integer);\n")
+    project.write("002_wait.sql", f"SELECT pg_advisory_xact_lock({gate.key});\n")
+    project.write(
+        "003_notice.sql",
+        "CREATE TABLE b (id integer);\nDO $$ BEGIN RAISE NOTICE '%', repeat('x', 20000); END $$;\n",
+    )
+    out, trigger = tmp_path / "out", tmp_path / "fill-now"
+    out.mkdir()
+    prefix = on_full_disk(project.root / "logs" / "migrations", None, out, trigger)
+    run = subprocess.Popen(
+        [*prefix, sys.executable, "-m", "sqlstage", "-C", str(project.root), "apply", "dev", "-y"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _wait_until_002_waits(pg_database, run)
+        trigger.touch()
+        deadline = time.monotonic() + 30
+        while not Path(f"{trigger}.done").exists():
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.05)
+    finally:
+        gate.open()
+    stdout, stderr = run.communicate(timeout=60)
+    result = subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
+
+    assert_one_line_error(
+        result, 2, "cannot write the run log", "No space left on device; the run stopped there"
+    )
+    assert pg_database.history() == ["001_create_a", "002_wait"]
+    assert "b" not in pg_database.tables()
+    assert set(project.status_json()["environments"]["dev"]["applied"]) == {
+        "001_create_a",
+        "002_wait",
+    }
+    (log,) = out.glob("*.log")
+    assert "applied 002_wait" in log.read_text(encoding="utf-8")
