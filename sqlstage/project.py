@@ -11,7 +11,6 @@ The CLI is a thin layer over this module; scripts and tests use it directly:
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -369,6 +368,7 @@ class Project:
         """Run the migrations (or rollbacks), logging an error or an interruption, and
         whatever happened bring status.json in line with the database; on success also the
         schema dump. Returns what ran, whether status.json changed, and the dump written."""
+        done: list[Migration] | None = None
         try:
             done = run()
         except SqlstageError as error:
@@ -377,8 +377,8 @@ class Project:
         except KeyboardInterrupt:
             log.write("INTERRUPTED: the one in progress was undone (its transaction rolled back)")
             raise
-        finally:
-            written = self._sync_status(connection, log)
+        finally:  # while the run's own error propagates, a status.json error is only logged
+            written = self._sync_status(connection, log, raise_error=done is not None)
         return done, written, self._dump_schema(connection, log)
 
     @contextmanager
@@ -407,8 +407,7 @@ class Project:
         connection.marker = env.key
         return True
 
-    def _sync_status(self, connection: Connection, log: RunLog) -> bool:
-        run_error = sys.exc_info()[1]  # called from a `finally`: what the run raised, if any
+    def _sync_status(self, connection: Connection, log: RunLog, raise_error: bool = True) -> bool:
         try:
             history = connection.driver.applied()
         except Exception as error:  # the connection may be what failed
@@ -418,9 +417,9 @@ class Project:
             return self.record_status(connection.environment, history)
         except SqlstageError as error:
             log.write(f"status.json not updated: {error}")
-            if run_error is None:
+            if raise_error:
                 raise
-            return False  # the run's own error is the one to report; this one is logged
+            return False
 
     def preflight(self, writes: bool = True) -> None:
         """Read the migration files and status.json, and (`writes`: the run will change the
