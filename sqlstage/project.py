@@ -436,9 +436,10 @@ class Project:
     ) -> bool:
         """Write the environment's entry of status.json from its database's history.
 
-        A damaged file is an error (exit 2), so that no run quietly drops what it says of
-        other environments; `rebuild` (status --live ENV --write) keeps what can still be read
-        of them instead."""
+        The file is re-read and rewritten under a lock on its folder, so runs on other
+        environments of this checkout keep their entries. A damaged file is an error (exit
+        2), so that no run quietly drops what it says of other environments; `rebuild`
+        (status --live ENV --write) keeps what can still be read of them instead."""
         state = state_from_history(environment.name, history)
         return update_environment(
             self.config.status_file,
