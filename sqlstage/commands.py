@@ -524,7 +524,7 @@ def connected(
 def _connected(
     project: Project, env: Environment, ask: Ask, events: Events, dry_run: bool, yes: bool
 ) -> Iterator[Session]:
-    project.preflight()  # a file error stops the run before a prompt or a connection
+    project.preflight(writes=not dry_run)  # a file error stops the run before it connects
     refuse_unattended(env, ask, yes, changes=not dry_run)
     session = open_session(project.config, env.key, ask.secret, create=not dry_run)
     with session:

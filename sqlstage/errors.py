@@ -46,7 +46,13 @@ class MigrationFileError(SqlstageError):
 
 
 class StatusFileError(SqlstageError):
-    """status.json cannot be read."""
+    """status.json cannot be read: not JSON, conflict markers, a value of the wrong type."""
+
+
+class FileAccessError(SqlstageError):
+    """A file or folder sqlstage writes (status.json, the run log) cannot be used: missing
+    permission, a file where a folder should be (or the reverse), a full disk. Unlike
+    StatusFileError the content is not at fault, so rebuilding the file cannot help."""
 
 
 class Refused(SqlstageError):

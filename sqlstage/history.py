@@ -71,12 +71,12 @@ class AppliedMigration:
 
     @property
     def is_applied(self) -> bool:
-        return self.status is Status.APPLIED
+        return self.status == Status.APPLIED
 
     @property
     def stopped_midway(self) -> bool:
         """Failed, or still `running` after a crash (the run lock excludes a live one)."""
-        return self.status is not Status.APPLIED
+        return self.status != Status.APPLIED
 
 
 #: column -> (type, default for rows of an older table)

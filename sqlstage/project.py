@@ -19,18 +19,18 @@ from sqlstage import __version__
 from sqlstage.catalog import Catalog, load_catalog
 from sqlstage.config import Config, Environment, load_config, resolve_url
 from sqlstage.drivers import connect
-from sqlstage.errors import StatusFileError
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
-from sqlstage.runlog import RunLog
+from sqlstage.runlog import RunLog, check_log_dir
 from sqlstage.runner import current_user
 from sqlstage.scratch import scratch_database
 from sqlstage.status_file import (
     StatusFile,
+    check_writable,
     pending_for,
     read_status,
     state_from_history,
-    with_environment,
+    update_environment,
     write_status,
 )
 from sqlstage.verify import VerifyEvents, VerifyOutcome, read_data_file, verify_migrations
@@ -68,32 +68,39 @@ class Project:
     def read_status(self) -> StatusFile:
         return read_status(self.config.status_file)
 
-    def preflight(self) -> None:
-        """Read the migration files and status.json, so that a file error (exit 2) stops a
-        run before it prompts, connects or changes anything."""
+    def preflight(self, writes: bool = True) -> None:
+        """Read the migration files and status.json, and (`writes`: the run will change the
+        database) check that status.json and the log folder can be written, so that a file
+        error (exit 2) stops a run before it prompts, connects or changes anything."""
         self.catalog  # noqa: B018 - loading it is the check
         self.read_status()
+        if writes:
+            check_writable(self.config.status_file)
+            check_log_dir(self.config.log_dir)
 
     def record_status(
         self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
     ) -> bool:
         """Write the environment's entry of status.json from its database's history.
 
-        A damaged file is an error (exit 2), so that no run quietly drops what it says of
-        other environments; `rebuild` (status --live ENV --write) keeps what can still be read
-        of them instead."""
-        try:
-            current = self.read_status()
-        except StatusFileError:
-            if not rebuild:
-                raise
-            from sqlstage.repair import salvage_status
-
-            current = salvage_status(self.config.status_file, list(self.config.environments)).status
-        status = with_environment(
-            current, environment.key, state_from_history(environment.name, history)
+        The file is re-read and rewritten under a lock on its folder, so runs on other
+        environments of this checkout keep their entries. A damaged file is an error (exit
+        2), so that no run quietly drops what it says of other environments; `rebuild`
+        (status --live ENV --write) keeps what can still be read of them instead."""
+        state = state_from_history(environment.name, history)
+        return update_environment(
+            self.config.status_file,
+            environment.key,
+            state,
+            self.config,
+            self.catalog,
+            salvage=self._salvage_status if rebuild else None,
         )
-        return write_status(self.config.status_file, status, self.config, self.catalog)
+
+    def _salvage_status(self) -> StatusFile:
+        from sqlstage.repair import salvage_status
+
+        return salvage_status(self.config.status_file, list(self.config.environments)).status
 
     # -- verify -------------------------------------------------------------------------
     def verify(

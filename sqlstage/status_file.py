@@ -1,16 +1,21 @@
 """status.json: the committed record of where each environment stands.
 
-Read tolerantly (date-only timestamps and the seed's hand-written shape are accepted), written
-atomically (temp file + rename) with stable key order, 2-space indent and a final newline, one
-applied migration per line, so git diffs stay small.
+Read tolerantly (date-only timestamps and the seed's hand-written shape are accepted) but
+checked value by value, so a wrong type is an error naming its key and line, not a traceback.
+Written atomically (temp file + rename) with stable key order, 2-space indent and a final
+newline, one applied migration per line, so git diffs stay small; one environment's entry is
+updated under a lock on the file's folder, so runs on different environments of one checkout
+never lose each other's entries.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Mapping
+import re
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +23,10 @@ from typing import Any
 
 from sqlstage.catalog import Catalog
 from sqlstage.config import Config
-from sqlstage.errors import StatusFileError
+from sqlstage.errors import FileAccessError, StatusFileError
 from sqlstage.history import AppliedMigration, Origin
 from sqlstage.migration import Migration, parse_name
+from sqlstage.writable import check_file, fix_for, folder_lock, reason
 
 
 @dataclass(frozen=True)
@@ -69,13 +75,20 @@ def utc_stamp(moment: datetime) -> str:
 
 
 def read_status(path: Path) -> StatusFile:
-    """The file's content; an empty StatusFile when it does not exist yet."""
+    """The file's content; an empty StatusFile when it does not exist yet.
+
+    Raises StatusFileError (exit 2) when the content is damaged, FileAccessError (exit 2)
+    when the file cannot be read at all (a folder in its place, no permission)."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # editors may add a BOM
     except FileNotFoundError:
         return StatusFile()
     except UnicodeDecodeError as err:
         raise StatusFileError(f"{path}: not valid UTF-8", _REBUILD) from err
+    except IsADirectoryError as err:
+        raise FileAccessError(f"{path} is a folder, not a file", _MOVE_AWAY) from err
+    except OSError as err:
+        raise FileAccessError(f"cannot read {path}: {reason(err)}", _READ) from err
     last = _last_read.get(path)
     if last is not None and last[0] == text:  # unchanged since the last read: same value
         return last[1]
@@ -104,12 +117,16 @@ def parse_status(text: str, path: Path) -> StatusFile:
         raise StatusFileError(f"{path}:{err.lineno}: not valid JSON ({err.msg})", _REBUILD) from err
     if not isinstance(data, dict):
         raise StatusFileError(f"{path}: expected a JSON object", _REBUILD)
-    environments = data.get("environments") or {}
+    shape = _Shape(path, text)
+    last_updated = shape.text_or_null(data, ("lastUpdated",))
+    environments = data.get("environments")
+    if environments is None:  # a new file, or a seed that never had any
+        environments = {}
     if not isinstance(environments, dict):
-        raise StatusFileError(f"{path}: 'environments' must be an object", _REBUILD)
+        raise shape.wrong(("environments",), environments, "an object of environments")
     return StatusFile(
-        last_updated=data.get("lastUpdated"),
-        environments={key: _environment(path, key, value) for key, value in environments.items()},
+        last_updated=last_updated,
+        environments={key: _environment(shape, key, value) for key, value in environments.items()},
     )
 
 
@@ -117,40 +134,106 @@ _REBUILD = (
     "fix it by hand, rebuild what it still tells with `sqlstage status --repair`, or rebuild "
     "it from the database with `sqlstage status --live ENV --write`"
 )
+_READ = "give the user running sqlstage read and write permission on it (chmod u+rw)"
+_MOVE_AWAY = "move it out of the way, then rebuild it with `sqlstage status --live ENV --write`"
 
 
-def _environment(path: Path, key: str, value: Any) -> EnvironmentState:
-    if not isinstance(value, dict):
-        raise StatusFileError(f"{path}: environments.{key} must be an object", _REBUILD)
-    applied = value.get("applied")
-    rows: tuple[Recorded, ...] = ()
-    if isinstance(applied, dict):
-        rows = tuple(
-            Recorded(
-                name,
-                entry.get("appliedAt"),
-                entry.get("checksum"),
-                bool(entry.get("outOfOrder")),
-                _origin(entry.get("origin")),
-            )
-            for name, entry in applied.items()
-            if isinstance(entry, dict)
+class _Shape:
+    """Checks the type of each value, and names the key and its line when one is wrong."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text = path, text
+
+    def wrong(self, keys: tuple[str, ...], value: Any, expected: str) -> StatusFileError:
+        line = _line_of(self.text, keys)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        shown = json.dumps(value, ensure_ascii=False)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        return StatusFileError(
+            f"{where}: {'.'.join(keys)} must be {expected}, not {shown}", _REBUILD
         )
-    last = value.get("lastApplied")
+
+    def text_or_null(self, data: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+        """`data[keys[-1]]`, which must be a string, null or absent."""
+        value = data.get(keys[-1])
+        if value is not None and not isinstance(value, str):
+            raise self.wrong(keys, value, "text or null")
+        return value
+
+
+def _environment(shape: _Shape, key: str, value: Any) -> EnvironmentState:
+    where = ("environments", key)
+    if not isinstance(value, dict):
+        raise shape.wrong(where, value, "an object")
+    name = shape.text_or_null(value, (*where, "name"))
+    last = shape.text_or_null(value, (*where, "lastApplied"))
+    applied = value.get("applied")  # absent or null: the seed shape, lastApplied alone
+    if applied is not None and not isinstance(applied, dict):
+        raise shape.wrong((*where, "applied"), applied, "an object of migrations")
+    failed = value.get("failed")
+    if failed is not None and not (
+        isinstance(failed, list) and all(isinstance(item, str) for item in failed)
+    ):
+        raise shape.wrong((*where, "failed"), failed, "a list of migration names")
     return EnvironmentState(
-        name=str(value.get("name") or key),
-        last_applied=last.removesuffix(".sql") if isinstance(last, str) else None,
-        applied_at=value.get("appliedAt"),
-        applied=rows,
-        complete=isinstance(applied, dict),
-        failed=tuple(str(name) for name in value.get("failed") or () if isinstance(name, str)),
+        name=name or key,
+        last_applied=last.removesuffix(".sql") if last is not None else None,
+        applied_at=shape.text_or_null(value, (*where, "appliedAt")),
+        applied=tuple(
+            _recorded(shape, where, migration, entry)
+            for migration, entry in (applied or {}).items()
+        ),
+        complete=applied is not None,
+        failed=tuple(failed or ()),
     )
+
+
+def _recorded(shape: _Shape, where: tuple[str, ...], migration: str, entry: Any) -> Recorded:
+    """One applied migration's entry. The checks are spelled out for speed: a file with
+    30,000 applied rows is read on every `status`."""
+    if isinstance(entry, dict):
+        at, checksum, out_of_order = (
+            entry.get("appliedAt"),
+            entry.get("checksum"),
+            entry.get("outOfOrder"),
+        )
+        if (
+            (at is None or isinstance(at, str))
+            and (checksum is None or isinstance(checksum, str))
+            and (out_of_order is None or out_of_order is True or out_of_order is False)
+        ):
+            origin = entry.get("origin")
+            return Recorded(
+                migration,
+                at,
+                checksum,
+                bool(out_of_order),
+                Origin.RAN if origin is None else _origin(origin),
+            )
+    keys = (*where, "applied", migration)
+    if not isinstance(entry, dict):
+        raise shape.wrong(keys, entry, 'an object like {"appliedAt": ..., "checksum": ...}')
+    shape.text_or_null(entry, (*keys, "appliedAt"))
+    shape.text_or_null(entry, (*keys, "checksum"))
+    raise shape.wrong((*keys, "outOfOrder"), entry["outOfOrder"], "true, false or absent")
+
+
+def _line_of(text: str, keys: tuple[str, ...]) -> int | None:
+    """The line of the last of `keys`, each looked for after the one before it; None when
+    the text spells a key some other way (escapes)."""
+    position = 0
+    for key in keys:
+        found = re.compile(re.escape(json.dumps(key, ensure_ascii=False)) + r"\s*:").search(
+            text, position
+        )
+        if found is None:
+            return None
+        position = found.start()
+    return text.count("\n", 0, position) + 1
 
 
 def _origin(value: Any) -> Origin:
     """Unknown words read as not run: a hand-edited file never makes a rehearsal."""
-    if value is None:
-        return Origin.RAN
     try:
         return Origin(value)
     except ValueError:
@@ -238,10 +321,52 @@ def _is_leaf(value: Any) -> bool:
     return isinstance(value, dict) and all(not isinstance(v, dict | list) for v in value.values())
 
 
+def update_environment(
+    path: Path,
+    key: str,
+    state: EnvironmentState,
+    config: Config,
+    catalog: Catalog,
+    salvage: Callable[[], StatusFile] | None = None,
+) -> bool:
+    """Set environment `key`'s entry of status.json to `state`, keeping every other entry as
+    the file holds it now; returns whether the file changed.
+
+    The read, the merge and the write happen under a lock on the file's folder, so a run on
+    another environment of the same checkout that wrote the file meanwhile keeps its entry.
+    A damaged file raises StatusFileError, unless `salvage` says what to keep of it (`status
+    --live ENV --write`); a file that cannot be written raises FileAccessError naming the way
+    back.
+    """
+    with folder_lock(path.parent, path.name):
+        try:
+            current = read_status(path)
+        except StatusFileError:
+            if salvage is None:
+                raise
+            current = salvage()
+        try:
+            return write_status(path, with_environment(current, key, state), config, catalog)
+        except FileAccessError as err:
+            raise FileAccessError(
+                f"{err.message}, so it does not show {key}'s latest changes (the database does)",
+                f"{err.fix or 'fix that'}, then run `sqlstage status --live {key} --write`",
+            ) from err
+
+
+def check_writable(path: Path) -> None:
+    """Before a run changes anything: raise FileAccessError (exit 2) unless status.json can
+    be read and rewritten: it is a regular file (or absent) with read and write permission,
+    and its folder takes a new file of its size (not read-only, not full)."""
+    check_file(path, "status.json", "status_file")
+
+
 def write_status(path: Path, status: StatusFile, config: Config, catalog: Catalog) -> bool:
-    """Write the file atomically if its content changed; returns whether it did.
+    """Write the file atomically if its content changed; returns whether it did. Raises
+    FileAccessError (exit 2) when it cannot be written; the old file is then left whole.
 
     `lastUpdated` moves only when something else changed, so a no-op run leaves git clean.
+    Callers that change one environment use `update_environment`, which holds the lock.
     """
     document = to_json(status, config, catalog)
     if path.exists():
@@ -255,20 +380,38 @@ def write_status(path: Path, status: StatusFile, config: Config, catalog: Catalo
         }:
             return False
     document["lastUpdated"] = utc_stamp(datetime.now(UTC))
-    write_atomic(path, render(document))
+    try:
+        write_atomic(path, render(document))
+    except IsADirectoryError as err:
+        raise FileAccessError(f"cannot write {path}: it is a folder", _MOVE_AWAY) from err
+    except OSError as err:
+        raise FileAccessError(f"cannot write {path}: {reason(err)}", fix_for(err)) from err
     return True
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write through a temp file in the same folder and rename it over the target."""
+    """Write through a temp file in the same folder and rename it over the target, which
+    keeps its permissions (a new file gets the umask's, as `open` would give it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temp = _new_temp(path)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
+            with suppress(FileNotFoundError):
+                os.fchmod(out.fileno(), stat.S_IMODE(path.stat().st_mode))
             os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
+
+
+def _new_temp(path: Path) -> tuple[int, Path]:
+    """`.status.json.<random>.tmp`, created 0666 less the umask (mkstemp would make it 0600)."""
+    while True:
+        temp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp
+        except FileExistsError:
+            continue
