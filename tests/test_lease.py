@@ -1,0 +1,170 @@
+"""The lease lock: one holder at a time through a direct connection and through PgBouncer in
+both modes, expired leases taken over, a `kill -9`ed holder's lease freed after its expiry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from sqlstage.errors import Locked
+from sqlstage.lease import Lease
+from tests.conftest import Database
+from tests.pooler_fixtures import PgBouncer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def connect(url: str) -> Any:
+    return psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=5)
+
+
+@pytest.fixture(params=["direct", "session", "transaction"])
+def route(
+    request: pytest.FixtureRequest, pg_database: Database, pgbouncer: Callable[..., PgBouncer]
+) -> str:
+    """The test database's URL, straight or through a pooler (two server connections)."""
+    if request.param == "direct":
+        return pg_database.url
+    return pgbouncer(request.param, pool_size=2 if request.param == "transaction" else 10).url_for(
+        pg_database.url
+    )
+
+
+@pytest.fixture
+def through_transaction_pooler(pg_database: Database, pgbouncer: Callable[..., PgBouncer]) -> str:
+    return pgbouncer("transaction", pool_size=2).url_for(pg_database.url)
+
+
+def hold(url: str, holder: str, ttl: float, seconds: float, wait: float, *flags: str) -> Any:
+    args = [url, holder, str(ttl), str(seconds), str(wait), *flags]
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.lease_holder", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def first_line(process: Any, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line: str = process.stdout.readline()
+        if line:
+            return line.strip()
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    raise AssertionError(f"no output; stderr: {process.stderr.read()}")
+
+
+def test_four_processes_at_once_exactly_one_holds(route: str) -> None:
+    runs = [hold(route, f"sqlstage dev run{n}", 10, 2, 0) for n in range(4)]
+    results = [(run.wait(timeout=60), *run.communicate()) for run in runs]
+
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 3, 3, 3], results
+    winner = next(n for n, (code, _, _) in enumerate(results) if code == 0)
+    for code, out, err in results:
+        if code == 3:
+            assert out == ""
+            assert f"is being changed by sqlstage dev run{winner} (pid " in err, err
+            assert "changed nothing" in err and err.count("\n") == 1
+            assert "Traceback" not in err
+
+
+def test_a_waiting_process_gets_the_lease_only_after_the_holder_releases(route: str) -> None:
+    first = hold(route, "sqlstage dev first", 10, 2, 0)
+    assert first_line(first).startswith("acquired ")
+    second = hold(route, "sqlstage dev second", 10, 0, 30)
+    out1, err1 = first.communicate(timeout=30)
+    out2, err2 = second.communicate(timeout=30)
+
+    assert (first.returncode, second.returncode) == (0, 0), (err1, err2)
+    released = float(out1.split("released ")[1])
+    lines = out2.splitlines()
+    assert lines[0].startswith("waiting: sqlstage dev first (pid "), lines
+    acquired = float(next(line for line in lines if line.startswith("acquired ")).split()[1])
+    assert acquired >= released
+
+
+def test_an_expired_lease_is_taken_over_and_its_old_holder_stops(
+    through_transaction_pooler: str,
+) -> None:
+    url = through_transaction_pooler
+    with connect(url) as a_conn, connect(url) as b_conn:
+        a = Lease(a_conn, "sqlstage dev a", ttl_seconds=1)  # no heartbeat: it will expire
+        b = Lease(b_conn, "sqlstage dev b", ttl_seconds=30)
+        assert a.try_acquire()
+        assert not b.try_acquire()
+        seen = b.holder()
+        assert seen is not None and seen.holder == "sqlstage dev a"
+
+        time.sleep(1.3)
+        assert b.holder() is None  # expired: nobody holds it
+        assert b.try_acquire()
+        with pytest.raises(Locked, match="taken over by sqlstage dev b") as stopped:
+            a.verify()
+        assert stopped.value.exit_code == 3
+        assert not a.renew()
+        a.release()  # releasing a lease that is no longer ours leaves the new holder's row
+        seen = b.holder()
+        assert seen is not None and seen.holder == "sqlstage dev b"
+        b.verify()
+        b.release()
+        assert b.holder() is None
+
+
+def test_the_heartbeat_keeps_the_lease_and_a_killed_holder_is_taken_over_after_expiry(
+    through_transaction_pooler: str,
+) -> None:
+    url, ttl = through_transaction_pooler, 2.0
+    holder = hold(url, "sqlstage dev doomed", ttl, 600, 0)
+    assert first_line(holder).startswith("acquired ")
+    time.sleep(ttl * 1.5)  # past the first expiry: only the heartbeat keeps it
+    try_now = hold(url, "sqlstage dev early", ttl, 0, 0)
+    _, early_err = try_now.communicate(timeout=30)
+    assert try_now.returncode == 3, early_err
+    assert "is being changed by sqlstage dev doomed" in early_err
+
+    holder.kill()  # kill -9: no release, the row stays until it expires
+    holder.wait()
+    killed = time.monotonic()
+    after = hold(url, "sqlstage dev next", ttl, 0, 30)
+    out, err = after.communicate(timeout=60)
+    waited = time.monotonic() - killed
+
+    assert after.returncode == 0, err
+    assert out.splitlines()[0].startswith("waiting: sqlstage dev doomed (pid ")
+    assert "acquired " in out
+    assert waited < ttl + 3, waited
+
+
+def test_no_session_state_many_renewals_on_one_shared_server_connection(
+    pg_database: Database, pgbouncer: Callable[..., PgBouncer]
+) -> None:
+    """Two clients on one server connection: prepared statements (psycopg's, after five
+    executions) or a session lock would collide or leak here."""
+    url = pgbouncer("transaction", pool_size=1).url_for(pg_database.url)
+    with connect(url) as one, connect(url) as two:
+        mine = Lease(one, "sqlstage dev one")
+        other = Lease(two, "sqlstage dev two")
+        assert mine.try_acquire()
+        for _ in range(12):
+            assert mine.renew()
+            assert not other.try_acquire()
+            assert not other.renew()
+            mine.verify()
+        mine.release()
+        assert other.try_acquire()
+        other.release()
+    advisory = pg_database.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    assert advisory == [(0,)]
+    assert pg_database.query("SELECT count(*) FROM sqlstage_lock") == [(0,)]
