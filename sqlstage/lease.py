@@ -18,8 +18,13 @@ any pooler:
   renewed only between migrations would need a ttl longer than the longest migration, so a
   `kill -9` would block the next run that long.
 - *release*: `DELETE ... WHERE token = ours`.
-- *verify*: the fence the runner calls before each migration (and may send inside its
-  transaction): still ours and unexpired, or Locked.
+- *verify*: the check the runner makes before each migration: still ours and unexpired, or
+  Locked.
+- *fence*: a statement to send inside each migration's transaction, just before COMMIT. It
+  locks the lease row (`FOR NO KEY UPDATE`) and aborts the transaction (SQLSTATE `SQLL1`)
+  unless the lease is still ours, so a run that stalled past its expiry and lost the lease
+  cannot commit a migration: a takeover waits for that row lock until the COMMIT, and then
+  plans from a history that already holds the migration.
 
 Times are the server's `now()`, so clocks of the machines running sqlstage do not matter.
 Nothing here uses session state: no advisory lock, no SET, no prepared statement
@@ -75,6 +80,8 @@ _RENEW = f"""UPDATE {LEASE_TABLE}
 SET heartbeat_at = now(), expires_at = now() + %s * interval '1 second'
 WHERE name = %s AND token = %s
 RETURNING token"""
+#: the SQLSTATE the fence raises (class SQ, sqlstage's own; not a PostgreSQL code)
+FENCE_SQLSTATE = "SQLL1"
 _RELEASE = f"DELETE FROM {LEASE_TABLE} WHERE name = %s AND token = %s"
 _HOLDER = f"""SELECT holder, pid, host, acquired_at, heartbeat_at, expires_at,
     expires_at > now(), token
@@ -167,6 +174,22 @@ class Lease:
             f"the run lock was taken over{by} after this run's lease expired; stopped "
             "before the next migration",
             "check that the network to the database is steady, then run again",
+        )
+
+    def fence_sql(self) -> str:
+        """`DO $$ ... $$`: aborts the transaction it runs in unless the lease is ours.
+
+        The token is hex and the name an identifier, so writing them as literals is safe;
+        a DO block takes no parameters."""
+        if not (self.token.isalnum() and self.name.replace("_", "").isalnum()):
+            raise ValueError(f"unsafe lease name {self.name!r}")
+        return (
+            "DO $sqlstage_fence$ BEGIN "
+            f"PERFORM 1 FROM {LEASE_TABLE} WHERE name = '{self.name}' "
+            f"AND token = '{self.token}' AND expires_at > now() FOR NO KEY UPDATE; "
+            "IF NOT FOUND THEN RAISE EXCEPTION 'sqlstage: this run lost its run lock (its "
+            f"lease expired and another run took it over)' USING ERRCODE = '{FENCE_SQLSTATE}'; "
+            "END IF; END $sqlstage_fence$"
         )
 
     # -- waiting ------------------------------------------------------------------------

@@ -168,3 +168,28 @@ def test_no_session_state_many_renewals_on_one_shared_server_connection(
     advisory = pg_database.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
     assert advisory == [(0,)]
     assert pg_database.query("SELECT count(*) FROM sqlstage_lock") == [(0,)]
+
+
+def test_the_fence_lets_the_holder_commit_and_stops_a_run_that_lost_its_lease(
+    pg_database: Database, through_transaction_pooler: str
+) -> None:
+    url = through_transaction_pooler
+    pg_database.query("CREATE TABLE applied (n INTEGER)")
+    with connect(url) as a_conn, connect(url) as b_conn:
+        a = Lease(a_conn, "sqlstage dev a", ttl_seconds=1)
+        assert a.try_acquire()
+        # a migration as the driver sends it: statements, then the fence with COMMIT
+        a_conn.execute("BEGIN; INSERT INTO applied VALUES (1)", prepare=False)
+        a_conn.execute(f"{a.fence_sql()}; COMMIT", prepare=False)
+
+        time.sleep(1.3)  # a stalls past its expiry; b takes over
+        b = Lease(b_conn, "sqlstage dev b")
+        assert b.try_acquire()
+        a_conn.execute("BEGIN; INSERT INTO applied VALUES (2)", prepare=False)
+        with pytest.raises(psycopg.Error) as lost:
+            a_conn.execute(f"{a.fence_sql()}; COMMIT", prepare=False)
+        a_conn.execute("ROLLBACK", prepare=False)
+        b.release()
+    assert lost.value.sqlstate == "SQLL1"
+    assert "this run lost its run lock" in str(lost.value)
+    assert pg_database.query("SELECT n FROM applied") == [(1,)]
