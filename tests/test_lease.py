@@ -165,7 +165,10 @@ def test_no_session_state_many_renewals_on_one_shared_server_connection(
         mine.release()
         assert other.try_acquire()
         other.release()
-    advisory = pg_database.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    advisory = pg_database.query(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     assert advisory == [(0,)]
     assert pg_database.query("SELECT count(*) FROM sqlstage_lock") == [(0,)]
 
