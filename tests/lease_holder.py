@@ -1,9 +1,10 @@
 """A process that takes the lease lock, holds it, and says so: for tests/test_lease.py.
 
-python -m tests.lease_holder URL HOLDER TTL HOLD_SECONDS WAIT_SECONDS [--no-heartbeat]
+python -m tests.lease_holder URL HOLDER TTL HOLD WAIT_SECONDS [--no-heartbeat]
 
-Prints `acquired <unix time>` and `released <unix time>` on stdout; exits 3 (Locked) with the
-one-line message on stderr when the lease stays taken for WAIT_SECONDS.
+HOLD is seconds, or `stdin`: hold until a line (or end of input) arrives on stdin.
+Prints `acquired <unix time>` and `released <unix time>` on stdout; exits 3 (Locked) with
+the one-line message on stderr when the lease stays taken for WAIT_SECONDS.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def main(argv: list[str]) -> int:
         print(error, file=sys.stderr, flush=True)
         return int(error.exit_code)
     print(f"acquired {time.time()}", flush=True)
-    time.sleep(float(hold))
+    if hold == "stdin":
+        sys.stdin.readline()
+    else:
+        time.sleep(float(hold))
     lease.verify()
     print(f"released {time.time()}", flush=True)  # before: the next holder may print at once
     lease.release()
