@@ -15,7 +15,7 @@ Three signals, cheapest first:
 3. otherwise a pooler is in between (PgBouncer makes up the cancel key). In session mode our
    server connection is ours until we disconnect; in transaction mode it goes back to the pool
    as soon as our transaction ends, so a second client connection opened now is handed the
-   *same* server connection (PgBouncer reuses the last one freed) and sees our setting. That
+   *same* server connection (PgBouncer reuses the last one freed: the same backend pid). That
    decides it even for a pool of one server connection, where (1) cannot tell.
 
 All probes are single-statement transactions in autocommit and prepare nothing.
@@ -71,8 +71,12 @@ def detect(
     first_pid, _ = _probe(
         conn, f"SELECT pg_backend_pid(), set_config('{PROBE_SETTING}', %s, false)", token
     )
+    # read it and put it back as a fresh session has it, in one statement (OFFSET 0 keeps
+    # the read in a subquery that runs first): a direct connection costs two round trips
     second_pid, seen = _probe(
-        conn, f"SELECT pg_backend_pid(), current_setting('{PROBE_SETTING}', true)"
+        conn,
+        f"SELECT pg_backend_pid(), seen, set_config('{PROBE_SETTING}', '', false) FROM "
+        f"(SELECT current_setting('{PROBE_SETTING}', true) AS seen OFFSET 0) AS probe",
     )
     if second_pid != first_pid:
         return PoolerCheck(
@@ -85,16 +89,12 @@ def detect(
             PoolerKind.TRANSACTION, "a session setting did not survive the end of a transaction"
         )
     if conn.info.backend_pid == first_pid:
-        _forget_probe(conn)
         return PoolerCheck(PoolerKind.DIRECT, "connected to the server itself")
-    found = _other_client_sees(first_pid, token, second_connection)
-    _forget_probe(conn)
-    return found
+    return _other_client_sees(first_pid, second_connection)
 
 
 def _other_client_sees(
     pid: int,
-    token: str,
     second_connection: Callable[[], psycopg.Connection[tuple[object, ...]]] | None,
 ) -> PoolerCheck:
     if second_connection is None:
@@ -114,8 +114,7 @@ def _other_client_sees(
             f"{SECOND_CLIENT_WAIT_SECONDS:g} s for a server connection, so its mode could not "
             "be checked",
         )
-    other_pid, seen = answer
-    if other_pid == pid or seen == token:
+    if answer == pid:
         return PoolerCheck(
             PoolerKind.TRANSACTION,
             "another client connection was handed this connection's server session "
@@ -126,18 +125,16 @@ def _other_client_sees(
     )
 
 
-def _probe_within(
-    conn: psycopg.Connection[tuple[object, ...]], seconds: float
-) -> tuple[int, str | None] | None:
-    """The second client's pid and probe setting, or None when the pooler kept it waiting
-    (a session pool with every server connection taken queues it, up to minutes)."""
+def _probe_within(conn: psycopg.Connection[tuple[object, ...]], seconds: float) -> int | None:
+    """The second client's server pid, or None when the pooler kept it waiting (a session
+    pool with every server connection taken queues it, up to minutes)."""
     import select
     import time
 
     from psycopg import pq
 
     pgconn = conn.pgconn
-    pgconn.send_query(f"SELECT pg_backend_pid(), current_setting('{PROBE_SETTING}', true)".encode())
+    pgconn.send_query(b"SELECT pg_backend_pid()")
     deadline = time.monotonic() + seconds
     while True:
         pgconn.consume_input()
@@ -151,21 +148,15 @@ def _probe_within(
         pass
     if result is None or result.status != pq.ExecStatus.TUPLES_OK:
         return None
-    pid, seen = result.get_value(0, 0), result.get_value(0, 1)
-    return int(pid or b"0"), None if seen is None else seen.decode()
+    return int(result.get_value(0, 0) or b"0")
 
 
 def _probe(
     conn: psycopg.Connection[tuple[object, ...]], sql: str, *params: str
 ) -> tuple[int, str | None]:
     row = conn.execute(sql, params or None, prepare=False).fetchone()
-    assert row is not None  # a SELECT of two expressions returns one row
+    assert row is not None  # a SELECT without FROM (or of one row) returns one row
     return int(str(row[0])), None if row[1] is None else str(row[1])
-
-
-def _forget_probe(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Where the session is ours, leave it as a fresh connection would have it."""
-    conn.execute(f"RESET {PROBE_SETTING}", prepare=False)
 
 
 def check_setting(value: object, environment: str) -> str:

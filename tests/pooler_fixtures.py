@@ -74,7 +74,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _config(folder: Path, port: int, mode: str, pool_size: int) -> str:
+def _config(folder: Path, port: int, mode: str, pool_size: int, extra: tuple[str, ...]) -> str:
     server = urlsplit(PG_ADMIN_URL)
     lines = [
         "[databases]",
@@ -94,6 +94,7 @@ def _config(folder: Path, port: int, mode: str, pool_size: int) -> str:
         "server_reset_query = DISCARD ALL",
         "server_check_delay = 0",
     ]
+    lines.extend(extra)
     if os.geteuid() == 0:  # pgbouncer refuses to run as root unless told whom to become
         lines.append("user = postgres")
     return "\n".join(lines) + "\n"
@@ -105,9 +106,10 @@ def _accepts(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_pgbouncer(mode: str, pool_size: int = 1) -> PgBouncer:
+def start_pgbouncer(mode: str, pool_size: int = 1, extra: tuple[str, ...] = ()) -> PgBouncer:
     """Start pgbouncer in `mode` (`transaction` or `session`) with `pool_size` server
-    connections per database and user; fail (or skip outside CI) when it cannot run."""
+    connections per database and user, and `extra` lines of `[pgbouncer]` settings; fail
+    (or skip outside CI) when it cannot run."""
     binary = pgbouncer_binary()
     if binary is None:
         message = "pgbouncer is not installed (apt-get install -y pgbouncer)"
@@ -123,7 +125,7 @@ def start_pgbouncer(mode: str, pool_size: int = 1) -> PgBouncer:
         users.chmod(0o644)
         port = _free_port()
         ini = folder / "pgbouncer.ini"
-        ini.write_text(_config(folder, port, mode, pool_size), encoding="utf-8")
+        ini.write_text(_config(folder, port, mode, pool_size, extra), encoding="utf-8")
         ini.chmod(0o644)
         log = folder / "pgbouncer.log"
         with log.open("wb") as out:
@@ -146,8 +148,8 @@ def pgbouncer() -> Iterator[Callable[..., PgBouncer]]:
     """A factory: `pgbouncer("transaction", pool_size=2)`; every one started is stopped."""
     started: list[PgBouncer] = []
 
-    def start(mode: str, pool_size: int = 1) -> PgBouncer:
-        pooler = start_pgbouncer(mode, pool_size)
+    def start(mode: str, pool_size: int = 1, extra: tuple[str, ...] = ()) -> PgBouncer:
+        pooler = start_pgbouncer(mode, pool_size, extra)
         started.append(pooler)
         return pooler
 

@@ -78,6 +78,18 @@ def test_transaction_pooler_is_found_even_with_one_server_connection(
     assert pg_database.tables() == set()
 
 
+def test_a_setting_lost_between_transactions_is_a_transaction_pooler(
+    pg_database: Database, pgbouncer: Callable[..., PgBouncer]
+) -> None:
+    """PgBouncer resetting each server connection after every transaction (DISCARD ALL):
+    one connection is enough to tell."""
+    pooler = pgbouncer("transaction", extra=("server_reset_query_always = 1",))
+    with connect(pooler.url_for(pg_database.url)) as conn:
+        found = detect(conn)
+    assert found.kind is PoolerKind.TRANSACTION
+    assert found.evidence == "a session setting did not survive the end of a transaction"
+
+
 def test_a_pooler_whose_mode_cannot_be_checked_counts_as_a_transaction_pooler(
     pg_database: Database, pgbouncer: Callable[..., PgBouncer]
 ) -> None:
