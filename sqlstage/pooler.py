@@ -16,7 +16,9 @@ Three signals, cheapest first:
    server connection is ours until we disconnect; in transaction mode it goes back to the pool
    as soon as our transaction ends, so a second client connection opened now is handed the
    *same* server connection (PgBouncer reuses the last one freed: the same backend pid). That
-   decides it even for a pool of one server connection, where (1) cannot tell.
+   decides it even for a pool of one server connection, where (1) cannot tell. Other clients
+   of a busy pool can take our server connection just then, so (1) and (3) are repeated a few
+   times; any sign of a transaction pooler decides.
 
 All probes are single-statement transactions in autocommit and prepare nothing.
 """
@@ -39,6 +41,8 @@ PROBE_SETTING = "sqlstage.probe"
 POOLER_SETTINGS = ("detect", "transaction")
 #: how long the second client of signal 3 may wait for a server connection
 SECOND_CLIENT_WAIT_SECONDS = 3.0
+#: rounds of signals 1 and 3 through a pooler (see `_rounds`)
+POOLED_ROUNDS = 8
 
 
 class PoolerKind(Enum):
@@ -68,61 +72,82 @@ def detect(
     same URL (for signal 3) and is closed here. Without it, a pooler whose mode cannot be
     seen from one connection is reported as a transaction pooler (the safe answer)."""
     token = secrets.token_hex(8)
-    first_pid, _ = _probe(
+    pid, _ = _probe(
         conn, f"SELECT pg_backend_pid(), set_config('{PROBE_SETTING}', %s, false)", token
     )
-    # read it and put it back as a fresh session has it, in one statement (OFFSET 0 keeps
-    # the read in a subquery that runs first): a direct connection costs two round trips
-    second_pid, seen = _probe(
-        conn,
-        f"SELECT pg_backend_pid(), seen, set_config('{PROBE_SETTING}', '', false) FROM "
-        f"(SELECT current_setting('{PROBE_SETTING}', true) AS seen OFFSET 0) AS probe",
-    )
-    if second_pid != first_pid:
-        return PoolerCheck(
-            PoolerKind.TRANSACTION,
-            f"the server connection changed between two transactions (pid {first_pid}, "
-            f"then {second_pid})",
-        )
-    if seen != token:
-        return PoolerCheck(
-            PoolerKind.TRANSACTION, "a session setting did not survive the end of a transaction"
-        )
-    if conn.info.backend_pid == first_pid:
-        return PoolerCheck(PoolerKind.DIRECT, "connected to the server itself")
-    return _other_client_sees(first_pid, second_connection)
-
-
-def _other_client_sees(
-    pid: int,
-    second_connection: Callable[[], psycopg.Connection[tuple[object, ...]]] | None,
-) -> PoolerCheck:
+    if conn.info.backend_pid == pid:  # the server's own cancel key: confirm, and clean up
+        lost = _session_lost(conn, pid, token, reset=True)
+        return lost or PoolerCheck(PoolerKind.DIRECT, "connected to the server itself")
     if second_connection is None:
-        return PoolerCheck(
+        lost = _session_lost(conn, pid, token, reset=True)
+        return lost or PoolerCheck(
             PoolerKind.TRANSACTION,
             "a pooler sits in front of the server and its mode could not be checked",
         )
     other = second_connection()
     try:
-        answer = _probe_within(other, SECOND_CLIENT_WAIT_SECONDS)
+        found = _rounds(conn, other, pid, token)
     finally:
         other.close()  # not `with`: its exit would send COMMIT behind a query still queued
-    if answer is None:  # no free server connection: ours should have been, in transaction mode
-        return PoolerCheck(
-            PoolerKind.TRANSACTION,
-            "a pooler sits in front of the server and a second connection waited "
-            f"{SECOND_CLIENT_WAIT_SECONDS:g} s for a server connection, so its mode could not "
-            "be checked",
-        )
-    if answer == pid:
-        return PoolerCheck(
-            PoolerKind.TRANSACTION,
-            "another client connection was handed this connection's server session "
-            f"(pid {pid}) as soon as its transaction ended",
-        )
+    _session_lost(conn, pid, token, reset=True)
+    return found
+
+
+def _rounds(
+    conn: psycopg.Connection[tuple[object, ...]],
+    other: psycopg.Connection[tuple[object, ...]],
+    pid: int,
+    token: str,
+) -> PoolerCheck:
+    """Signals 1 and 3, `POOLED_ROUNDS` times: with other clients busy in a transaction
+    pool, any one round can miss (our server connection was taken just then), all of them
+    hardly ever. A session pool answers the same way every time."""
+    for _ in range(POOLED_ROUNDS):
+        lost = _session_lost(conn, pid, token)
+        if lost is not None:
+            return lost
+        answer = _probe_within(other, SECOND_CLIENT_WAIT_SECONDS)
+        if answer is None:  # no free server connection; in transaction mode ours was free
+            return PoolerCheck(
+                PoolerKind.TRANSACTION,
+                "a pooler sits in front of the server and a second connection waited "
+                f"{SECOND_CLIENT_WAIT_SECONDS:g} s for a server connection, so its mode "
+                "could not be checked",
+            )
+        if answer == pid:
+            return PoolerCheck(
+                PoolerKind.TRANSACTION,
+                "another client connection was handed this connection's server session "
+                f"(pid {pid}) as soon as its transaction ended",
+            )
     return PoolerCheck(
         PoolerKind.SESSION, "a session pooler keeps one server connection per client"
     )
+
+
+def _session_lost(
+    conn: psycopg.Connection[tuple[object, ...]], pid: int, token: str, reset: bool = False
+) -> PoolerCheck | None:
+    """Signal 1 in one transaction: a TRANSACTION check when the server connection or the
+    probe setting changed since it was set, else None. `reset` puts the setting back as a
+    fresh session has it in the same statement (OFFSET 0 keeps the read in a subquery that
+    runs first)."""
+    value = "''" if reset else "seen"
+    now, seen = _probe(
+        conn,
+        f"SELECT pg_backend_pid(), seen, set_config('{PROBE_SETTING}', {value}, false) FROM "
+        f"(SELECT current_setting('{PROBE_SETTING}', true) AS seen OFFSET 0) AS probe",
+    )
+    if now != pid:
+        return PoolerCheck(
+            PoolerKind.TRANSACTION,
+            f"the server connection changed between two transactions (pid {pid}, then {now})",
+        )
+    if seen != token:
+        return PoolerCheck(
+            PoolerKind.TRANSACTION, "a session setting did not survive the end of a transaction"
+        )
+    return None
 
 
 def _probe_within(conn: psycopg.Connection[tuple[object, ...]], seconds: float) -> int | None:

@@ -8,7 +8,8 @@ detection and the lease lock are wired in (they fail today: see docs/poolers.md)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -76,6 +77,54 @@ def test_transaction_pooler_is_found_even_with_one_server_connection(
         found.evidence
     )
     assert pg_database.tables() == set()
+
+
+@pytest.fixture
+def busy() -> Iterator[Callable[[str, int], None]]:
+    """`busy(url, n)`: n other clients running short transactions until the test ends."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def traffic(url: str) -> None:
+        with connect(url) as conn:
+            while not stop.is_set():
+                conn.execute("SELECT pg_sleep(0.002)")
+
+    def start(url: str, clients: int) -> None:
+        for _ in range(clients):
+            threads.append(threading.Thread(target=traffic, args=(url,), daemon=True))
+            threads[-1].start()
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+def test_a_busy_transaction_pool_is_found_every_time(
+    pg_database: Database, pgbouncer: Callable[..., PgBouncer], busy: Callable[[str, int], None]
+) -> None:
+    """Other clients take our server connection between our transactions; one probe round
+    missed about one time in five here, so the rounds repeat."""
+    url = pgbouncer("transaction", pool_size=2).url_for(pg_database.url)
+    busy(url, 3)
+    kinds = []
+    for _ in range(30):
+        with connect(url) as conn:
+            kinds.append(detect(conn, opener(url)).kind)
+    assert kinds == [PoolerKind.TRANSACTION] * 30
+
+
+def test_a_busy_session_pool_is_still_a_session_pool(
+    pg_database: Database, pgbouncer: Callable[..., PgBouncer], busy: Callable[[str, int], None]
+) -> None:
+    url = pgbouncer("session", pool_size=10).url_for(pg_database.url)
+    busy(url, 3)
+    kinds = []
+    for _ in range(10):
+        with connect(url) as conn:
+            kinds.append(detect(conn, opener(url)).kind)
+    assert kinds == [PoolerKind.SESSION] * 10
 
 
 def test_a_setting_lost_between_transactions_is_a_transaction_pooler(
