@@ -131,6 +131,11 @@ class Lease:
         self._heartbeat: _Heartbeat | None = None
         self._table_ready = False
 
+    @property
+    def held(self) -> bool:
+        """Taken by this run and not released (it may have expired: `verify` tells)."""
+        return self._held
+
     # -- the four verbs ---------------------------------------------------------------
     def try_acquire(self) -> bool:
         """Take the lease if it is free or expired, without waiting."""
