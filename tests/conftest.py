@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sqlstage.cli import cli
+from tests.pooler_fixtures import pgbouncer, session_pooler, transaction_pooler  # noqa: F401
 
 PG_ADMIN_URL = os.environ.get("SQLSTAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
