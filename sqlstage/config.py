@@ -39,6 +39,9 @@ PROTECTED_LOCK_TIMEOUT = "5s"
 _DURATION = re.compile(r"^(0|\d+(\.\d+)?\s*(us|ms|s|min|h|d))$")
 BACKUP_KINDS = {"pg_dump", "sqlite"}
 
+#: where `schema_dump = true` writes the schema
+DEFAULT_SCHEMA_DUMP = "database/schema.sql"
+
 
 @dataclass(frozen=True)
 class Environment:
@@ -227,17 +230,16 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
 
 def _schema_dump(where: Path, key: str, value: Any) -> str | None:
     """`schema_dump = true` (database/schema.sql) or a path relative to sqlstage.toml."""
-    from sqlstage.schema.dump import DEFAULT_PATH
-
     if value is True:
-        return DEFAULT_PATH
+        return DEFAULT_SCHEMA_DUMP
     if value is False:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
             f"{where}: environments.{key}.schema_dump must be true, false or a path in quotes "
             f"(got {value!r})",
-            f'schema_dump = true writes {DEFAULT_PATH}; schema_dump = "db/schema.sql" another file',
+            f"schema_dump = true writes {DEFAULT_SCHEMA_DUMP}; "
+            'schema_dump = "db/schema.sql" another file',
         )
     return value.strip()
 

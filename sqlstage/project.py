@@ -155,14 +155,6 @@ class Project:
 
         return dialect_of_urls([env.url for env in self.config.environments.values()])
 
-    def pending_anywhere(self) -> list[Migration]:
-        """Offline: the migrations some environment still lacks, in file order."""
-        from sqlstage.report import status_report
-
-        report = status_report(self)
-        names = {name for pending in report.pending.values() for name in pending}
-        return [m for m in self.catalog.migrations if m.name in names]
-
     def lint(
         self,
         migrations: Sequence[Migration],

@@ -88,6 +88,13 @@ def status_report(project: Project) -> StatusReport:
     )
 
 
+def pending_anywhere(project: Project) -> list[Migration]:
+    """Offline: the migrations some environment still lacks, in file order."""
+    report = status_report(project)
+    names = {name for pending in report.pending.values() for name in pending}
+    return [m for m in project.catalog.migrations if m.name in names]
+
+
 def live_report(project: Project, session: Session, write: bool = False) -> LiveReport:
     """Compare the database's history with status.json; with `write`, trust the database."""
     env = session.environment

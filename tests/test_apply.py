@@ -175,6 +175,7 @@ def test_log_records_the_run(dev: ProjectDir) -> None:
         assert expected in text
 
 
+@pytest.mark.slow
 def test_a_thousand_migrations_apply_in_one_run(project: ProjectDir, database: Database) -> None:
     for n in range(1, 1001):
         project.write(

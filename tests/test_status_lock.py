@@ -47,6 +47,7 @@ def _fresh(project: ProjectDir) -> None:
         path.unlink()
 
 
+@pytest.mark.slow
 def test_runs_on_four_environments_started_together_keep_every_entry(many: ProjectDir) -> None:
     last = f"{MIGRATIONS:03d}_table_{MIGRATIONS}"
     for trial in range(1, TRIALS + 1):

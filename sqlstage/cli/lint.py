@@ -59,7 +59,9 @@ def lint(
         # as if started in -C DIR: relative paths are the project folder's
         migrations = [read_sql_file(state.directory / path) for path in files]
     else:
-        migrations = project.pending_anywhere()
+        from sqlstage.report import pending_anywhere
+
+        migrations = pending_anywhere(project)
     findings = project.lint(migrations, dialect or project.lint_dialect())
     paths = [relative(m.path, Path.cwd()) for m in migrations]
     if as_json:

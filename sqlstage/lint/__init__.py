@@ -10,7 +10,8 @@ The parser (pglast) is imported only when something is linted.
 from __future__ import annotations
 
 from sqlstage.lint.catalogue import RULES, Rule, Severity
-from sqlstage.lint.engine import DEFAULT_PG_VERSION, Finding, LintOptions, lint_all, lint_text
+from sqlstage.lint.context import DEFAULT_PG_VERSION, LintOptions
+from sqlstage.lint.engine import Finding, lint_all, lint_text
 
 __all__ = [
     "DEFAULT_PG_VERSION",

@@ -9,33 +9,28 @@ gives one `Finding(rule="add-column-not-null-no-default", severity="error", line
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlstage.lint import rules_changes, rules_locks, rules_tables
 from sqlstage.lint.catalogue import RULES, Severity
-from sqlstage.lint.nodes import Node, kind, needs_no_transaction, table
-from sqlstage.sqltext import first_code_offset
+from sqlstage.lint.context import (
+    Check,
+    Context,
+    Hit,
+    LintOptions,
+    Source,
+    Statement,
+)
+from sqlstage.lint.nodes import kind, needs_no_transaction, table
 
-DEFAULT_PG_VERSION = 15  # the oldest PostgreSQL release still supported upstream (Nov 2026)
 DIALECTS = ("postgresql", "sqlite")
 NO_TRANSACTION = re.compile(r"^\s*--\s*sqlstage:no-transaction\b", re.IGNORECASE)
 WAIVER = re.compile(
     r"^\s*--\s*sqlstage:allow\s+(?P<rules>[\w-]+(?:\s*,\s*[\w-]+)*)(?P<reason>.*)$", re.IGNORECASE
 )
-
-
-@dataclass(frozen=True)
-class LintOptions:
-    """What to check and how strictly: `[lint]` in sqlstage.toml plus what the run knows."""
-
-    dialect: str = "postgresql"
-    pg_version: int = DEFAULT_PG_VERSION
-    disable: frozenset[str] = frozenset()
-    warn: frozenset[str] = frozenset()
-    #: sqlstage itself sets lock_timeout for this run (then migrations need not)
-    tool_lock_timeout: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,80 +68,6 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
-class Hit:
-    """What a rule reports; the engine adds file, line, severity and waivers."""
-
-    rule: str
-    message: str
-    safe: str
-    location: int | None = None  # byte offset in the file; the statement's start when None
-
-
-@dataclass(frozen=True)
-class Statement:
-    kind: str
-    node: Node
-    start: int  # byte offset of the statement's first token
-    end: int
-
-
-class Source:
-    """The file's text, and the mapping from pglast's byte offsets to lines and columns."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._data = None if text.isascii() else text.encode("utf-8")
-
-    def char(self, byte_offset: int) -> int:
-        if self._data is None:
-            return byte_offset
-        return len(self._data[:byte_offset].decode("utf-8", "replace"))
-
-    def position(self, byte_offset: int) -> tuple[int, int]:
-        """1-based (line, column) of a byte offset; the column counts characters."""
-        offset = self.char(byte_offset)
-        line_start = self.text.rfind("\n", 0, offset) + 1
-        return self.text.count("\n", 0, offset) + 1, offset - line_start + 1
-
-    def sql(self, statement: Statement) -> str:
-        start, end = self.char(statement.start), self.char(statement.end)
-        begin = first_code_offset(self.text, start, end)
-        return self.text[start if begin is None else begin : end].strip()
-
-
-@dataclass
-class Context:
-    """What the rules know about the migration so far (statements before the current one)."""
-
-    options: LintOptions
-    source: Source
-    statements: Sequence[Statement]
-    wrapped: bool  # sqlstage runs this migration inside one transaction
-    created_tables: set[str] = field(default_factory=set)
-    created_indexes: set[str] = field(default_factory=set)
-    created_views: set[str] = field(default_factory=set)  # anywhere in the file
-    ddl_tables: set[str] = field(default_factory=set)  # existing tables altered in the file
-    constrained_tables: set[str] = field(default_factory=set)  # constraints added in the file
-    validated_tables: set[str] = field(default_factory=set)
-    explicit_transaction: bool = False
-    lock_timeout: bool = False
-    lock_timeout_warned: bool = False
-
-    def existing(self, name: str) -> bool:
-        """True for a table this migration did not create itself."""
-        return name not in self.created_tables
-
-    def in_transaction(self) -> bool:
-        return self.wrapped or self.explicit_transaction
-
-    def sql(self, statement: Statement) -> str:
-        return self.source.sql(statement)
-
-
-Check = Callable[[Statement, Context], Iterable[Hit]]
-
-
 def lint_text(path: Path, text: str, options: LintOptions) -> list[Finding]:
     """Findings for one migration's forward SQL, in file order. Non-PostgreSQL dialects have
     no rules yet and return nothing."""
@@ -172,8 +93,6 @@ def lint_text(path: Path, text: str, options: LintOptions) -> list[Finding]:
 
 
 def _checks() -> tuple[Check, ...]:
-    from sqlstage.lint import rules_changes, rules_locks, rules_tables
-
     return (*rules_tables.CHECKS, *rules_locks.CHECKS, *rules_changes.CHECKS)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlstage.lint.engine import Check, Context, Hit, Statement
+from sqlstage.lint.context import Check, Context, Hit, Statement
 from sqlstage.lint.nodes import alter_commands, drop_names, ident, rewrite, subtype, table
 
 BATCH = "WHERE ctid IN (SELECT ctid FROM {t} WHERE <not yet done> LIMIT 10000)"

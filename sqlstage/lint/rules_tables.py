@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlstage.lint.engine import Check, Context, Hit, Statement
+from sqlstage.lint.context import Check, Context, Hit, Statement
 from sqlstage.lint.nodes import (
     Node,
     alter_commands,

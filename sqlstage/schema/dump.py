@@ -14,7 +14,6 @@ from sqlstage.drivers.base import Driver
 from sqlstage.schema import render_text, snapshot
 
 #: what `schema_dump = true` writes, relative to sqlstage.toml
-DEFAULT_PATH = "database/schema.sql"
 
 
 def dump_text(driver: Driver, environment: str) -> str:

@@ -1,0 +1,98 @@
+"""What a rule sees: the options of the run, the file's statements, and what the migration
+has done so far. Rules (`rules_*.py`) and the engine both import it; it imports neither."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlstage.lint.nodes import Node
+from sqlstage.sqltext import first_code_offset
+
+DEFAULT_PG_VERSION = 15  # the oldest PostgreSQL release still supported upstream (Nov 2026)
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """What to check and how strictly: `[lint]` in sqlstage.toml plus what the run knows."""
+
+    dialect: str = "postgresql"
+    pg_version: int = DEFAULT_PG_VERSION
+    disable: frozenset[str] = frozenset()
+    warn: frozenset[str] = frozenset()
+    #: sqlstage itself sets lock_timeout for this run (then migrations need not)
+    tool_lock_timeout: bool = False
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a rule reports; the engine adds file, line, severity and waivers."""
+
+    rule: str
+    message: str
+    safe: str
+    location: int | None = None  # byte offset in the file; the statement's start when None
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: str
+    node: Node
+    start: int  # byte offset of the statement's first token
+    end: int
+
+
+class Source:
+    """The file's text, and the mapping from pglast's byte offsets to lines and columns."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._data = None if text.isascii() else text.encode("utf-8")
+
+    def char(self, byte_offset: int) -> int:
+        if self._data is None:
+            return byte_offset
+        return len(self._data[:byte_offset].decode("utf-8", "replace"))
+
+    def position(self, byte_offset: int) -> tuple[int, int]:
+        """1-based (line, column) of a byte offset; the column counts characters."""
+        offset = self.char(byte_offset)
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        return self.text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+    def sql(self, statement: Statement) -> str:
+        start, end = self.char(statement.start), self.char(statement.end)
+        begin = first_code_offset(self.text, start, end)
+        return self.text[start if begin is None else begin : end].strip()
+
+
+@dataclass
+class Context:
+    """What the rules know about the migration so far (statements before the current one)."""
+
+    options: LintOptions
+    source: Source
+    statements: Sequence[Statement]
+    wrapped: bool  # sqlstage runs this migration inside one transaction
+    created_tables: set[str] = field(default_factory=set)
+    created_indexes: set[str] = field(default_factory=set)
+    created_views: set[str] = field(default_factory=set)  # anywhere in the file
+    ddl_tables: set[str] = field(default_factory=set)  # existing tables altered in the file
+    constrained_tables: set[str] = field(default_factory=set)  # constraints added in the file
+    validated_tables: set[str] = field(default_factory=set)
+    explicit_transaction: bool = False
+    lock_timeout: bool = False
+    lock_timeout_warned: bool = False
+
+    def existing(self, name: str) -> bool:
+        """True for a table this migration did not create itself."""
+        return name not in self.created_tables
+
+    def in_transaction(self) -> bool:
+        return self.wrapped or self.explicit_transaction
+
+    def sql(self, statement: Statement) -> str:
+        return self.source.sql(statement)
+
+
+Check = Callable[[Statement, Context], Iterable[Hit]]
