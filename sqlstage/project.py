@@ -192,9 +192,12 @@ class Project:
         """Offline: rewrite status.json from what it still tells; returns whether it was
         written and the environments that need `status --live ENV --write`."""
         from sqlstage.repair import salvage_status
+        from sqlstage.writable import folder_lock
 
-        salvage = salvage_status(self.config.status_file, list(self.config.environments))
-        if not salvage.status.environments:  # nothing could be read: keep the file to fix by hand
-            return False, salvage.unknown
-        written = write_status(self.config.status_file, salvage.status, self.config, self.catalog)
+        path = self.config.status_file
+        with folder_lock(path.parent, path.name):  # a run may be writing its entry
+            salvage = salvage_status(path, list(self.config.environments))
+            if not salvage.status.environments:  # nothing readable: keep it to fix by hand
+                return False, salvage.unknown
+            written = write_status(path, salvage.status, self.config, self.catalog)
         return written, salvage.unknown
