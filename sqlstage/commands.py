@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from sqlstage import bookkeeping
 from sqlstage.checksums import refuse_edited
@@ -27,6 +27,7 @@ from sqlstage.config import Environment
 from sqlstage.drivers.base import ServerInfo
 from sqlstage.errors import ConfigError, Refused
 from sqlstage.history import AppliedMigration, Marker
+from sqlstage.interaction import QUIET, UNATTENDED, Ask, Events, confirm, confirm_action
 from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
 from sqlstage.migration import Migration
 from sqlstage.plan import (
@@ -43,8 +44,7 @@ from sqlstage.project import Project, VerifyReport
 from sqlstage.repair import RepairAction
 from sqlstage.report import LiveReport, live_report
 from sqlstage.runlog import RunLog
-from sqlstage.runner import Events as StepEvents
-from sqlstage.runner import NoEvents, Runner, current_user
+from sqlstage.runner import Runner, current_user
 from sqlstage.safety import (
     Identity,
     identity,
@@ -59,70 +59,6 @@ from sqlstage.session import Session, check_marker, open_session
 if TYPE_CHECKING:
     from sqlstage.schema import Snapshot
     from sqlstage.verify import VerifyEvents
-
-
-# -- how the library reaches a person, and tells what happens ---------------------------------
-class Ask(Protocol):
-    """Answers from a person. `attended` says whether one is there to answer at all."""
-
-    @property
-    def attended(self) -> bool: ...
-
-    def yes_no(self, question: str) -> bool: ...
-
-    def typed(self, question: str) -> str: ...
-
-    def secret(self, question: str) -> str: ...
-
-
-class Unattended:
-    """No one to ask (a script, CI): every question is a refusal."""
-
-    attended = False
-
-    def yes_no(self, question: str) -> bool:
-        raise Refused(f"no one to answer '{question}': this run is unattended", "pass yes=True")
-
-    def typed(self, question: str) -> str:
-        raise Refused(f"no one to answer '{question}': this run is unattended")
-
-    def secret(self, question: str) -> str:
-        raise Refused(f"no one to answer '{question}': this run is unattended")
-
-
-UNATTENDED = Unattended()
-
-
-class Events(StepEvents, Protocol):
-    def connected(self, session: Session) -> None: ...
-
-    def warning(self, text: str) -> None: ...
-
-    def waiting(self, holder: str) -> None: ...
-
-    def planned(self, plan: Plan) -> None: ...
-
-    def backed_up(self, path: Path) -> None: ...
-
-
-class Quiet(NoEvents):
-    def connected(self, session: Session) -> None:
-        pass
-
-    def warning(self, text: str) -> None:
-        pass
-
-    def waiting(self, holder: str) -> None:
-        pass
-
-    def planned(self, plan: Plan) -> None:
-        pass
-
-    def backed_up(self, path: Path) -> None:
-        pass
-
-
-QUIET = Quiet()
 
 
 # -- apply and rollback ---------------------------------------------------------------------
@@ -182,12 +118,7 @@ def apply(
     if options.skip_rehearsal is not None and not options.skip_rehearsal.strip():
         raise ConfigError('skipping the rehearsal check needs a reason: --reason "why"')
     _known_rules(options.allow_lint)
-    with (
-        _connected(project, env, ask, events, options.dry_run, options.yes) as session,
-        _locked(session, options.lock_wait, events, skip=options.dry_run),
-    ):
-        history = session.applied()
-        _refuse_stopped(session, project, history)
+    with _changing(project, env, ask, events, options) as (session, history):
         refuse_edited(env.key, project.catalog, history, session.history.applied_sql)
         plan = choose_apply(
             env,
@@ -218,12 +149,7 @@ def rollback(
     """Run the rollback sections of the environment's last migration, or of `target` and
     every one applied after it, newest first."""
     env = project.config.environment(environment)
-    with (
-        _connected(project, env, ask, events, options.dry_run, options.yes) as session,
-        _locked(session, options.lock_wait, events, skip=options.dry_run),
-    ):
-        history = session.applied()
-        _refuse_stopped(session, project, history)
+    with _changing(project, env, ask, events, options) as (session, history):
         plan = choose_rollback(env, project.catalog, history, options.target)
         plan = with_steps(plan, session.driver)
         plan = _decide(session, plan, options.yes, options.backup, adopt=False)
@@ -231,6 +157,25 @@ def rollback(
         if options.dry_run or plan.not_applied is not None or plan.empty:
             return RunResult(plan)
         return _run(project, session, plan, ask, events, options.yes)
+
+
+@contextmanager
+def _changing(
+    project: Project,
+    env: Environment,
+    ask: Ask,
+    events: Events,
+    options: ApplyOptions | RollbackOptions,
+) -> Iterator[tuple[Session, list[AppliedMigration]]]:
+    """How apply and rollback start: connected, locked (not for a dry run), the history
+    read inside the lock, and refused while a migration stopped midway."""
+    with (
+        _connected(project, env, ask, events, options.dry_run, options.yes) as session,
+        _locked(session, options.lock_wait, events, skip=options.dry_run),
+    ):
+        history = session.applied()
+        _refuse_stopped(session, project, history)
+        yield session, history
 
 
 def _decide_apply(project: Project, session: Session, plan: Plan, options: ApplyOptions) -> Plan:
@@ -284,7 +229,7 @@ def _run(
         raise plan.refusals[0]
     if plan.backup:
         session.driver.check_backup()
-    _confirm(plan, ask)
+    confirm(plan, ask)
     backup_path = None
     if plan.backup:
         backup_path = bookkeeping.backup(project, session)
@@ -317,51 +262,6 @@ def _run(
     return RunResult(plan, tuple(done), log.path, session.status_written, dumped, backup_path)
 
 
-def _confirm(plan: Plan, ask: Ask) -> None:
-    """Ask what the plan says must be asked; a 'no' is Refused (exit 3), nothing changed."""
-    env, direction = plan.environment, plan.direction
-    count = len(plan.steps) + len(plan.renames)
-    what = f"{count} migration{'s' if count != 1 else ''}"
-    nothing = f"nothing was {direction.past} {direction.prep} {env.key}"
-    if plan.adopt:
-        if not ask.attended:
-            raise Refused(
-                _adoption_question(plan),
-                f"check the URL of '{env.key}', then pass --adopt to mark it as '{env.key}'",
-            )
-        what = _adoption_question(plan)
-        question = f"{what[0].upper()}{what[1:]}.\nIs it '{env.key}' ({env.name})? Mark it as such"
-        if not ask.yes_no(question):
-            raise Refused(f"not confirmed: {nothing}")
-    if plan.confirmation is Confirmation.NONE:
-        return
-    if plan.confirmation is Confirmation.TYPE_KEY:
-        if not plan.backup and not ask.yes_no(
-            f"{env.name} is protected: take a backup before {direction.gerund} "
-            '(or set backup = "pg_dump" for it in sqlstage.toml, or pass --backup). '
-            "Backup taken?"
-        ):
-            raise Refused(
-                f"no backup confirmed: {nothing}", "take a backup first, or pass --backup"
-            )
-        verb = "roll back" if direction is Direction.DOWN else "apply"
-        answer = ask.typed(f"Type '{env.key}' to {verb} {what} {direction.prep} {env.name}")
-        if answer.strip() != env.key:
-            raise Refused(f"not confirmed: {nothing}", f"type '{env.key}' exactly to go on")
-        return
-    verb = "Roll back" if direction is Direction.DOWN else "Apply"
-    if not ask.yes_no(f"{verb} {what} {direction.prep} {env.label}?"):
-        raise Refused(f"not confirmed: {nothing}", "answer y, or pass --yes")
-
-
-def _adoption_question(plan: Plan) -> str:
-    applied = len([row for row in plan.history if row.is_applied])
-    return (
-        f"this database has {applied} applied migration{'s' if applied != 1 else ''} but no "
-        "sqlstage environment marker, so nothing tells which environment it is"
-    )
-
-
 # -- putting records right ------------------------------------------------------------------
 @dataclass(frozen=True)
 class RepairResult:
@@ -391,7 +291,7 @@ def repair(
     ):
         history = session.applied()
         name = resolve_name(project.catalog, history, migration)
-        _confirm_action(env, f"{action.value} {name} on {env.label}", yes, ask)
+        confirm_action(env, f"{action.value} {name} on {env.label}", yes, ask)
         with bookkeeping.run_log(project, session, "repair") as log:
             if action is RepairAction.RESUME:
                 done = _resume(project, session, log, find_row(history, name), events)
@@ -465,28 +365,14 @@ def baseline(
         count = f"{len(chosen)} migration{'s' if len(chosen) != 1 else ''}"
         if identity(session.marker, len(history)) is Identity.UNMARKED_ADOPTED and not adopt:
             plan = Plan(env, Direction.UP, (), (), tuple(history), adopt=True)
-            _confirm(plan, ask)  # --yes alone never marks it
-        _confirm_action(env, f"record {count} on {env.label}", yes, ask)
+            confirm(plan, ask)  # --yes alone never marks it
+        confirm_action(env, f"record {count} on {env.label}", yes, ask)
         with bookkeeping.run_log(project, session, "baseline") as log:
             session.mark()
             record_baseline(session.history, chosen, current_user())
             names = ", ".join(m.name for m in chosen)
             log.write(f"recorded as applied, none run: {names}")
     return BaselineResult(tuple(chosen), session.status_written)
-
-
-def _confirm_action(env: Environment, what: str, yes: bool, ask: Ask) -> None:
-    """Type the key for a protected environment, else [y/N] or yes."""
-    if env.protected:
-        if env.allow_non_interactive and yes:
-            return
-        if ask.typed(f"Type '{env.key}' to {what}").strip() != env.key:
-            raise Refused(f"not confirmed: nothing was changed on {env.key}")
-        return
-    if yes:
-        return
-    if not ask.yes_no(f"{what[0].upper()}{what[1:]}?"):
-        raise Refused(f"not confirmed: nothing was changed on {env.key}", "answer y, or pass --yes")
 
 
 # -- the shared start -----------------------------------------------------------------------
