@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlstage.errors import ConfigError, MigrationFileError
 from sqlstage.migration import Migration, parse_name, read_migration
+from sqlstage.pgparse import client_copy, client_copy_kind
 
 DEFAULT_WIDTH = 3
 
@@ -26,7 +27,7 @@ class Catalog:
         """A migration by file name (with or without `.sql`) or by number (`4`, `004`)."""
         wanted = Path(reference).name.removesuffix(".sql")  # a tab-completed path works too
         for migration in self.migrations:
-            if wanted == migration.name or (wanted.isdigit() and int(wanted) == migration.number):
+            if wanted == migration.name or (is_number(wanted) and int(wanted) == migration.number):
                 return migration
         raise ConfigError(
             f"no migration '{reference}' in {self.folder}",
@@ -38,6 +39,11 @@ class Catalog:
         if not self.migrations:
             return DEFAULT_WIDTH
         return len(self.migrations[-1].name.split("_", 1)[0])
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: `int()` would read full-width digits (U+FF10..U+FF19) too."""
+    return text.isascii() and text.isdigit()
 
 
 def load_catalog(folder: Path) -> Catalog:
@@ -72,7 +78,26 @@ def load_catalog(folder: Path) -> Catalog:
             )
         seen[number] = path
     migrations = sorted((read_migration(p) for p in seen.values()), key=lambda m: m.number)
+    for migration in migrations:
+        refuse_client_copy(migration)
     return Catalog(folder, tuple(migrations))
+
+
+def refuse_client_copy(migration: Migration) -> None:
+    """A `COPY ... FROM STDIN` with its rows inline (pg_dump style) is a file error before
+    anything runs: a run sends statements, not a client's data stream."""
+    sections = [(migration.forward, 0)]
+    if migration.rollback is not None and migration.rollback_line is not None:
+        sections.append((migration.rollback, migration.rollback_line))
+    for text, offset in sections:
+        statement = client_copy(text)
+        if statement is not None:
+            raise MigrationFileError(
+                f"{migration.path}:{offset + statement.line}: "
+                f"{client_copy_kind(statement.sql)} streams data through the client (like "
+                "the rows and the closing \\. line pg_dump writes), which sqlstage does not do",
+                "load the data with INSERT statements, or with psql's \\copy outside sqlstage",
+            )
 
 
 def next_number(folder: Path) -> tuple[int, int]:

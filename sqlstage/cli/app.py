@@ -10,7 +10,7 @@ import click
 
 from sqlstage import __version__
 from sqlstage.errors import ExitCode, SqlstageError
-from sqlstage.urls import redact
+from sqlstage.urls import redact, secrets_in
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.project import Project
@@ -34,15 +34,7 @@ class State:
         return value
 
     def _remember_password(self, url: str) -> None:
-        from urllib.parse import unquote, urlsplit
-
-        try:
-            password = urlsplit(url.strip()).password
-        except ValueError:
-            password = None
-        self.secrets.extend(p for p in (password, unquote(password or "")) if p)
-        if not password:
-            self.secrets.append(url.strip())  # unparseable: treat the whole answer as secret
+        self.secrets.extend(secrets_in(url))
 
 
 class SqlstageGroup(click.Group):
