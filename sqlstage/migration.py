@@ -114,7 +114,7 @@ def read_regular_file(path: Path) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
-    with os.fdopen(fd, "rb") as file:
+    try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise MigrationFileError(
@@ -122,10 +122,12 @@ def read_regular_file(path: Path) -> bytes:
                 "not a file of SQL",
                 "remove it or rename it so it does not end in .sql",
             )
-        try:
+        with os.fdopen(fd, "rb", closefd=False) as file:
             return file.read()
-        except OSError as err:
-            raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
+    except OSError as err:
+        raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
+    finally:
+        os.close(fd)
 
 
 _KINDS = {
