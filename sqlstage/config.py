@@ -289,13 +289,13 @@ def _lock_timeout(where: Path, key: str, value: Any) -> str | None:
     milliseconds = (number * Decimal(_UNIT_MS[match["unit"]])).to_integral_value(ROUND_HALF_EVEN)
     if milliseconds > MAX_LOCK_TIMEOUT_MS:
         raise ConfigError(
-            f"{name} = {text!r} is longer than PostgreSQL allows ({MAX_LOCK_TIMEOUT_MS} ms, "
+            f'{name} = "{text}" is longer than PostgreSQL allows ({MAX_LOCK_TIMEOUT_MS} ms, '
             "about 24 days)",
             'a migration should give up in seconds: lock_timeout = "5s"',
         )
     if milliseconds == 0 and number != 0:
         raise ConfigError(
-            f"{name} = {text!r} rounds to 0 ms in PostgreSQL, which disables the timeout "
+            f'{name} = "{text}" rounds to 0 ms in PostgreSQL, which disables the timeout '
             "(a lock wait would never end)",
             'give at least "1ms", or "0" to disable it on purpose',
         )
