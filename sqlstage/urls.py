@@ -25,25 +25,21 @@ SCHEMES = {
 MASK = "***"
 #: `password=...` in a query string or a libpq keyword string, quoted or not
 _PASSWORD_PARAM = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&\s]*)")
-#: a secret runs to the last `@` before a blank (text) or before the end (one URL), so a
-#: password holding `@ / # ?` is covered whole; the bound keeps a long line linear
-_SECRET_IN_TEXT = r"\S{1,1000}"
-_SECRET_IN_URL = r".{1,1000}"
-
-
-def _credentials(secret: str) -> re.Pattern[str]:
-    """`scheme:` + any slashes + `user:SECRET@`, else a bare `user:SECRET@` whose secret does
-    not start with `/` (so the `//` of `postgresql://user@host` is never taken for one)."""
-    user = r"[^\s:/@]*"
-    return re.compile(
-        rf"(?P<head>[A-Za-z][A-Za-z0-9+.-]*:/*{user}:)(?P<secret>{secret})@"
-        rf"|(?P<bare>{user}:)(?P<bare_secret>(?!/){secret})@",
-        re.DOTALL,
-    )
-
-
-_IN_TEXT = _credentials(_SECRET_IN_TEXT)
-_IN_URL = _credentials(_SECRET_IN_URL)
+#: in one URL (or one blank-free piece of text): `scheme:` + any slashes + `user:SECRET@`, else
+#: a bare `user:SECRET@` whose secret does not start with `/` (so the `//` of
+#: `postgresql://user@host` is never taken for one). The secret runs to the last `@`, so a
+#: password holding `@ / # ?` is covered whole.
+_CREDENTIALS = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*:/*[^\s:/@]*:)(?P<secret>.+)@"
+    r"|(?P<bare>[^\s:/@]*:)(?P<bare_secret>(?!/).+)@",
+    re.DOTALL,
+)
+#: a blank-free piece of text that holds an `@`, matched from its first character only, so
+#: a long line costs one pass
+_AT_TOKEN = re.compile(r"(?<!\S)[^\s@]*+@\S*+")
+#: a piece longer than this (no URL is) is masked up to its last `@` without a closer look,
+#: which would cost its length squared
+_LONG_TOKEN = 2000
 _POSTGRES_URL = re.compile(
     r"(?P<scheme>[A-Za-z]+)://(?P<authority>[^/?#]*)(?P<path>/[^?#]*)?"
     r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?",
@@ -176,7 +172,7 @@ def mask_url(url: str) -> str:
     >>> mask_url("postgresql://app:pa@ss/word@[::1:5432/app")
     'postgresql://app:***@[::1:5432/app'
     """
-    return _mask(_IN_URL, url)
+    return _mask_password_param(_mask_token(url))
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -188,24 +184,33 @@ def redact(text: str, secrets: list[str]) -> str:
     """
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
-    return _mask(_IN_TEXT, text)
+    if "@" in text:  # the common case, a line with no URL, costs a scan in C
+        text = _AT_TOKEN.sub(lambda token: _mask_token(token[0]), text)
+    return _mask_password_param(text)
 
 
 def secrets_in(url: str) -> list[str]:
     """Every spelling of the passwords an answer at the URL prompt may hold, to redact them
     wherever they show up; the whole answer when none is recognised (a password typed at the
     URL prompt by mistake)."""
-    found = [m["secret"] or m["bare_secret"] for m in _IN_URL.finditer(url)]
+    found = [m["secret"] or m["bare_secret"] for m in _CREDENTIALS.finditer(url)]
     found += [m[2].strip("'") for m in _PASSWORD_PARAM.finditer(url)]
     found = [spelling for s in found if s for spelling in {s, unquote(s)}]
     answer = url.strip()
     return found or ([answer] if len(answer) >= 4 else [])
 
 
-def _mask(pattern: re.Pattern[str], text: str) -> str:
-    if "@" in text:  # the common case, a line with no URL, costs one scan in C
-        text = pattern.sub(_keep_user, text)
-    return _PASSWORD_PARAM.sub(rf"\g<1>{MASK}", text)
+def _mask_password_param(text: str) -> str:
+    return _PASSWORD_PARAM.sub(rf"\g<1>{MASK}", text) if "=" in text else text
+
+
+def _mask_token(token: str) -> str:
+    if ":" not in token:
+        return token
+    if len(token) > _LONG_TOKEN:
+        head, _, tail = token.rpartition("@")
+        return f"{MASK}@{tail}" if ":" in head else token
+    return _CREDENTIALS.sub(_keep_user, token)
 
 
 def _keep_user(match: re.Match[str]) -> str:
