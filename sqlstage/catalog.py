@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlstage.errors import ConfigError, MigrationFileError
 from sqlstage.migration import Migration, parse_name, read_migration
-from sqlstage.pgparse import client_copy, client_copy_kind
+from sqlstage.pgparse import client_copy
 
 DEFAULT_WIDTH = 3
 
@@ -90,12 +90,13 @@ def refuse_client_copy(migration: Migration) -> None:
     if migration.rollback is not None and migration.rollback_line is not None:
         sections.append((migration.rollback, migration.rollback_line))
     for text, offset in sections:
-        statement = client_copy(text)
-        if statement is not None:
+        found = client_copy(text)
+        if found is not None:
+            statement, kind = found
             raise MigrationFileError(
-                f"{migration.path}:{offset + statement.line}: "
-                f"{client_copy_kind(statement.sql)} streams data through the client (like "
-                "the rows and the closing \\. line pg_dump writes), which sqlstage does not do",
+                f"{migration.path}:{offset + statement.line}: {kind} streams data through the "
+                "client (like the rows and the closing \\. line pg_dump writes), which sqlstage "
+                "does not do",
                 "load the data with INSERT statements, or with psql's \\copy outside sqlstage",
             )
 

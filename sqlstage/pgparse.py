@@ -138,21 +138,24 @@ _COPY_BY_TEXT = re.compile(
 )
 
 
-def client_copy(text: str) -> Statement | None:
-    """The first `COPY ... FROM STDIN` or `COPY ... TO STDOUT` of `text`, or None.
+def client_copy(text: str) -> tuple[Statement, str] | None:
+    """The first `COPY ... FROM STDIN` or `COPY ... TO STDOUT` of `text` and which of the two
+    it is, or None.
 
     Such a COPY streams its data through the client (pg_dump writes the rows inline, ended
     by a `\\.` line), which a migration run does not do:
 
-        >>> client_copy("create table t (x int);\\ncopy t from stdin;\\n1\\n\\\\.\\n").line
-        2
+        >>> statement, kind = client_copy("create table t (x int);\\ncopy t from stdin;\\n1\\n")
+        >>> statement.line, kind
+        (2, 'COPY ... FROM STDIN')
     """
     if not _CLIENT_STREAM.search(text):
         return None
     # the data lines after the COPY do not confuse the split: they come after its `;`
     for statement in split_statements(text):
-        if client_copy_kind(statement.sql):
-            return statement
+        kind = client_copy_kind(statement.sql)
+        if kind:
+            return statement, kind
     return None
 
 
@@ -160,10 +163,10 @@ def client_copy_kind(sql: str) -> str | None:
     """`COPY ... FROM STDIN` / `COPY ... TO STDOUT` for one statement that is one, else None;
     read from the parse tree (a string that mentions stdin is not one), from the text when
     the statement does not parse."""
-    from pglast.parser import ParseError
-
     if sql[:4].lower() != "copy":
         return None
+    from pglast.parser import ParseError
+
     try:
         nodes = statement_nodes(sql)
     except ParseError:
