@@ -40,7 +40,15 @@ MALFORMED = {
     "libpq refuses an option": (f"postgresql://app:Zq9Sup3r@{HOST}/x?sslmode=bogus", 4),
     "password parameter": (f"postgresql://app@{HOST}/x?sslmode=bogus&password=Zq9Sup3r", 4),
 }
-COMMANDS = (("check", "dev"), ("status", "--live", "dev"), ("apply", "dev", "--yes"))
+COMMANDS = (
+    ("check", "dev"),
+    ("status", "--live", "dev"),
+    ("apply", "dev", "--yes"),
+    ("apply", "dev", "--dry-run"),
+    ("rollback", "dev", "--yes"),
+    ("schema", "dev"),
+    ("verify", "--env", "dev"),
+)
 
 
 @pytest.fixture
