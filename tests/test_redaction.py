@@ -224,3 +224,23 @@ def test_masking_is_idempotent_and_hides_every_piece(url: str) -> None:
     if ("@" in url and " " not in url) or "password=" in url:
         assert_no_piece(once)
     assert redact(once, []) == once
+
+
+def test_a_crash_shows_no_password_either(dev: ProjectDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a bug deep inside, not a driver: an internal step that fails with the URL in its message
+    import sqlstage.project
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        try:
+            raise OSError(f"cannot resolve {os.environ['DATABASE_URL']}")
+        except OSError as err:
+            raise RuntimeError(f"while reading {os.environ['DATABASE_URL']}") from err
+
+    monkeypatch.setattr(sqlstage.project, "resolve_url", broken)
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://app:Zq9#Sup3r@{HOST}/x")
+
+    result = dev.run("check", "dev")
+
+    assert isinstance(result.exception, RuntimeError)
+    assert "postgresql://app:***@127.0.0.1:5432/x" in str(result.exception)
+    assert_no_piece(f"{result.exception} {result.exception.__cause__} {result.output}")

@@ -63,6 +63,23 @@ class SqlstageGroup(click.Group):
             fail(
                 "no answer at the prompt (end of input): nothing was changed", ExitCode.REFUSED, []
             )
+        except Exception as error:  # a bug: Python prints its traceback, so redact what it says
+            state = ctx.find_object(State)
+            redact_exception(error, state.secrets if state else [])
+            raise
+
+
+def redact_exception(error: BaseException, secrets: list[str]) -> None:
+    """Redact the text arguments of an exception and of those it was raised from or during,
+    in place, so the traceback Python prints for them shows no password."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(
+            redact(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
+        )
+        current = current.__cause__ or current.__context__
 
 
 def fail(message: str, code: int, secrets: list[str]) -> NoReturn:
