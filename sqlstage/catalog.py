@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlstage.errors import ConfigError, MigrationFileError
-from sqlstage.migration import Migration, parse_name, read_migration
+from sqlstage.migration import Migration, parse_name, read_migration, refuse_non_regular
 from sqlstage.pgparse import client_copy
 
 DEFAULT_WIDTH = 3
@@ -58,11 +58,17 @@ def load_catalog(folder: Path) -> Catalog:
             "run `sqlstage init` or set `migrations` in sqlstage.toml",
         )
     # names, not Paths: sorting 10,000 Path objects alone took a tenth of a second
-    names = sorted(
-        entry.name
+    entries = [
+        entry
         for entry in os.scandir(folder)
         if entry.name.endswith(".sql") and not entry.name.startswith(".")
-    )
+    ]
+    for entry in entries:
+        # the directory listing already says a plain file is one: no system call, and
+        # anything else (a FIFO would block the read forever) is refused before it is opened
+        if not entry.is_file() and parse_name(entry.name) is not None:
+            refuse_non_regular(folder / entry.name)
+    names = sorted(entry.name for entry in entries)
     seen: dict[int, Path] = {}
     for file_name in names:
         path = folder / file_name

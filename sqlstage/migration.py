@@ -107,8 +107,8 @@ def read_regular_file(path: Path) -> bytes:
     """The bytes of a regular file; MigrationFileError for anything else.
 
     Opened without blocking and checked on the open descriptor, so a FIFO named like a
-    migration is refused instead of hanging the run, and a file swapped after a check
-    cannot slip through.
+    migration is refused instead of hanging the run, also when it replaced a file after the
+    catalog's check (`refuse_non_regular`, which never opens it).
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -117,16 +117,30 @@ def read_regular_file(path: Path) -> bytes:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise MigrationFileError(
-                f"{path}: is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, "
-                "not a file of SQL",
-                "remove it or rename it so it does not end in .sql",
-            )
+            raise _not_regular(path, mode)
         return _read_all(fd)
     except OSError as err:
         raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
     finally:
         os.close(fd)
+
+
+def refuse_non_regular(path: Path) -> None:
+    """MigrationFileError unless `path` is a regular file (a symlink to one is), asked with
+    stat, without opening it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
+    if not stat.S_ISREG(mode):
+        raise _not_regular(path, mode)
+
+
+def _not_regular(path: Path, mode: int) -> MigrationFileError:
+    return MigrationFileError(
+        f"{path}: is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file of SQL",
+        "remove it or rename it so it does not end in .sql",
+    )
 
 
 def _read_all(fd: int) -> bytes:
