@@ -11,8 +11,8 @@ import difflib
 from collections.abc import Callable, Iterable, Sequence
 
 from sqlstage.catalog import Catalog
-from sqlstage.drivers.base import AppliedMigration
 from sqlstage.errors import ChecksumChanged
+from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.status_file import StatusFile
 

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     REFUSED = 3
     CANNOT_CONNECT = 4
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class SqlstageError(Exception):
@@ -72,3 +73,7 @@ class MigrationFailed(SqlstageError):
     """A statement failed; its migration was rolled back and the run stopped."""
 
     exit_code = ExitCode.MIGRATION_FAILED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the run stops as on Ctrl-C (exit 143)."""

@@ -131,6 +131,20 @@ def reasons(text: str) -> list[str | None]:
     return [no_transaction_reason(kind, node) for kind, node, _, _ in statement_nodes(text)]
 
 
+def postgres_reason(sql: str) -> str | None:
+    """The name of what keeps this statement out of a transaction block, or None.
+
+    >>> postgres_reason("create index concurrently i on t (x)")
+    'CREATE INDEX CONCURRENTLY'
+    """
+    from pglast.parser import ParseError
+
+    try:
+        return next((reason for reason in reasons(sql) if reason), None)
+    except ParseError:
+        return None  # the server will say what is wrong with it
+
+
 #: cheap test before a parse: most migrations never mention the client's streams
 _CLIENT_STREAM = re.compile(r"\b(?:stdin|stdout)\b", re.IGNORECASE)
 _COPY_BY_TEXT = re.compile(

@@ -1,47 +1,139 @@
-"""Migrations + an environment's applied history -> what to run, or why not."""
+"""Migrations + an environment's history -> a Plan: every step and every decision, taken once.
+
+A plan says what runs, in which direction, each step's statements and whether they run in one
+transaction, the files renamed since they ran, and the rules the run would break
+(`refusals`). The runner executes steps and decides nothing; `commands` refuses a plan whose
+`refusals` are not empty; `--dry-run` shows it. Nothing here touches a database: statements
+come from the driver's splitter, which only parses.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
 
 from sqlstage.catalog import Catalog
 from sqlstage.config import Environment
-from sqlstage.drivers.base import AppliedMigration
-from sqlstage.errors import Refused
-from sqlstage.migration import Migration, parse_name
+from sqlstage.drivers.base import Driver
+from sqlstage.errors import MigrationFileError, Refused
+from sqlstage.history import AppliedMigration
+from sqlstage.migration import NO_TRANSACTION_DIRECTIVE, Migration, parse_name
+from sqlstage.sqltext import Statement
+
+
+class Direction(Enum):
+    """Which section a step runs and what it does to the history row."""
+
+    UP = "apply"
+    DOWN = "rollback"
+
+    @property
+    def past(self) -> str:
+        return "applied" if self is Direction.UP else "rolled back"
+
+    @property
+    def gerund(self) -> str:
+        return "applying" if self is Direction.UP else "rolling back"
+
+    @property
+    def prep(self) -> str:
+        return "to" if self is Direction.UP else "on"
+
+
+class Confirmation(Enum):
+    """What a run needs from a person before it starts."""
+
+    NONE = "none"  # --yes, or a protected environment with allow_non_interactive and --yes
+    YES_NO = "yes-no"
+    TYPE_KEY = "type-the-key"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration to run, one way."""
+
+    migration: Migration
+    statements: tuple[Statement, ...]
+    #: all statements and the history change commit together
+    in_transaction: bool
+    #: numbered below a migration the environment already has
+    out_of_order: bool = False
+    #: statements already committed by an earlier, interrupted run (`repair --resume`)
+    start_at: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.migration.name
+
+
+@dataclass(frozen=True)
+class Rename:
+    """A file renamed after it ran: same number, same checksum, new name."""
+
+    old: str
+    new: Migration
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What an `apply` will run against one environment.
-
-    `migrations` is what runs, in order; `pending` everything not yet applied;
-    `already_applied` is set when the user named a migration the environment already has.
-    """
+    """What one run will do to one environment."""
 
     environment: Environment
-    migrations: tuple[Migration, ...]
+    direction: Direction
+    steps: tuple[Step, ...]
+    #: everything the environment lacks (apply) / has (rollback)
     pending: tuple[Migration, ...]
-    applied: tuple[AppliedMigration, ...]
+    history: tuple[AppliedMigration, ...]
     warnings: tuple[str, ...] = ()
+    #: the user named a migration the environment already has (apply) ...
     already_applied: AppliedMigration | None = None
-    #: names of the migrations that run statement by statement (sqlstage.transactions)
-    outside_transaction: frozenset[str] = frozenset()
+    #: ... or does not have (rollback)
+    not_applied: Migration | None = None
+    renames: tuple[Rename, ...] = ()
+    #: every rule this run would break; the run starts only when there is none
+    refusals: tuple[Refused, ...] = ()
+    #: why rules were set aside on purpose (--skip-rehearsal, --allow-lint): logged and
+    #: written in each history row
+    note: str | None = None
+    backup: bool = False
+    confirmation: Confirmation = Confirmation.NONE
+    #: the database has migrations but no marker: marking it needs a person or --adopt
+    adopt: bool = False
+    #: lint findings of the steps' SQL (sqlstage.lint.Finding)
+    findings: tuple[object, ...] = field(default=())
+
+    @property
+    def migrations(self) -> tuple[Migration, ...]:
+        return tuple(step.migration for step in self.steps)
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps and not self.renames
+
+    @property
+    def outside_transaction(self) -> frozenset[str]:
+        return frozenset(step.name for step in self.steps if not step.in_transaction)
 
 
-def pending_migrations(catalog: Catalog, applied_names: Iterable[str]) -> list[Migration]:
-    done = set(applied_names)
-    return [m for m in catalog.migrations if m.name not in done]
-
-
-def history_warnings(catalog: Catalog, applied: Sequence[AppliedMigration], env: str) -> list[str]:
+def history_warnings(
+    catalog: Catalog,
+    applied: Sequence[AppliedMigration],
+    env: str,
+    renamed: Sequence[Rename] = (),
+) -> list[str]:
     """Edited applied files and recorded migrations whose file is gone."""
     files = catalog.by_name()
+    moved = {rename.old: rename.new for rename in renamed}
     warnings = []
     for row in applied:
         migration = files.get(row.migration)
-        if migration is None:
+        if row.migration in moved:
+            warnings.append(
+                f"{row.migration} was renamed to {moved[row.migration].file_name} after it "
+                f"was applied to {env}; nothing runs again, the record follows the new name"
+            )
+        elif migration is None:
             warnings.append(f"{row.migration} is applied to {env} but its file is gone")
         elif migration.checksum != row.checksum:
             warnings.append(
@@ -51,28 +143,58 @@ def history_warnings(catalog: Catalog, applied: Sequence[AppliedMigration], env:
     return warnings
 
 
-def plan_apply(
+def find_renames(
+    environment: str, catalog: Catalog, history: Sequence[AppliedMigration]
+) -> tuple[Rename, ...]:
+    """Files whose number an applied migration has under another name. Same checksum: a
+    rename; another checksum: refused (exit 2), since running it would run a different
+    migration under a number the database already has."""
+    files = catalog.by_name()
+    by_number = {m.number: m for m in catalog.migrations}
+    renames = []
+    for row in history:
+        parsed = _number(row.migration)
+        if row.migration in files or parsed is None or parsed[0] not in by_number:
+            continue
+        new = by_number[parsed[0]]
+        if new.checksum != row.checksum:
+            raise MigrationFileError(
+                f"{new.path}: number {parsed[0]} is already applied to {environment} as "
+                f"{row.migration}, with other SQL; nothing was run",
+                f"give {new.file_name} a new number (`sqlstage new` picks the next one), or "
+                f"restore {row.migration}.sql",
+            )
+        renames.append(Rename(row.migration, new))
+    return tuple(renames)
+
+
+def choose_apply(
     environment: Environment,
     catalog: Catalog,
-    applied: Sequence[AppliedMigration],
+    history: Sequence[AppliedMigration],
     target: str | None = None,
     to: str | None = None,
     allow_out_of_order: bool = False,
 ) -> Plan:
-    """Choose the migrations to run.
+    """The migrations to run, without steps yet (`with_steps` splits them).
 
     No target: every pending migration. `target`: exactly that one, which must be the next
     pending one. `to`: pending ones up to and including it.
     """
-    applied = tuple(applied)
-    pending = pending_migrations(catalog, (row.migration for row in applied))
-    warnings = tuple(history_warnings(catalog, applied, environment.key))
-    by_name = {row.migration: row for row in applied}
+    history = tuple(history)
+    renames = find_renames(environment.key, catalog, history)
+    done = {row.migration for row in history} | {r.new.name for r in renames}
+    pending = [m for m in catalog.migrations if m.name not in done]
+    warnings = tuple(history_warnings(catalog, history, environment.key, renames))
+    plan = Plan(environment, Direction.UP, (), tuple(pending), history, warnings, renames=renames)
+    by_name = {row.migration: row for row in history}
     chosen = pending
     if target is not None:
         wanted = catalog.find(target)
         if wanted.name in by_name:
-            return Plan(environment, (), tuple(pending), applied, warnings, by_name[wanted.name])
+            return replace(plan, already_applied=by_name[wanted.name], renames=())
+        if wanted.name not in {m.name for m in pending}:  # renamed: nothing to run
+            return plan
         before = [m.name for m in pending[: pending.index(wanted)]]
         if before:
             raise Refused(
@@ -84,8 +206,17 @@ def plan_apply(
     elif to is not None:
         last = catalog.find(to)
         chosen = [m for m in pending if m.number <= last.number]
-    _check_order(environment, chosen, applied, allow_out_of_order)
-    return Plan(environment, tuple(chosen), tuple(pending), applied, warnings)
+    _check_order(environment, chosen, history, allow_out_of_order)
+    highest = _highest(history)
+    steps = tuple(
+        Step(m, (), True, out_of_order=highest is not None and m.number < highest) for m in chosen
+    )
+    return replace(plan, steps=steps)
+
+
+def _highest(history: Sequence[AppliedMigration]) -> int | None:
+    numbers = [parsed[0] for row in history if (parsed := _number(row.migration))]
+    return max(numbers) if numbers else None
 
 
 def _check_order(
@@ -107,64 +238,34 @@ def _check_order(
         )
 
 
-def out_of_order_notes(plan: Plan) -> dict[str, str]:
-    """History notes for planned migrations numbered below one already applied."""
-    from sqlstage.status_file import OUT_OF_ORDER_NOTE
-
-    numbered = {
-        parsed[0]: row.migration for row in plan.applied if (parsed := _number(row.migration))
-    }
-    if not numbered:
-        return {}
-    highest = max(numbered)
-    return {
-        m.name: f"{OUT_OF_ORDER_NOTE} (after {numbered[highest]})"
-        for m in plan.migrations
-        if m.number < highest
-    }
-
-
 def _number(name: str) -> tuple[int, str] | None:
     return parse_name(name + ".sql")
 
 
-@dataclass(frozen=True)
-class RollbackPlan:
-    """What a `rollback` will undo on one environment, newest first.
-
-    `not_applied` is set when the user named a migration the environment does not have.
-    """
-
-    environment: Environment
-    migrations: tuple[Migration, ...]
-    applied: tuple[AppliedMigration, ...]
-    warnings: tuple[str, ...] = ()
-    not_applied: Migration | None = None
-
-
-def plan_rollback(
+def choose_rollback(
     environment: Environment,
     catalog: Catalog,
-    applied: Sequence[AppliedMigration],
+    history: Sequence[AppliedMigration],
     target: str | None = None,
-) -> RollbackPlan:
-    """Choose the migrations to roll back: the last applied one, or `target` after every
-    migration applied after it, newest first.
+) -> Plan:
+    """The migrations to roll back: the last applied one, or `target` and every migration
+    applied after it, newest first.
 
     Refused (nothing runs) when one of them has no rollback section or its file is gone.
     """
-    applied = tuple(applied)
-    rows = [row for row in applied if row.status == "applied"]
-    warnings = tuple(history_warnings(catalog, applied, environment.key))
+    history = tuple(history)
+    rows = [row for row in history if row.is_applied]
+    warnings = tuple(history_warnings(catalog, history, environment.key))
+    plan = Plan(environment, Direction.DOWN, (), (), history, warnings)
     chosen = rows[-1:]
     if target is not None:
         wanted = catalog.find(target)
         names = [row.migration for row in rows]
         if wanted.name not in names:
-            return RollbackPlan(environment, (), applied, warnings, not_applied=wanted)
+            return replace(plan, not_applied=wanted)
         chosen = rows[names.index(wanted.name) :]
     files = catalog.by_name()
-    migrations = []
+    steps = []
     for row in reversed(chosen):
         migration = files.get(row.migration)
         if migration is None:
@@ -180,5 +281,79 @@ def plan_rollback(
                 "write its rollback, commented out, below a '-- rollback' line, or undo it "
                 "with a new migration",
             )
-        migrations.append(migration)
-    return RollbackPlan(environment, tuple(migrations), applied, warnings)
+        steps.append(Step(migration, (), True))
+    return replace(plan, steps=tuple(steps), pending=tuple(s.migration for s in steps))
+
+
+# -- statements and transactions ------------------------------------------------------------
+def with_steps(plan: Plan, driver: Driver) -> Plan:
+    """The plan with each step's statements split and its transaction decided."""
+    steps = tuple(
+        replace(step, statements=tuple(s), in_transaction=not _outside(driver, step.migration, s))
+        for step in plan.steps
+        if (s := section_statements(driver, step.migration, plan.direction)) is not None
+    )
+    return replace(plan, steps=steps)
+
+
+def steps_for(driver: Driver, migrations: Sequence[Migration], direction: Direction) -> list[Step]:
+    """Steps with no plan around them (verify's scratch runs)."""
+    steps = []
+    for migration in migrations:
+        statements = section_statements(driver, migration, direction)
+        steps.append(
+            Step(migration, tuple(statements), not _outside(driver, migration, statements))
+        )
+    return steps
+
+
+def section_statements(
+    driver: Driver, migration: Migration, direction: Direction
+) -> list[Statement]:
+    """The forward or rollback section's statements, with the file lines they are on."""
+    if direction is Direction.UP:
+        return driver.statements(migration.forward)
+    if migration.rollback is None or migration.rollback_line is None:
+        return []
+    offset = migration.rollback_line  # rollback statements count from the marker's next line
+    return [Statement(s.sql, offset + s.line) for s in driver.statements(migration.rollback)]
+
+
+def _outside(driver: Driver, migration: Migration, statements: Sequence[Statement]) -> bool:
+    """Whether the section runs statement by statement in autocommit.
+
+    Yes when the file starts with the directive, or when every statement must; a section that
+    mixes such a statement with others and has no directive is a file error (exit 2) naming
+    the line, because half of it would commit and half would not.
+    """
+    if not migration.no_transaction:
+        _refuse_transaction_control(driver, migration, statements)
+    flagged = [(s, r) for s in statements if (r := driver.outside_transaction_reason(s.sql))]
+    if migration.no_transaction or not flagged:
+        return migration.no_transaction
+    if len(flagged) == len(statements):
+        return True
+    statement, reason = flagged[0]
+    raise MigrationFileError(
+        f"{migration.path}:{statement.line}: {reason} cannot run inside a transaction, "
+        "and the other statements of this section would run in one",
+        f"move it to a migration of its own, or make the first line `{NO_TRANSACTION_DIRECTIVE}` "
+        "to run every statement on its own",
+    )
+
+
+def _refuse_transaction_control(
+    driver: Driver, migration: Migration, statements: Sequence[Statement]
+) -> None:
+    """A COMMIT in a migration would commit half of it and leave the rest outside any
+    transaction: refused (exit 2) before anything runs."""
+    for statement in statements:
+        control = driver.transaction_control(statement.sql)
+        if control:
+            raise MigrationFileError(
+                f"{migration.path}:{statement.line}: {control} in a migration: sqlstage runs "
+                "each migration in a transaction of its own, which this would end early (or, "
+                "for a setting the database ignores inside a transaction, silently not apply)",
+                "remove it; to manage transactions yourself, make the first line "
+                f"`{NO_TRANSACTION_DIRECTIVE}`",
+            )

@@ -8,68 +8,77 @@ history row's note: who, when and why.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 from sqlstage.catalog import Catalog
 from sqlstage.checksums import edited
-from sqlstage.drivers.base import AppliedMigration, Driver
 from sqlstage.errors import ConfigError, Refused, StatusFileError
+from sqlstage.history import AppliedMigration, History, Origin, Status, new_row
 from sqlstage.migration import Migration, parse_name
 from sqlstage.status_file import StatusFile, parse_status, utc_stamp
-from sqlstage.transactions import FAILED, history_row
 
 
 class RepairAction(StrEnum):
     MARK_APPLIED = "mark-applied"
     FORGET = "forget"
     ACCEPT = "accept"
+    #: run the statements a migration outside a transaction did not get to
+    RESUME = "resume"
+    #: the history row follows a file renamed after it ran (same number and checksum)
+    RENAME = "rename"
 
 
 def _stamp() -> str:
     return utc_stamp(datetime.now(UTC))
 
 
-def _find_row(history: Sequence[AppliedMigration], name: str) -> AppliedMigration | None:
+def find_row(history: Sequence[AppliedMigration], name: str) -> AppliedMigration | None:
     return next((row for row in history if row.migration == name), None)
 
 
 def resolve_name(catalog: Catalog, history: Sequence[AppliedMigration], reference: str) -> str:
-    """A migration's name from a file name or number; a history row whose file is gone counts."""
-    try:
-        return catalog.find(reference).name
-    except ConfigError:
-        wanted = reference.removesuffix(".sql")
-        for row in history:
-            parsed = parse_name(row.migration + ".sql")
-            if row.migration == wanted or (
-                wanted.isdigit() and parsed is not None and parsed[0] == int(wanted)
-            ):
-                return row.migration
-        raise
+    """A migration's name from a file name or number; a history row whose file is gone counts
+    (and, for a number, wins: that is the row a repair changes)."""
+    wanted = reference.removesuffix(".sql")
+    for row in history:
+        parsed = parse_name(row.migration + ".sql")
+        if row.migration == wanted or (
+            wanted.isdigit() and parsed is not None and parsed[0] == int(wanted)
+        ):
+            return row.migration
+    return catalog.find(reference).name
 
 
 def repair(
-    driver: Driver, environment: str, catalog: Catalog, name: str, action: RepairAction, by: str
+    history: History,
+    environment: str,
+    catalog: Catalog,
+    name: str,
+    action: RepairAction,
+    by: str,
 ) -> str:
-    """Change one history row; returns a sentence saying what changed."""
-    history = driver.applied()
-    row = _find_row(history, name)
+    """Change one history row; returns a sentence saying what changed. (RESUME runs SQL and
+    is done by `commands.repair` through the runner.)"""
+    rows = history.read()
+    row = find_row(rows, name)
     migration = catalog.by_name().get(name)
     if action is RepairAction.FORGET:
         if row is None:
             raise Refused(f"{name} is not in {environment}'s history: nothing to forget")
-        driver.forget(name)
+        history.forget(name)
         return f"forgot {name} on {environment}: it is pending again (its SQL was not undone)"
     if action is RepairAction.ACCEPT:
-        return _accept(driver, environment, migration, row, name, by)
-    return _mark_applied(driver, environment, migration, row, name, by)
+        return _accept(history, environment, migration, row, name, by)
+    if action is RepairAction.RENAME:
+        return _rename(history, environment, catalog, row, name)
+    return _mark_applied(history, environment, migration, row, name, by)
 
 
 def _accept(
-    driver: Driver,
+    history: History,
     environment: str,
     migration: Migration | None,
     row: AppliedMigration | None,
@@ -84,33 +93,58 @@ def _accept(
     note = _join(
         row.note, f"edit accepted by {by} at {_stamp()} (checksum was {row.checksum[:12]})"
     )
-    driver.update_history(name, row.status, migration.checksum, note)
+    history.update(replace(row, checksum=migration.checksum, note=note, origin=Origin.ACCEPTED))
     return f"accepted the edit of {migration.file_name} on {environment}"
 
 
 def _mark_applied(
-    driver: Driver,
+    history: History,
     environment: str,
     migration: Migration | None,
     row: AppliedMigration | None,
     name: str,
     by: str,
 ) -> str:
-    if row is not None and row.status != FAILED:
+    if row is not None and row.is_applied:
         raise Refused(f"{name} is already applied to {environment}: nothing to mark")
+    note = f"marked applied by {by} at {_stamp()}"
     if row is not None:
-        driver.update_history(
-            name, "applied", row.checksum, _join(row.note, f"marked applied by {by} at {_stamp()}")
+        history.update(
+            replace(row, status=Status.APPLIED, note=_join(row.note, note), origin=Origin.MARKED)
         )
         return f"marked {name} applied on {environment}"
     if migration is None:
-        raise ConfigError(f"no migration '{name}' in {row or 'the migrations folder'}")
-    driver.ensure_history()
-    driver.record(
-        _not_run(migration, by, f"marked applied by {by} at {_stamp()}: not run by sqlstage"),
+        raise ConfigError(f"no migration '{name}' in the migrations folder")
+    history.ensure()
+    history.record(
+        new_row(migration, by, origin=Origin.MARKED, note=f"{note}: not run by sqlstage"),
         migration.forward,
     )
     return f"marked {name} applied on {environment} without running it"
+
+
+def _rename(
+    history: History,
+    environment: str,
+    catalog: Catalog,
+    row: AppliedMigration | None,
+    name: str,
+) -> str:
+    parsed = parse_name(name + ".sql")
+    new = next((m for m in catalog.migrations if parsed and m.number == parsed[0]), None)
+    if row is None or new is None or new.name == name:
+        raise Refused(
+            f"{name}: no applied migration whose file was renamed on {environment}: "
+            "nothing to rename"
+        )
+    if new.checksum != row.checksum:
+        raise Refused(
+            f"{new.file_name} has number {parsed[0] if parsed else '?'} like the applied "
+            f"{name}, but other SQL: it is not a rename",
+            f"give {new.file_name} a new number, or restore {name}.sql",
+        )
+    history.rename(name, new.name)
+    return f"renamed {name} to {new.name} in {environment}'s history"
 
 
 def _catalog_of(migration: Migration) -> Catalog:
@@ -119,10 +153,6 @@ def _catalog_of(migration: Migration) -> Catalog:
 
 def _join(old: str | None, new: str) -> str:
     return f"{old}; {new}" if old else new
-
-
-def _not_run(migration: Migration, by: str, note: str) -> AppliedMigration:
-    return history_row(migration, by, 0, note=note)
 
 
 # -- baseline -------------------------------------------------------------------------------
@@ -147,13 +177,15 @@ def plan_baseline(
     return [m for m in catalog.migrations if m.number <= target.number and m.name not in have]
 
 
-def record_baseline(driver: Driver, migrations: Sequence[Migration], by: str) -> None:
+def record_baseline(history: History, migrations: Sequence[Migration], by: str) -> None:
     """History rows for migrations that were not run, all in one transaction."""
-    driver.ensure_history()
+    history.ensure()
     note = f"baseline by {by} at {_stamp()}: not run by sqlstage"
-    with driver.transaction():
+    with history.driver.transaction():
         for migration in migrations:
-            driver.record(_not_run(migration, by, note), migration.forward)
+            history.record(
+                new_row(migration, by, origin=Origin.BASELINE, note=note), migration.forward
+            )
 
 
 # -- status.json recovery -------------------------------------------------------------------

@@ -1,52 +1,43 @@
-"""Executes a plan through a driver: one transaction per migration, history row included."""
+"""Executes a plan's steps through a driver: one loop, either direction.
+
+A step runs in one transaction with its history change (record the row going up, forget it
+going down), or, when its plan says it cannot, statement by statement with its progress
+recorded after each one, so a crash at any point leaves a row saying exactly which statements
+committed. The runner decides nothing: every choice is in the step.
+"""
 
 from __future__ import annotations
 
 import getpass
 import socket
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sqlstage.drivers.base import Driver, StatementError
 from sqlstage.errors import MigrationFailed
+from sqlstage.history import AppliedMigration, History, Origin, Status, new_row
 from sqlstage.migration import Migration
+from sqlstage.plan import Direction, Step, steps_for
 from sqlstage.runlog import RunLog
 from sqlstage.sqltext import Statement, line_of
-from sqlstage.transactions import (
-    apply_outside_transaction,
-    history_row,
-    roll_back_outside_transaction,
-    rollback_runs_outside_transaction,
-    rollback_statements,
-    runs_outside_transaction,
-)
 
 
 class Events(Protocol):
     """What the runner tells its caller as it goes (the CLI renders it; the library ignores it)."""
 
-    def migration_started(self, migration: Migration, index: int, total: int) -> None: ...
+    def step_started(self, step: Step, index: int, total: int) -> None: ...
 
-    def migration_applied(self, migration: Migration, duration_ms: int) -> None: ...
+    def step_finished(self, step: Step, duration_ms: int) -> None: ...
 
 
 class NoEvents:
-    def migration_started(self, migration: Migration, index: int, total: int) -> None:
+    def step_started(self, step: Step, index: int, total: int) -> None:
         pass
 
-    def migration_applied(self, migration: Migration, duration_ms: int) -> None:
+    def step_finished(self, step: Step, duration_ms: int) -> None:
         pass
-
-
-@dataclass(frozen=True)
-class FailedStatement:
-    """Where a migration failed, for the one-line error."""
-
-    migration: Migration
-    line: int
-    error: StatementError
 
 
 def current_user() -> str:
@@ -58,204 +49,289 @@ def current_user() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def apply_migrations(
-    driver: Driver,
-    migrations: Sequence[Migration],
-    log: RunLog,
-    events: Events | None = None,
-    applied_by: str | None = None,
-    lock_timeout: str | None = None,
-    note: str | None = None,
-    notes: Mapping[str, str] | None = None,
-    environment: str = "ENV",
-) -> list[Migration]:
-    """Run each migration in its own transaction together with its history row.
+@dataclass(frozen=True)
+class Failure:
+    """Where a step stopped: the one value every kind of failure becomes."""
 
-    Stops at the first failure: that migration is rolled back whole and MigrationFailed names
-    the file, the line where the failing statement starts and the database's message.
-    `lock_timeout` bounds each migration's wait for a lock (PostgreSQL), so a migration stuck
-    behind a long transaction fails fast instead of queueing all traffic behind it. `note` is
-    recorded in each history row (e.g. why the rehearsal check was skipped), `notes` in the
-    named migrations' rows (e.g. applied out of order). A migration that cannot run in a
-    transaction runs statement by statement instead (sqlstage.transactions).
-    Returns the migrations applied.
-    """
-    events = events or NoEvents()
-    applied_by = applied_by or current_user()
-    driver.ensure_history()
-    done: list[Migration] = []
-    for index, migration in enumerate(migrations, start=1):
-        events.migration_started(migration, index, len(migrations))
-        log.write(f"migration {migration.name} checksum {migration.checksum}")
-        row_note = "; ".join(n for n in (note, (notes or {}).get(migration.name)) if n) or None
-        if runs_outside_transaction(driver, migration):
-            duration_ms = apply_outside_transaction(
-                driver, migration, log, applied_by, row_note, environment, lock_timeout
-            )
-            log.write(f"applied {migration.name} in {duration_ms} ms (no transaction)")
-            events.migration_applied(migration, duration_ms)
-            done.append(migration)
-            continue
-        statements = driver.statements(migration.forward)
-        started = time.perf_counter()
+    step: Step
+    direction: Direction
+    #: 1-based statement reached; None when the error came at COMMIT
+    index: int | None
+    line: int
+    #: None: interrupted (Ctrl-C, SIGTERM)
+    error: StatementError | None
+    #: statements that stay committed (a step outside a transaction)
+    committed: int = 0
+
+    @property
+    def message(self) -> str:
+        return self.error.message if self.error is not None else "interrupted"
+
+    def note(self) -> str:
+        """What the history row says of a step stopped outside a transaction."""
+        total = len(self.step.statements)
+        what = "rollback failed" if self.direction is Direction.DOWN else "failed"
+        text = f"{what} at statement {self.index} of {total} (line {self.line}): {self.message}"
+        if self.committed:
+            return f"{text}; statements 1-{self.committed} had committed"
+        return text
+
+
+@dataclass
+class Runner:
+    """Runs steps against one database, writing the log and the history as it goes."""
+
+    driver: Driver
+    history: History
+    log: RunLog
+    environment: str
+    events: Events = NoEvents()  # noqa: RUF009 - stateless
+    applied_by: str = ""
+    #: written in every history row of the run (why a rule was set aside)
+    note: str | None = None
+    #: the environment's lock_timeout, to say what a lock_not_available error means
+    lock_timeout: str | None = None
+
+    def run(self, steps: Sequence[Step], direction: Direction) -> list[Step]:
+        """Run each step; stop at the first failure (MigrationFailed). Returns those done."""
+        applied_by = self.applied_by or current_user()
+        self.applied_by = applied_by
+        if direction is Direction.UP:
+            self.history.ensure()
+        done: list[Step] = []
+        for index, step in enumerate(steps, start=1):
+            if index > 1:
+                self.driver.reset_session()
+            self.events.step_started(step, index, len(steps))
+            if direction is Direction.UP:
+                self.log.write(f"migration {step.name} checksum {step.migration.checksum}")
+            else:
+                self.log.write(f"rollback {step.name}")
+            started = time.perf_counter()
+            if step.in_transaction:
+                self._in_transaction(step, direction, started)
+            else:
+                self._one_by_one(step, direction, started)
+            duration_ms = _elapsed_ms(started)
+            how = "" if step.in_transaction else " (no transaction)"
+            self.log.write(f"{direction.past} {step.name} in {duration_ms} ms{how}")
+            self.events.step_finished(step, duration_ms)
+            done.append(step)
+        return done
+
+    # -- one transaction ------------------------------------------------------------------
+    def _in_transaction(self, step: Step, direction: Direction, started: float) -> None:
         try:
-            with driver.transaction():
-                if lock_timeout is not None:
-                    driver.set_lock_timeout(lock_timeout)
-                for statement in statements:
-                    _execute(driver, migration, statement, log)
-                duration_ms = round((time.perf_counter() - started) * 1000)
-                driver.record(
-                    history_row(migration, applied_by, duration_ms, note=row_note),
-                    migration.forward,
-                )
-        except _Failed as failed:
-            log.write(f"FAILED {migration.name}: rolled back; {len(done)} migration(s) applied")
-            timed_out = failed.where.error.code in driver.lock_timeout_codes
-            error = _as_error(failed.where, lock_timeout if timed_out else None)
-            raise error from failed.where.error
+            with self.driver.transaction():
+                for index, statement in enumerate(step.statements, start=1):
+                    self._execute(step, direction, index, statement)
+                if direction is Direction.UP:
+                    self.history.record(
+                        self._row(step, Status.APPLIED, _elapsed_ms(started)),
+                        step.migration.forward,
+                    )
+                else:
+                    self.history.forget(step.name)
+        except _Stopped as stopped:
+            what = "FAILED" if direction is Direction.UP else "FAILED rollback of"
+            self.log.write(f"{what} {step.name}: rolled back whole")
+            raise self._error(stopped.failure) from stopped.failure.error
         except StatementError as error:  # not a statement: the COMMIT or the history row
-            log.write(f"FAILED {migration.name} at COMMIT: {error.message}; rolled back")
-            raise _commit_error(migration, error) from error
-        log.write(f"applied {migration.name} in {duration_ms} ms")
-        events.migration_applied(migration, duration_ms)
-        done.append(migration)
-    return done
+            self.log.write(f"FAILED {step.name} at COMMIT: {error.message}; rolled back")
+            failure = Failure(step, direction, None, 1, error)
+            raise self._error(failure) from error
 
+    # -- statement by statement -----------------------------------------------------------
+    def _one_by_one(self, step: Step, direction: Direction, started: float) -> None:
+        total = len(step.statements)
+        self.log.write(f"  no transaction: {total} statement(s), each commits on its own")
+        row = self._begin_progress(step, direction)
+        for index, statement in enumerate(step.statements, start=1):
+            if index <= step.start_at:
+                continue
+            try:
+                self._execute(step, direction, index, statement)
+            except _Stopped as stopped:
+                self._stopped_midway(row, stopped.failure, started)
+                raise self._error(stopped.failure) from stopped.failure.error
+            except BaseException:  # Ctrl-C, SIGTERM: say how far it got, then go on stopping
+                failure = Failure(step, direction, index, statement.line, None, index - 1)
+                self.driver.recover()
+                self._stopped_midway(row, failure, started)
+                raise
+            row = self._progress(row, step, direction, index, started)
+        if direction is Direction.UP:
+            self.history.update(replace(row, status=Status.APPLIED, note=self.note))
+        else:
+            self.history.forget(step.name)
 
-class RollbackEvents(Protocol):
-    """What `rollback_migrations` tells its caller as it goes."""
+    def _begin_progress(self, step: Step, direction: Direction) -> AppliedMigration:
+        """The row that tells how far the step got, written before its first statement."""
+        if direction is Direction.DOWN:
+            row = next(r for r in self.history.read() if r.migration == step.name)
+            row = replace(row, status=Status.FAILED, statements_done=0)
+            row = replace(row, note=_rollback_note(row, step, 0))
+            self.history.update(row)
+            return row
+        row = self._row(step, Status.RUNNING, 0, statements_done=step.start_at)
+        if step.start_at:  # resuming: the row is there
+            self.history.update(row)
+        else:
+            self.history.record(row, step.migration.forward)
+        return row
 
-    def migration_started(self, migration: Migration, index: int, total: int) -> None: ...
+    def _progress(
+        self, row: AppliedMigration, step: Step, direction: Direction, done: int, started: float
+    ) -> AppliedMigration:
+        row = replace(row, statements_done=done, duration_ms=_elapsed_ms(started))
+        if direction is Direction.DOWN:
+            row = replace(row, note=_rollback_note(row, step, done))
+        self.history.update(row)
+        return row
 
-    def migration_rolled_back(self, migration: Migration, duration_ms: int) -> None: ...
+    def _stopped_midway(self, row: AppliedMigration, failure: Failure, started: float) -> None:
+        note = failure.note()
+        row = replace(
+            row,
+            status=Status.FAILED,
+            statements_done=failure.committed,
+            duration_ms=_elapsed_ms(started),
+            note=note,
+        )
+        try:
+            self.history.update(row)
+        except StatementError as error:  # the connection may be what failed
+            self.log.write(f"could not record how far {row.migration} got: {error.message}")
+        self.log.write(f"FAILED {failure.step.name} outside a transaction: {note}")
 
-
-class NoRollbackEvents:
-    def migration_started(self, migration: Migration, index: int, total: int) -> None:
-        pass
-
-    def migration_rolled_back(self, migration: Migration, duration_ms: int) -> None:
-        pass
-
-
-def rollback_migrations(
-    driver: Driver,
-    migrations: Sequence[Migration],
-    log: RunLog,
-    events: RollbackEvents | None = None,
-    lock_timeout: str | None = None,
-    environment: str = "ENV",
-) -> list[Migration]:
-    """Run each migration's rollback section, in the order given (newest first), each in its
-    own transaction together with the removal of its history row (statement by statement,
-    without one, when the section cannot run in a transaction: sqlstage.transactions).
-
-    Stops at the first failure: that rollback is undone whole, the migration stays applied, and
-    MigrationFailed names the file and the line of the failing rollback statement.
-    `lock_timeout` as for `apply_migrations`. Returns the migrations rolled back.
-    """
-    events = events or NoRollbackEvents()
-    done: list[Migration] = []
-    for index, migration in enumerate(migrations, start=1):
-        if migration.rollback is None or migration.rollback_line is None:
-            raise ValueError(f"{migration.name} has no rollback section")  # plan_rollback refuses
-        events.migration_started(migration, index, len(migrations))
-        log.write(f"rollback {migration.name}")
-        if rollback_runs_outside_transaction(driver, migration):
-            duration_ms = roll_back_outside_transaction(
-                driver, migration, log, environment, lock_timeout
-            )
-            log.write(f"rolled back {migration.name} in {duration_ms} ms (no transaction)")
-            events.migration_rolled_back(migration, duration_ms)
-            done.append(migration)
-            continue
+    # -- one statement --------------------------------------------------------------------
+    def _execute(self, step: Step, direction: Direction, index: int, statement: Statement) -> None:
         started = time.perf_counter()
         try:
-            with driver.transaction():
-                if lock_timeout is not None:
-                    driver.set_lock_timeout(lock_timeout)
-                for statement in rollback_statements(driver, migration):
-                    _execute(driver, migration, statement, log)
-                driver.forget(migration.name)
-        except _Failed as failed:
-            log.write(f"FAILED rollback of {migration.name}: undone; it stays applied")
-            timed_out = failed.where.error.code in driver.lock_timeout_codes
+            self.driver.execute(statement.sql)
+        except StatementError as error:
+            line = statement.line
+            if error.position:  # the server pointed inside the statement: name that line
+                line += line_of(statement.sql, error.position - 1) - 1
+            self.log.write(f"  line {statement.line}: {statement.sql}")
+            self.log.write(f"  ERROR at line {line}: {error.message}")
+            for label, value in (("DETAIL", error.detail), ("HINT", error.hint)):
+                if value:
+                    self.log.write(f"  {label}: {value}")
+            committed = 0 if step.in_transaction else index - 1
+            raise _Stopped(Failure(step, direction, index, line, error, committed)) from error
+        finally:
+            for notice in self.driver.notices():
+                self.log.write(f"  {notice}")
+        elapsed = (time.perf_counter() - started) * 1000
+        self.log.write(f"  line {statement.line} ({elapsed:.1f} ms): {_first_line(statement.sql)}")
+
+    def _row(
+        self, step: Step, status: Status, duration_ms: int, statements_done: int | None = None
+    ) -> AppliedMigration:
+        return new_row(
+            step.migration,
+            self.applied_by,
+            duration_ms,
+            status=status,
+            origin=Origin.RAN,
+            note=self.note,
+            out_of_order=step.out_of_order,
+            statements_done=statements_done,
+        )
+
+    def _error(self, failure: Failure) -> MigrationFailed:
+        """The one-line error for a failure, with what the user does next."""
+        step, error = failure.step, failure.error
+        name, path = step.name, step.migration.path
+        detail = f" ({error.detail})" if error is not None and error.detail else ""
+        if failure.index is None:  # at COMMIT
+            undone = "rolled back" if failure.direction is Direction.UP else "left applied"
+            return MigrationFailed(
+                f"{path}: {failure.message}{detail}, when committing {name}",
+                f"{name} was {undone} whole; fix it (a deferred constraint is checked at "
+                "COMMIT) and run the same command again",
+            )
+        message = f"{path}:{failure.line}: {failure.message}{detail}"
+        timed_out = error is not None and error.code in self.driver.facts.lock_timeout_codes
+        if not step.in_transaction:
+            total = len(step.statements)
+            section = "the rollback of " if failure.direction is Direction.DOWN else ""
+            message += (
+                f" ({section}{name} ran without a transaction: {failure.committed} of {total} "
+                "statement(s) had committed)"
+            )
+            if failure.direction is Direction.DOWN:
+                fix = (
+                    f"finish or undo the rollback by hand, then run `sqlstage repair "
+                    f"{self.environment} {name} --mark-applied` (it is applied) or `--forget` "
+                    "(rolled back)"
+                )
+            else:
+                fix = (
+                    f"fix the cause, then run `sqlstage repair {self.environment} {name} "
+                    f"--resume` to run statements {failure.committed + 1}-{total}, or fix the "
+                    "database by hand and use `--mark-applied` or `--forget`"
+                )
+            return MigrationFailed(message, fix)
+        if timed_out and self.lock_timeout is not None:
+            return MigrationFailed(
+                f"{message}: waited longer than lock_timeout {self.lock_timeout} for a table "
+                "lock that another session holds",
+                f"{name} was rolled back; retry when that session is done or traffic "
+                "is low, or raise lock_timeout for this environment in sqlstage.toml",
+            )
+        if failure.direction is Direction.DOWN:
             fix = (
-                f"the rollback was undone and {migration.name} stays applied; fix its rollback "
+                f"the rollback was undone and {name} stays applied; fix its rollback "
                 "section and run the same command again"
             )
-            raise _as_error(
-                failed.where, lock_timeout if timed_out else None, fix
-            ) from failed.where.error
-        except StatementError as error:  # at COMMIT: the rollback is undone whole
-            log.write(f"FAILED rollback of {migration.name} at COMMIT: {error.message}")
-            raise _commit_error(migration, error) from error
-        duration_ms = round((time.perf_counter() - started) * 1000)
-        log.write(f"rolled back {migration.name} in {duration_ms} ms")
-        events.migration_rolled_back(migration, duration_ms)
-        done.append(migration)
-    return done
+        else:
+            fix = f"{name} was rolled back; fix it and run the same command again"
+        return MigrationFailed(message, (error.hint if error is not None else None) or fix)
 
 
-class _Failed(Exception):
-    def __init__(self, where: FailedStatement) -> None:
-        super().__init__(where.error.message)
-        self.where = where
+class _Stopped(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
-def _execute(driver: Driver, migration: Migration, statement: Statement, log: RunLog) -> None:
-    started = time.perf_counter()
-    try:
-        driver.execute(statement.sql)
-    except StatementError as error:
-        line = statement.line
-        if error.position:  # the server pointed inside the statement: name that line
-            line += line_of(statement.sql, error.position - 1) - 1
-        log.write(f"  line {statement.line}: {statement.sql}")
-        log.write(f"  ERROR at line {line}: {error.message}")
-        for label, value in (("DETAIL", error.detail), ("HINT", error.hint)):
-            if value:
-                log.write(f"  {label}: {value}")
-        raise _Failed(FailedStatement(migration, line, error)) from error
-    finally:
-        for notice in driver.notices():
-            log.write(f"  {notice}")
-    elapsed = (time.perf_counter() - started) * 1000
-    log.write(f"  line {statement.line} ({elapsed:.1f} ms): {_first_line(statement.sql)}")
-
-
-def _commit_error(migration: Migration, error: StatementError) -> MigrationFailed:
-    detail = f" ({error.detail})" if error.detail else ""
-    return MigrationFailed(
-        f"{migration.path}: {error.message}{detail}, when committing {migration.name}",
-        f"{migration.name} was rolled back whole; fix it (a deferred constraint is checked at "
-        "COMMIT) and run the same command again",
+def _rollback_note(row: AppliedMigration, step: Step, done: int) -> str:
+    total = len(step.statements)
+    return (
+        f"rollback in progress without a transaction: {done} of {total} rollback statement(s) "
+        "committed"
     )
 
 
-def _as_error(
-    failed: FailedStatement, lock_timeout: str | None = None, fix: str | None = None
-) -> MigrationFailed:
-    error = failed.error
-    message = f"{failed.migration.path}:{failed.line}: {error.message}"
-    if error.detail:
-        message += f" ({error.detail})"
-    if lock_timeout is not None:
-        return MigrationFailed(
-            f"{message}: waited longer than lock_timeout {lock_timeout} for a table lock that "
-            "another session holds",
-            f"{failed.migration.name} was rolled back; retry when that session is done or traffic "
-            "is low, or raise lock_timeout for this environment in sqlstage.toml",
-        )
-    return MigrationFailed(
-        message,
-        error.hint
-        or fix
-        or f"{failed.migration.name} was rolled back; fix it and run the same command again",
-    )
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
 
 
 def _first_line(sql: str) -> str:
     first = sql.strip().splitlines()[0] if sql.strip() else ""
     return first if len(first) <= 120 else first[:117] + "..."
+
+
+# -- runs with no plan around them: verify's scratch database ----------------------------------
+def apply_migrations(
+    driver: Driver, migrations: Sequence[Migration], log: RunLog
+) -> list[Migration]:
+    """Apply `migrations` as they are, with no rule or confirmation (a scratch database)."""
+    return _run_plain(driver, migrations, log, Direction.UP)
+
+
+def rollback_migrations(
+    driver: Driver, migrations: Sequence[Migration], log: RunLog
+) -> list[Migration]:
+    """Roll `migrations` back in the order given, with no rule or confirmation."""
+    return _run_plain(driver, migrations, log, Direction.DOWN)
+
+
+def _run_plain(
+    driver: Driver, migrations: Sequence[Migration], log: RunLog, direction: Direction
+) -> list[Migration]:
+    steps = steps_for(driver, migrations, direction)
+    done = Runner(driver, History(driver), log, "verify").run(steps, direction)
+    return [step.migration for step in done]

@@ -1,19 +1,27 @@
 """Rules that keep production from being hit by accident.
 
-Each function either returns quietly or raises `Refused` (exit 3) naming the environment and
-the way out. They decide; the CLI asks the questions.
+Each rule is a function that returns the refusal it makes (a `Refused`, exit 3) or None; the
+plan carries them and `commands` refuses a plan that has any. They decide; the CLI only asks
+the questions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from sqlstage.catalog import Catalog
 from sqlstage.config import Environment
 from sqlstage.errors import Refused
+from sqlstage.history import Marker, Origin
 from sqlstage.migration import Migration
 from sqlstage.status_file import StatusFile
+
+if TYPE_CHECKING:
+    from sqlstage.lint import Finding
+
+OVERRIDE = 'or, if you must, pass --skip-rehearsal --reason "..."'
 
 
 class Identity(Enum):
@@ -26,55 +34,111 @@ class Identity(Enum):
     UNMARKED_ADOPTED = "unmarked-adopted"
 
 
-def check_identity(environment: Environment, marker: str | None, applied_count: int) -> Identity:
-    """Refuse when the database is marked as another environment.
+def identity(marker: Marker, applied_count: int) -> Identity:
+    """The session has already refused a marker naming another environment."""
+    if marker.present:
+        return Identity.MATCHES
+    return Identity.UNMARKED_ADOPTED if applied_count else Identity.UNMARKED_EMPTY
 
-    >>> check_identity(Environment("dev", "Development", "env:X"), "pro", 3)
-    Traceback (most recent call last):
-    ...
-    sqlstage.errors.Refused: this database is marked 'pro' but you asked for 'dev'; ...
-    """
-    if marker is None:
-        return Identity.UNMARKED_ADOPTED if applied_count else Identity.UNMARKED_EMPTY
-    if marker != environment.key:
-        raise Refused(
-            f"this database is marked '{marker}' but you asked for '{environment.key}'",
-            f"check the URL of '{environment.key}'; nothing was changed",
+
+def unattended_refusal(env: Environment, attended: bool, yes: bool) -> Refused | None:
+    """A protected environment needs a person at a terminal, unless the committed config says
+    otherwise: no flag alone lets an unattended process (or an AI agent) reach production.
+    Checked before connecting."""
+    if not env.protected or attended:
+        return None
+    if not env.allow_non_interactive:
+        return Refused(
+            f"{env.key} is protected and this run has no terminal to confirm on",
+            "a person runs it in a terminal; for CI deploys set allow_non_interactive = true "
+            f"in [environments.{env.key}] of sqlstage.toml and pass --yes",
         )
-    return Identity.MATCHES
+    if not yes:
+        return Refused(f"{env.key} is protected: an unattended run needs --yes", "pass --yes")
+    return None
 
 
-def check_rehearsal(
+def prompt_refusal(env: Environment, attended: bool) -> Refused | None:
+    """`url = "prompt"` is typed by a person: never read from a pipe."""
+    if env.url != "prompt" or attended:
+        return None
+    return Refused(
+        f"{env.key}'s URL is typed at a prompt, and this run has no terminal",
+        f'run it in a terminal; an unattended deploy takes url = "env:VAR" in '
+        f"[environments.{env.key}]",
+    )
+
+
+def rehearsal_refusal(
     environment: Environment,
     migrations: Sequence[Migration],
     status: StatusFile,
     catalog: Catalog,
-) -> None:
-    """Refuse a migration that the environment's `requires` has not applied, as recorded in
-    status.json with the same checksum: nothing reaches production that did not pass dev."""
+) -> Refused | None:
+    """Refuse a migration that the environment's `requires` has not run, as recorded in
+    status.json with the same checksum: nothing reaches production that did not pass dev.
+    A record made without running the SQL (baseline, repair) is no rehearsal."""
     upstream_key = environment.requires
     if upstream_key is None or not migrations:
-        return
+        return None
     upstream = status.environments.get(upstream_key)
-    override = 'or, if you must, pass --skip-rehearsal --reason "..."'
     if upstream is not None and not upstream.complete:
-        raise Refused(
+        return Refused(
             f"status.json does not record checksums for '{upstream_key}', so the rehearsal "
             f"of {migrations[0].name} cannot be checked",
-            f"run `sqlstage status --live {upstream_key} --write` and commit it, {override}",
+            f"run `sqlstage status --live {upstream_key} --write` and commit it, {OVERRIDE}",
         )
-    recorded = {row.migration: row.checksum for row in upstream.applied} if upstream else {}
+    recorded = {row.migration: row for row in upstream.applied} if upstream else {}
+    not_run = [
+        (m, recorded[m.name].origin)
+        for m in migrations
+        if m.name in recorded and recorded[m.name].origin is not Origin.RAN
+    ]
+    if not_run:
+        names = ", ".join(f"{m.name} ({origin.words})" for m, origin in not_run)
+        return Refused(
+            f"not rehearsed in '{upstream_key}': {names}; its SQL never ran there",
+            f"run it in a fresh '{upstream_key}' database with `sqlstage apply "
+            f"{upstream_key}`, {OVERRIDE}",
+        )
     for migration in migrations:
         if migration.name not in recorded:
-            raise Refused(
+            return Refused(
                 f"{migration.name} has not been applied to '{upstream_key}', which must come "
                 f"before '{environment.key}'",
                 f"rehearse it first: `sqlstage apply {upstream_key} {migration.name}` "
-                f"and commit status.json, {override}",
+                f"and commit status.json, {OVERRIDE}",
             )
-        if recorded[migration.name] != migration.checksum:
-            raise Refused(
+        if recorded[migration.name].checksum != migration.checksum:
+            return Refused(
                 f"{migration.file_name} changed after it was applied to '{upstream_key}' "
                 f"(checksum differs), so what '{environment.key}' would run was never rehearsed",
-                f"apply the same file to '{upstream_key}' first, {override}",
+                f"apply the same file to '{upstream_key}' first, {OVERRIDE}",
             )
+    return None
+
+
+def lint_refusal(
+    env: Environment, findings: Sequence[Finding], allowed: Sequence[str]
+) -> Refused | None:
+    """A protected environment's error findings, unless --allow-lint names their rules."""
+    blocking = [f for f in findings if f.blocking and f.rule not in allowed]
+    if not env.protected or not blocking:
+        return None
+    first = blocking[0]
+    return Refused(
+        f"{env.key} is protected and the plan has {len(blocking)} lint error"
+        f"{'s' if len(blocking) != 1 else ''} ({first.rule} at {first.path.name}:{first.line})",
+        "write the safe form shown, waive it on the line before the statement with "
+        f"'-- sqlstage:allow {first.rule} <reason>', or pass --allow-lint {first.rule}",
+    )
+
+
+def lint_note(findings: Sequence[Finding], allowed: Sequence[str]) -> str | None:
+    """The log's and history's note naming the errors --allow-lint let through."""
+    used = [f for f in findings if f.blocking and f.rule in allowed]
+    if not used:
+        return None
+    return "lint allowed (--allow-lint): " + ", ".join(
+        f"{f.rule} at {f.path.name}:{f.line}" for f in used
+    )

@@ -34,7 +34,9 @@ class Scratch:
 @contextmanager
 def scratch_database(base: DatabaseUrl, keep: bool = False) -> Iterator[Scratch]:
     """A new, empty database next to `base`; removed when the block ends unless `keep`."""
-    maker = _postgres if base.dialect == "postgresql" else _sqlite
+    from sqlstage.registry import backend
+
+    maker = _sqlite if backend(base.dialect).embedded else _postgres
     with maker(base, keep) as scratch:
         yield scratch
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlstage.catalog import Catalog
 from sqlstage.config import Config
-from sqlstage.drivers.base import AppliedMigration
 from sqlstage.errors import StatusFileError
+from sqlstage.history import AppliedMigration, Origin
 from sqlstage.migration import Migration, parse_name
 
 
@@ -32,6 +32,8 @@ class Recorded:
     checksum: str | None = None
     #: applied with --allow-out-of-order, below a migration the environment already had
     out_of_order: bool = False
+    #: how it came to be recorded: only RAN is a rehearsal
+    origin: Origin = Origin.RAN
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,11 @@ def _environment(path: Path, key: str, value: Any) -> EnvironmentState:
     if isinstance(applied, dict):
         rows = tuple(
             Recorded(
-                name, entry.get("appliedAt"), entry.get("checksum"), bool(entry.get("outOfOrder"))
+                name,
+                entry.get("appliedAt"),
+                entry.get("checksum"),
+                bool(entry.get("outOfOrder")),
+                _origin(entry.get("origin")),
             )
             for name, entry in applied.items()
             if isinstance(entry, dict)
@@ -141,12 +147,24 @@ def _environment(path: Path, key: str, value: Any) -> EnvironmentState:
     )
 
 
+def _origin(value: Any) -> Origin:
+    """Unknown words read as not run: a hand-edited file never makes a rehearsal."""
+    if value is None:
+        return Origin.RAN
+    try:
+        return Origin(value)
+    except ValueError:
+        return Origin.MARKED
+
+
 def state_from_history(name: str, history: Iterable[AppliedMigration]) -> EnvironmentState:
     """An environment's entry as its database's history table tells it."""
     rows = tuple(
-        Recorded(row.migration, utc_stamp(row.applied_at), row.checksum, is_out_of_order(row.note))
+        Recorded(
+            row.migration, utc_stamp(row.applied_at), row.checksum, row.out_of_order, row.origin
+        )
         for row in sorted(history, key=lambda row: (row.applied_at, row.migration))
-        if row.status == "applied"
+        if row.is_applied
     )
     last = rows[-1] if rows else None
     return EnvironmentState(
@@ -154,7 +172,7 @@ def state_from_history(name: str, history: Iterable[AppliedMigration]) -> Enviro
         last_applied=last.migration if last else None,
         applied_at=last.applied_at if last else None,
         applied=rows,
-        failed=tuple(row.migration for row in history if row.status == "failed"),
+        failed=tuple(row.migration for row in history if row.stopped_midway),
     )
 
 
@@ -193,15 +211,9 @@ def _applied_entry(row: Recorded) -> dict[str, Any]:
     entry: dict[str, Any] = {"appliedAt": row.applied_at, "checksum": row.checksum}
     if row.out_of_order:
         entry["outOfOrder"] = True
+    if row.origin is not Origin.RAN:  # only then: diffs stay small
+        entry["origin"] = row.origin.value
     return entry
-
-
-OUT_OF_ORDER_NOTE = "applied out of order"
-
-
-def is_out_of_order(note: str | None) -> bool:
-    """Whether a history row's note says it was applied with --allow-out-of-order."""
-    return bool(note) and OUT_OF_ORDER_NOTE in (note or "")
 
 
 def render(document: Mapping[str, Any]) -> str:

@@ -16,12 +16,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote
 
 from sqlstage.errors import ConfigError
+from sqlstage.registry import SCHEMES
 
-SCHEMES = {
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "sqlite": "sqlite",
-}
 MASK = "***"
 #: `password=...` in a query string or a libpq keyword string, quoted or not
 _PASSWORD_PARAM = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&\s]*)")
@@ -40,8 +36,8 @@ _AT_TOKEN = re.compile(r"(?<!\S)[^\s@]*+@\S*+")
 #: a piece longer than this (no URL is) is masked up to its last `@` without a closer look,
 #: which would cost its length squared
 _LONG_TOKEN = 2000
-_POSTGRES_URL = re.compile(
-    r"(?P<scheme>[A-Za-z]+)://(?P<authority>[^/?#]*)(?P<path>/[^?#]*)?"
+_SERVER_URL = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<path>/[^?#]*)?"
     r"(?:\?(?P<query>[^#]*))?(?P<fragment>#.*)?",
     re.DOTALL,
 )
@@ -83,28 +79,31 @@ def parse_url(raw: str, root: Path, environment: str) -> DatabaseUrl:
     dialect = SCHEMES.get(scheme)
     if dialect is None:
         start = f"it starts with '{scheme[:20]}'" if scheme else "it has no scheme"
+        starts = [f"{s}:///" if SCHEMES[s] == "sqlite" else f"{s}://" for s in SCHEMES]
         raise ConfigError(
-            f"environment '{environment}': the URL must start with postgresql://, postgres:// "
-            f"or sqlite:/// ({start})",
+            f"environment '{environment}': the URL must start with {', '.join(starts[:-1])} "
+            f"or {starts[-1]} ({start})",
             "fix the URL where it comes from: sqlstage.toml, its environment variable, "
             ".env.local, or what was typed at the prompt",
         )
     if dialect == "sqlite":
         return _sqlite_url(raw, root, environment)
-    return _postgres_url(raw, environment)
+    return _server_url(raw, dialect, environment)
 
 
-def _postgres_url(raw: str, environment: str) -> DatabaseUrl:
-    match = _POSTGRES_URL.fullmatch(raw)
+def _server_url(raw: str, dialect: str, environment: str) -> DatabaseUrl:
+    """`scheme://user:password@host:port,host:port/database?options`, checked by shape."""
+    match = _SERVER_URL.fullmatch(raw)
     shown = _shown(raw, match)
 
     def malformed(reason: str, fix: str = _ENCODE_FIX) -> ConfigError:
         return ConfigError(f"environment '{environment}': malformed URL {shown} ({reason})", fix)
 
     if match is None:
+        scheme = raw.split(":", 1)[0]
         raise malformed(
-            "it must start with postgresql:// or postgres://, with two slashes",
-            "write it as postgresql://user:password@host:5432/database",
+            f"it must start with {scheme}://, with two slashes",
+            f"write it as {scheme}://user:password@host:port/database",
         )
     if any(c.isspace() or not c.isprintable() for c in raw):
         raise malformed("it holds a blank or a control character")
@@ -115,17 +114,17 @@ def _postgres_url(raw: str, environment: str) -> DatabaseUrl:
     for host in hosts.split(","):
         problem = _host_problem(host)
         if problem:
-            raise malformed(problem, "postgresql://user@host:5432/db, or host1:5432,host2:5432")
+            raise malformed(problem, f"{match['scheme']}://user@host:port/db, or host1,host2:port")
     params = dict(parse_qsl(query, keep_blank_values=True))
     if not unquote(path[1:]) and not params.get("dbname") and not params.get("service"):
         raise ConfigError(
-            f"environment '{environment}': the URL {shown} names no database, so libpq would "
-            "pick one by itself",
-            "name it after the host: postgresql://user@host:5432/DATABASE",
+            f"environment '{environment}': the URL {shown} names no database, so the driver "
+            "would pick one by itself (libpq: the user's name)",
+            f"name it after the host: {match['scheme']}://user@host:port/DATABASE",
         )
     _, colon, secret = user_info.partition(":")
     password = unquote(secret) if colon and secret else params.get("password") or None
-    return DatabaseUrl("postgresql", raw, mask_url(raw), password)
+    return DatabaseUrl(dialect, raw, mask_url(raw), password)
 
 
 def _shown(raw: str, match: re.Match[str] | None) -> str:

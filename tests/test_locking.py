@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+from sqlstage.commands import ApplyOptions, apply
+from sqlstage.errors import Locked
 from sqlstage.project import Project
+from sqlstage.session import open_session
 from tests.conftest import Database, ProjectDir
 from tests.processes import set_slow, slow_sql, start, wait_for_log
 
@@ -22,7 +24,7 @@ def test_a_held_lock_makes_apply_wait_then_exit_3_changing_nothing(
     dev: ProjectDir, database: Database
 ) -> None:
     project = Project.load(dev.root)
-    with project.connect("dev") as holder, project.locked(holder):
+    with open_session(project.config, "dev") as holder, holder.locked():
         result = start(dev, "apply", "dev", "--yes", "--lock-wait", "1")
         out, err = result.communicate(timeout=30)
 
@@ -32,22 +34,6 @@ def test_a_held_lock_makes_apply_wait_then_exit_3_changing_nothing(
     assert "--lock-wait" in err
     assert database.history() == []
     assert not dev.status_file.exists()
-
-
-def test_a_waiting_run_rereads_the_history_and_reports_up_to_date(
-    dev: ProjectDir, database: Database
-) -> None:
-    project = Project.load(dev.root)
-    with project.connect("dev") as holder, project.locked(holder):
-        waiter = start(dev, "apply", "dev", "--yes", "--lock-wait", "30")
-        time.sleep(1.5)  # the waiter is connected and polling
-        project.apply(holder, project.plan_apply(holder))  # re-entrant: lock already held
-    out, err = waiter.communicate(timeout=30)
-
-    assert waiter.returncode == 0, out + err
-    assert "is being changed by sqlstage dev" in err
-    assert "dev is up to date" in out
-    assert len(database.history()) == 4
 
 
 def test_two_processes_started_together_apply_each_migration_once(
@@ -84,23 +70,25 @@ def test_lock_is_released_when_the_holder_is_killed(dev: ProjectDir, database: D
     assert database.history()[-1] == "005_slow"
 
 
-def test_library_apply_takes_the_lock_and_refuses_a_stale_plan(
-    dev: ProjectDir, database: Database
-) -> None:
+def test_library_apply_takes_the_lock(dev: ProjectDir, database: Database) -> None:
+    """A script's apply waits for the run lock like the CLI's, then refuses (exit 3); it
+    plans inside the lock, so a plan can never be stale."""
     project = Project.load(dev.root)
-    with project.connect("dev") as first, project.connect("dev") as second:
-        stale = project.plan_apply(second)
-        project.apply(first, project.plan_apply(first))
-        with pytest.raises(Exception, match="applied to dev by another run") as refused:
-            project.apply(second, stale)
-    assert getattr(refused.value, "exit_code", None) == 3
-    assert len(database.history()) == 4
+    with (
+        open_session(project.config, "dev") as holder,
+        holder.locked(),
+        pytest.raises(Locked, match="changed nothing") as refused,
+    ):
+        apply(project, "dev", ApplyOptions(yes=True, lock_wait=0.5))
+    assert refused.value.exit_code == 3
+    assert database.history() == []
+    assert len(apply(project, "dev", ApplyOptions(yes=True)).done) == 4
 
 
 def test_sqlite_lock_file_names_its_holder(tmp_path: Path, four: ProjectDir) -> None:
     four.configure(dev={"url": f"sqlite:///{tmp_path / 'app.db'}"})
     project = Project.load(four.root)
-    with project.connect("dev") as holder, project.locked(holder):
+    with open_session(project.config, "dev") as holder, holder.locked():
         text = (tmp_path / "app.db-sqlstage.lock").read_text()
         assert text.startswith("sqlstage dev ") and "pid" in text
     assert (tmp_path / "app.db-sqlstage.lock").read_text() == ""

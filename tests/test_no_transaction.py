@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlstage.transactions import postgres_reason
+from sqlstage.pgparse import postgres_reason
 from tests.conftest import Database, ProjectDir
 
 
@@ -100,7 +100,8 @@ def test_failure_midway_is_recorded_and_blocks_until_repair(
     assert failed.exit_code == 1
     assert '002_half.sql:3: relation "nowhere" does not exist' in failed.output
     assert "1 of 3 statement(s) had committed" in failed.output
-    assert "sqlstage repair dev 002_half --mark-applied" in failed.output
+    assert "sqlstage repair dev 002_half --resume` to run statements 2-3" in failed.output
+    assert "--mark-applied" in failed.output
     row = pg_database.query(
         "SELECT status, note FROM sqlstage_history WHERE migration = '002_half'"
     )
@@ -114,7 +115,10 @@ def test_failure_midway_is_recorded_and_blocks_until_repair(
 
     blocked = pg.run("apply", "dev", "--yes")
     assert blocked.exit_code == 3
-    assert "002_half failed midway on dev" in blocked.output
+    assert "002_half stopped midway on dev" in blocked.output
+    assert "statements 1-1 of 3 committed, statement 2 (line 3) and after did not" in (
+        blocked.output
+    )
     assert "later" not in pg_database.tables()
 
     pg_database.query("CREATE TABLE never (x int)")  # the user finishes it by hand
@@ -203,7 +207,7 @@ def test_rollback_refuses_while_a_migration_is_recorded_failed(
     result = pg.run("rollback", "dev", "--yes")
 
     assert result.exit_code == 3
-    assert "003_half failed midway on dev" in result.stderr
+    assert "003_half stopped midway on dev" in result.stderr
     assert pg_database.query("SELECT to_regclass('items_name') IS NOT NULL") == [(True,)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pglast import split
 
-from sqlstage import pgparse
+from sqlstage import commands, pgparse
 from sqlstage.project import Project
 from tests.conftest import Database, ProjectDir
 
@@ -36,10 +36,9 @@ def test_plan_lint_and_apply_parse_each_migration_once(
     four.configure(dev={"url": pg_database.url})
     project = Project.load(four.root)
     pgparse.parse_tree.cache_clear()
-    with project.connect("dev") as connection:
-        plan = project.plan_apply(connection)
-        project.lint(plan.migrations, "postgresql", 15)
-        project.apply(connection, plan)
+    result = commands.apply(project, "dev", commands.ApplyOptions(yes=True))  # lints too
+
+    assert len(result.plan.findings) > 0
 
     assert pg_database.history()[-1] == "004_add_status_column"
     assert pgparse.parse_tree.cache_info().misses == 4

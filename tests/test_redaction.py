@@ -228,7 +228,7 @@ def test_masking_is_idempotent_and_hides_every_piece(url: str) -> None:
 
 def test_a_crash_shows_no_password_either(dev: ProjectDir, monkeypatch: pytest.MonkeyPatch) -> None:
     # a bug deep inside, not a driver: an internal step that fails with the URL in its message
-    import sqlstage.project
+    import sqlstage.session
 
     def broken(*_args: object, **_kwargs: object) -> None:
         try:
@@ -236,7 +236,7 @@ def test_a_crash_shows_no_password_either(dev: ProjectDir, monkeypatch: pytest.M
         except OSError as err:
             raise RuntimeError(f"while reading {os.environ['DATABASE_URL']}") from err
 
-    monkeypatch.setattr(sqlstage.project, "resolve_url", broken)
+    monkeypatch.setattr(sqlstage.session, "resolve_url", broken)
     monkeypatch.setenv("DATABASE_URL", f"postgresql://app:Zq9#Sup3r@{HOST}/x")
 
     result = dev.run("check", "dev")

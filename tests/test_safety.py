@@ -455,17 +455,16 @@ def test_pg_restore_is_available() -> None:
 
 def test_marking_is_atomic_with_its_transaction(pg_database: Database, tmp_path: Path) -> None:
     """The marker's table, its old row's removal and the new row commit together."""
-    from datetime import UTC, datetime
-
     from sqlstage.drivers import connect
+    from sqlstage.history import write_marker
     from sqlstage.urls import parse_url
 
     driver = connect(parse_url(pg_database.url, tmp_path, "dev"))
     try:
         with pytest.raises(RuntimeError), driver.transaction():
-            driver._query("CREATE TABLE marker_probe (x int)")
+            driver.query("CREATE TABLE marker_probe (x int)")
             raise RuntimeError("interrupted between two statements")
-        driver.write_marker("dev", datetime.now(UTC), "me@here")
+        write_marker(driver, "dev", False, "me@here")
     finally:
         driver.close()
 
@@ -508,21 +507,20 @@ def test_end_of_input_at_a_prompt_is_refused(four: ProjectDir) -> None:
         check=False,
     )
 
-    assert result.returncode == 3
-    assert "no answer at the prompt" in result.stderr
+    assert result.returncode == 3  # a URL typed at a prompt is never read from a pipe
+    assert "dev's URL is typed at a prompt, and this run has no terminal" in result.stderr
     assert not (four.root / "logs").exists()
 
 
 def test_the_library_checks_rehearsal_order_too(staged: ProjectDir, pg_database2: Database) -> None:
-    """The rule lives in Project.apply, not only in the CLI: scripts cannot skip it by accident."""
+    """The rule lives in the library, not only in the CLI: scripts cannot skip it by accident."""
+    from sqlstage.commands import ApplyOptions, apply
     from sqlstage.errors import Refused
     from sqlstage.project import Project
 
     project = Project.load(staged.root)
-    with project.connect("pro") as connection:
-        plan = project.plan_apply(connection)
-        with pytest.raises(Refused, match="has not been applied to 'dev'"):
-            project.apply(connection, plan)
+    with pytest.raises(Refused, match="has not been applied to 'dev'"):
+        apply(project, "pro", ApplyOptions(yes=True))
     assert pg_database2.history() == []
 
 

@@ -10,6 +10,15 @@ from sqlstage.cli.app import cli
 
 
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    from sqlstage.errors import Terminated
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    # SIGTERM stops the process the way Ctrl-C does, at a prompt too: exit 143, not killed
+    signal.signal(signal.SIGTERM, terminate)
     cli.main(args=argv, prog_name="sqlstage")
 
 

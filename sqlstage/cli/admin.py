@@ -5,22 +5,18 @@ init, new, check, agents, repair, baseline.
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from sqlstage.cli.app import State, cli
-from sqlstage.cli.guard import (
-    confirm_action,
-    confirm_adoption,
-    connect_to,
-    lock_wait_option,
-    locked,
-)
+from sqlstage.cli.guard import Screen, TerminalAsk, lock_wait_option
 from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
+    from sqlstage.migration import Migration
     from sqlstage.project import Project
 
 
@@ -61,29 +57,29 @@ def new(state: State, name: str) -> None:
 @click.pass_obj
 def check(state: State, environment: str) -> None:
     """Test ENVIRONMENT's connection and show what it is; changes nothing."""
+    from sqlstage import commands
+
     project = state.project()
-    with connect_to(
-        state, project, environment, verify_identity=False, preflight=False, changes=False
-    ) as connection:
-        report = project.check(connection)
+    report = commands.check(project, environment, TerminalAsk(state), Screen(state))
     info = report.info
     click.echo(f"  server    {info.product} {info.version}")
     click.echo(f"  database  {info.database}" + (f" on {info.host}" if info.host else ""))
     if info.user:
         click.echo(f"  user      {info.user}")
-    if report.marker is None and report.applied_count:
-        marker = click.style(
+    marker = report.marker
+    if not marker.present and report.applied_count:
+        shown = click.style(
             "none, though it has migrations: `apply` needs --adopt (or a person at a "
             "terminal) to mark it",
             fg="yellow",
         )
-    elif report.marker is None:
-        marker = "none (marked on the first apply)"
-    elif report.marker == environment:
-        marker = f"'{report.marker}' (matches)"
+    elif not marker.present:
+        shown = "none (marked on the first apply)"
+    elif report.refusal is None:
+        shown = f"'{marker.environment}' (matches)" + (", protected" if marker.protected else "")
     else:
-        marker = click.style(f"'{report.marker}' (you asked for '{environment}')", fg="red")
-    click.echo(f"  marker    {marker}")
+        shown = click.style(f"'{marker.environment}' (you asked for '{environment}')", fg="red")
+    click.echo(f"  marker    {shown}")
     last = report.last_applied
     click.echo(
         "  applied   "
@@ -93,9 +89,8 @@ def check(state: State, environment: str) -> None:
             else "nothing yet"
         )
     )
-    from sqlstage.safety import check_identity
-
-    check_identity(project.config.environment(environment), report.marker, report.applied_count)
+    if report.refusal is not None:
+        raise report.refusal
 
 
 @cli.command()
@@ -140,6 +135,18 @@ def agents(state: State, target: Path | None) -> None:
     flag_value="accept",
     help="Accept the edit of an applied MIGRATION (records who and when).",
 )
+@click.option(
+    "--resume",
+    "action",
+    flag_value="resume",
+    help="Run the statements a migration that stopped midway (no transaction) did not get to.",
+)
+@click.option(
+    "--rename",
+    "action",
+    flag_value="rename",
+    help="Make the history follow MIGRATION's file, renamed after it ran (same number and SQL).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
 @lock_wait_option
 @click.pass_obj
@@ -151,19 +158,28 @@ def repair(
     yes: bool,
     lock_wait: float,
 ) -> None:
-    """Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL."""
+    """Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL (but --resume,
+    which runs the statements a migration stopped midway outside a transaction did not)."""
+    from sqlstage import commands
     from sqlstage.repair import RepairAction
 
     if action is None:
-        raise click.UsageError("say what to do: --mark-applied, --forget or --accept")
+        raise click.UsageError(
+            "say what to do: --mark-applied, --forget, --accept, --resume or --rename"
+        )
     project = state.project()
-    env = project.config.environment(environment)
-    with (
-        connect_to(state, project, environment) as connection,
-        locked(project, connection, lock_wait),
-    ):
-        confirm_action(env, f"{action} {migration} on {env.label}", yes)
-        click.echo(project.repair(connection, migration, RepairAction(action)))
+    with closing(Screen(state, lock_wait)) as screen:
+        result = commands.repair(
+            project,
+            environment,
+            migration,
+            RepairAction(action),
+            yes,
+            lock_wait,
+            TerminalAsk(state),
+            screen,
+        )
+    click.echo(result.done)
     click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
 
 
@@ -191,32 +207,36 @@ def baseline(
     For a database made by hand or by another tool. MIGRATION defaults to the lastApplied
     that status.json records for ENVIRONMENT.
     """
+    from sqlstage import commands
+
     project = state.project()
     env = project.config.environment(environment)
     target = migration or _recorded_last(project, env.key)
-    with (
-        connect_to(state, project, environment) as connection,
-        locked(project, connection, lock_wait),
-    ):
-        chosen = project.plan_baseline(connection, target)
-        if not chosen:
-            click.echo(f"{env.key} already records everything up to {target}")
-            return
+
+    def show(chosen: list[Migration]) -> None:
         click.echo(
             f"Baseline for {env.label}: record {plural(len(chosen), 'migration')} "
             "as applied, running none of them"
         )
         for item in chosen:
             click.echo(f"  {item.name}")
-        from sqlstage.safety import Identity, check_identity
 
-        history = connection.driver.applied()
-        if check_identity(env, connection.marker, len(history)) is Identity.UNMARKED_ADOPTED:
-            confirm_adoption(env, len(history), adopt)  # --yes alone never marks it
-        confirm_action(env, f"record {plural(len(chosen), 'migration')} on {env.label}", yes)
-        written = project.baseline(connection, chosen)
-    click.secho(f"Baselined {env.key} at {chosen[-1].name}", fg="green")
-    if written:
+    result = commands.baseline(
+        project,
+        environment,
+        target,
+        yes,
+        adopt,
+        lock_wait,
+        TerminalAsk(state),
+        Screen(state, lock_wait),
+        show,
+    )
+    if not result.migrations:
+        click.echo(f"{env.key} already records everything up to {target}")
+        return
+    click.secho(f"Baselined {env.key} at {result.migrations[-1].name}", fg="green")
+    if result.status_written:
         click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
 
 

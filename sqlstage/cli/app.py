@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from sqlstage import __version__
-from sqlstage.errors import ExitCode, SqlstageError
+from sqlstage.errors import ExitCode, SqlstageError, Terminated
 from sqlstage.urls import redact, secrets_in
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -49,17 +49,21 @@ class SqlstageGroup(click.Group):
             if error.details:
                 click.echo(redact(error.details, secrets), err=True)
             fail(str(error), error.exit_code, secrets)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
+            terminated = isinstance(interrupt, Terminated)
             click.echo(
-                "\ninterrupted: the work in progress was rolled back (a migration's transaction; "
-                "verify's scratch database is dropped)",
+                f"\n{'terminated (SIGTERM)' if terminated else 'interrupted'}: the work in "
+                "progress was rolled back (a migration's transaction, a scratch database); "
+                "status.json and the log record what had committed",
                 err=True,
             )
-            sys.exit(ExitCode.INTERRUPTED)
+            sys.exit(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED)
         except click.Abort as abort:  # at a prompt: Ctrl-C, or no more input to read
             if isinstance(abort.__context__, KeyboardInterrupt):
-                click.echo("\ninterrupted at a prompt: nothing was changed", err=True)
-                sys.exit(ExitCode.INTERRUPTED)
+                terminated = isinstance(abort.__context__, Terminated)
+                what = "terminated (SIGTERM)" if terminated else "interrupted"
+                click.echo(f"\n{what} at a prompt: nothing was changed", err=True)
+                sys.exit(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED)
             fail(
                 "no answer at the prompt (end of input): nothing was changed", ExitCode.REFUSED, []
             )

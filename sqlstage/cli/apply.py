@@ -1,8 +1,7 @@
-"""`apply` and `rollback`: the plan, the confirmation, the run, its progress."""
+"""`apply` and `rollback`: flags in, the library's run, its result on screen."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,22 +11,13 @@ from typing import TYPE_CHECKING
 import click
 
 from sqlstage.cli.app import State, cli
-from sqlstage.cli.guard import (
-    ROLL_BACK,
-    confirm_run,
-    connect_to,
-    lock_wait_option,
-    locked,
-    refuse_unattended,
-)
-from sqlstage.cli.lint import lint_gate, lint_plan
-from sqlstage.cli.render import date_of, plural, relative, truncate
+from sqlstage.cli.guard import Screen, TerminalAsk, lock_wait_option
+from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
-    from sqlstage.config import Environment
-    from sqlstage.migration import Migration
-    from sqlstage.plan import Plan, RollbackPlan
-    from sqlstage.project import ApplyResult, Connection, Project, RollbackResult
+    from sqlstage.commands import RunResult
+    from sqlstage.plan import Plan
+    from sqlstage.project import Project
 
 
 @cli.command()
@@ -80,92 +70,47 @@ def apply(
     allow_lint: tuple[str, ...],
     lock_wait: float,
 ) -> None:
-    """Apply pending migrations to ENVIRONMENT (all, MIGRATION alone, or up to --to)."""
+    """Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the next
+    pending one), or those up to --to."""
+    from sqlstage import commands
+
     if migration and to:
         raise click.UsageError("give MIGRATION or --to, not both")
     if skip_rehearsal and not (reason and reason.strip()):
         raise click.UsageError('--skip-rehearsal needs --reason "why"')
-    from sqlstage.safety import check_identity  # here, not at the top: `--help` stays light
-
+    options = commands.ApplyOptions(
+        target=migration,
+        to=to,
+        dry_run=dry_run,
+        yes=yes,
+        allow_out_of_order=allow_out_of_order,
+        backup=backup,
+        skip_rehearsal=reason if skip_rehearsal else None,
+        adopt=adopt,
+        allow_lint=allow_lint,
+        lock_wait=lock_wait,
+    )
     project = state.project()
-    env = project.config.environment(environment)
-    with _run(state, project, env, dry_run, lock_wait) as connection:
-        plan = project.plan_apply(connection, migration, to, allow_out_of_order)
-        for warning in plan.warnings:
-            click.secho(f"warning: {warning}", fg="yellow", err=True)
-        if plan.already_applied is not None:
-            row = plan.already_applied
-            click.echo(
-                f"{row.migration} is already applied to {env.key} ({date_of(row.applied_at)})"
-            )
-            return
-        if not plan.migrations:
-            click.echo(f"{env.key} is up to date")
-            if not dry_run:
-                project.up_to_date(connection, plan)
-            return
-        _show_plan(plan, connection)
-        findings = lint_plan(project, plan, connection)
-        if dry_run:
+    started = time.perf_counter()
+    with _screen(state, lock_wait) as screen:
+        result = commands.apply(project, environment, options, TerminalAsk(state), screen)
+    plan = result.plan
+    if plan.already_applied is not None:
+        row = plan.already_applied
+        key = plan.environment.key
+        click.echo(f"{row.migration} is already applied to {key} ({date_of(row.applied_at)})")
+        return
+    if dry_run:
+        if not plan.empty:
             _show_sql(plan)
-            click.echo("dry run: nothing was changed")
-            return
-        lint_note = lint_gate(env, findings, allow_lint)
-        note = None
-        if skip_rehearsal:
-            note = f"rehearsal check skipped: {reason}"
-            click.secho(f"warning: {note}", fg="yellow", err=True)
-        else:
-            project.check_rehearsal(plan)
-        take_backup = backup or env.backup is not None
-        if take_backup:
-            connection.driver.check_backup()
-        identity = check_identity(env, connection.marker, len(plan.applied))
-        confirm_run(env, plan, yes, identity, take_backup, adopt=adopt)
-        if take_backup:
-            _backup(project, connection)
-        started = time.perf_counter()
-        note = "; ".join(n for n in (note, lint_note) if n) or None
-        with _Progress() as progress:
-            result = project.apply(
-                connection, plan, progress, note=note, skip_rehearsal=skip_rehearsal
-            )
-    done = plural(len(result.applied), "migration")
-    _report(project, f"Applied {done} to {env.key}", started, result)
-
-
-@contextmanager
-def _run(
-    state: State, project: Project, env: Environment, dry_run: bool, lock_wait: float
-) -> Iterator[Connection]:
-    """The start every changing run shares: no unattended protected run, the connection,
-    and the run lock (none of that lock for a dry run, which changes nothing)."""
-    if not dry_run:
-        refuse_unattended(env)
-    with (
-        connect_to(state, project, env.key, changes=not dry_run) as connection,
-        locked(project, connection, lock_wait, skip=dry_run),
-    ):
-        yield connection
-
-
-def _backup(project: Project, connection: Connection) -> None:
-    path = project.backup(connection)
-    click.echo(f"Backup: {relative(path, Path.cwd())} ({path.stat().st_size:,} bytes)")
-
-
-def _report(
-    project: Project, what: str, started: float, result: ApplyResult | RollbackResult
-) -> None:
-    """The run's last lines: what it did, its log, and the files to commit."""
-    click.secho(f"{what} in {time.perf_counter() - started:.1f} s", fg="green")
-    click.echo(f"log: {relative(result.log_path, Path.cwd())}")
-    for changed, path in (
-        (result.status_written, project.config.status_file),
-        (result.schema_dump is not None, result.schema_dump),
-    ):
-        if changed and path is not None:
-            click.echo(f"updated {relative(path, Path.cwd())}: commit it")
+            for refusal in plan.refusals:
+                click.secho(f"would refuse: {refusal}", fg="yellow")
+        click.echo("dry run: nothing was changed")
+        return
+    if plan.empty:
+        return
+    done = plural(len(result.done), "migration")
+    _report(project, f"Applied {done} to {plan.environment.key}", started, result)
 
 
 @cli.command()
@@ -190,111 +135,56 @@ def rollback(
     backup: bool,
     lock_wait: float,
 ) -> None:
-    """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it.
+    """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it
+    (unlike `apply ENV MIGRATION`, which applies exactly one).
 
     Runs each migration's rollback section (its commented-out lines) newest first, each in
     its own transaction together with the removal of its history row.
     """
-    from sqlstage.safety import check_identity
+    from sqlstage import commands
 
+    options = commands.RollbackOptions(migration, dry_run, yes, backup, lock_wait)
     project = state.project()
-    env = project.config.environment(environment)
-    with _run(state, project, env, dry_run, lock_wait) as connection:
-        plan = project.plan_rollback(connection, migration)
-        for warning in plan.warnings:
-            click.secho(f"warning: {warning}", fg="yellow", err=True)
-        if plan.not_applied is not None:
-            click.echo(f"{plan.not_applied.name} is not applied to {env.key}: nothing to roll back")
-            return
-        if not plan.migrations:
-            click.echo(f"{env.key} has no applied migrations: nothing to roll back")
-            return
-        _show_rollback_plan(plan, connection)
-        if dry_run:
-            for item in plan.migrations:
-                click.secho(f"\n-- {item.file_name}, rollback", bold=True)
-                click.echo((item.rollback or "").strip())
-            click.echo("\ndry run: nothing was changed")
-            return
-        take_backup = backup or env.backup is not None
-        if take_backup:
-            connection.driver.check_backup()
-        identity = check_identity(env, connection.marker, len(plan.applied))
-        confirm_run(env, plan, yes, identity, take_backup, ROLL_BACK)
-        if take_backup:
-            _backup(project, connection)
-        started = time.perf_counter()
-        with _Progress() as progress:
-            result = project.rollback(connection, plan, progress)
-    done = plural(len(result.rolled_back), "migration")
-    _report(project, f"Rolled back {done} on {env.key}", started, result)
+    started = time.perf_counter()
+    with _screen(state, lock_wait) as screen:
+        result = commands.rollback(project, environment, options, TerminalAsk(state), screen)
+    plan = result.plan
+    if plan.not_applied is not None or plan.empty:
+        return
+    if dry_run:
+        for step in plan.steps:
+            click.secho(f"\n-- {step.migration.file_name}, rollback", bold=True)
+            click.echo((step.migration.rollback or "").strip())
+        click.echo("\ndry run: nothing was changed")
+        return
+    done = plural(len(result.done), "migration")
+    _report(project, f"Rolled back {done} on {plan.environment.key}", started, result)
 
 
-def _show_rollback_plan(plan: RollbackPlan, connection: Connection) -> None:
-    env = plan.environment
-    click.echo(
-        f"Rollback plan for {env.label}: {plural(len(plan.migrations), 'migration')}, newest first"
-    )
-    width = max(len(m.name) for m in plan.migrations)
-    for migration in plan.migrations:
-        statements = connection.driver.statements(migration.rollback or "")
-        first = statements[0].sql.splitlines()[0] if statements else ""
-        count = plural(len(statements), "statement")
-        click.echo(f"  {migration.name:<{width}}  {count:<13} {truncate(first, 60)}")
+@contextmanager
+def _screen(state: State, lock_wait: float) -> Iterator[Screen]:
+    screen = Screen(state, lock_wait)
+    try:
+        yield screen
+    finally:
+        screen.close()
 
 
-LONG_RUN = 20  # migrations; from here on a terminal shows a bar instead of a line each
-
-
-class _Progress:
-    """One line per migration; on a terminal, a long run gets a progress bar instead."""
-
-    def __init__(self) -> None:
-        from sqlstage.cli.progress import Progress
-
-        self.bar = Progress(enabled=sys.stdout.isatty())
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__()
-
-    def migration_started(self, migration: Migration, index: int, total: int) -> None:
-        if index == 1 and total >= LONG_RUN:
-            self.bar.started(total)
-
-    def migration_applied(self, migration: Migration, duration_ms: int) -> None:
-        self._done(f"applied {migration.name}", duration_ms)
-
-    def migration_rolled_back(self, migration: Migration, duration_ms: int) -> None:
-        self._done(f"rolled back {migration.name}", duration_ms)
-
-    def _done(self, text: str, duration_ms: int) -> None:
-        if self.bar.active:
-            self.bar.step(text)
-        else:
-            click.echo(f"  {text} ({duration_ms} ms)")
-
-
-def _show_plan(plan: Plan, connection: Connection) -> None:
-    env = plan.environment
-    click.echo(f"Plan for {env.label}: {plural(len(plan.migrations), 'migration')}")
-    width = max(len(m.name) for m in plan.migrations)
-    for migration in plan.migrations:
-        statements = connection.driver.statements(migration.forward)
-        first = statements[0].sql.splitlines()[0] if statements else ""
-        count = plural(len(statements), "statement")
-        click.echo(f"  {migration.name:<{width}}  {count:<13} {truncate(first, 60)}")
-        if migration.name in plan.outside_transaction:
-            click.secho(
-                f"  {'':<{width}}  no transaction: each statement commits on its own",
-                fg="yellow",
-            )
+def _report(project: Project, what: str, started: float, result: RunResult) -> None:
+    """The run's last lines: what it did, its log, and the files to commit."""
+    click.secho(f"{what} in {time.perf_counter() - started:.1f} s", fg="green")
+    if result.log_path is not None:
+        click.echo(f"log: {relative(result.log_path, Path.cwd())}")
+    for changed, path in (
+        (result.status_written, project.config.status_file),
+        (result.schema_dump is not None, result.schema_dump),
+    ):
+        if changed and path is not None:
+            click.echo(f"updated {relative(path, Path.cwd())}: commit it")
 
 
 def _show_sql(plan: Plan) -> None:
-    for migration in plan.migrations:
-        click.secho(f"\n-- {migration.file_name}", bold=True)
-        click.echo(migration.forward.rstrip())
+    for step in plan.steps:
+        click.secho(f"\n-- {step.migration.file_name}", bold=True)
+        click.echo(step.migration.forward.rstrip())
     click.echo()

@@ -1,23 +1,21 @@
-"""What stands between a command and a database: connecting, the run lock, confirmation."""
+"""The CLI's side of a run: answers from the terminal (`TerminalAsk`) and what it shows while
+the library works (`Screen`). The rules themselves live in sqlstage.commands."""
 
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sqlstage.cli.app import State
-from sqlstage.cli.render import plural
-from sqlstage.errors import Refused
+from sqlstage.cli.render import plural, truncate
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
-    from sqlstage.config import Environment
-    from sqlstage.plan import Plan, RollbackPlan
-    from sqlstage.project import Connection, Project
-    from sqlstage.safety import Identity
+    from pathlib import Path
+
+    from sqlstage.plan import Plan, Step
+    from sqlstage.session import Session
 
 
 def lock_wait_option(command: Any) -> Any:
@@ -34,152 +32,130 @@ def lock_wait_option(command: Any) -> Any:
     )(command)
 
 
-def locked(
-    project: Project, connection: Connection, wait_seconds: float, skip: bool = False
-) -> AbstractContextManager[None]:
-    """The run lock for a command that changes the database (`skip` for a dry run)."""
-    if skip:
-        return nullcontext()
+class TerminalAsk:
+    """Questions asked at the terminal; `attended` only when standard input is one."""
 
-    def waiting(holder: str) -> None:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    @property
+    def attended(self) -> bool:
+        return sys.stdin.isatty()
+
+    def yes_no(self, question: str) -> bool:
+        # Ctrl-C or end of input raise click.Abort, which the CLI's edge turns into 130 / 3
+        return bool(click.confirm(question, default=False))
+
+    def typed(self, question: str) -> str:
+        answer: str = click.prompt(question, default="", show_default=False)
+        return answer
+
+    def secret(self, question: str) -> str:
+        return self.state.ask_hidden(question)
+
+
+class Screen:
+    """What a run shows: where it connected, the plan and its findings, progress."""
+
+    def __init__(self, state: State, lock_wait: float = 0.0, announce: bool = True) -> None:
+        self.state = state
+        self.lock_wait = lock_wait
+        self.announce = announce
+        self.bar: Any = None
+        self.past = "applied"
+        self.key = "the database"
+
+    # -- commands.Events --------------------------------------------------------------------
+    def connected(self, session: Session) -> None:
+        self.state.secrets.extend(session.secrets)
+        self.key = session.environment.key
+        if self.announce:
+            click.echo(f"Connected: {session.info.describe()}")
+
+    def warning(self, text: str) -> None:
+        click.secho(f"warning: {text}", fg="yellow", err=True)
+
+    def waiting(self, holder: str) -> None:
         click.secho(
-            f"waiting up to {wait_seconds:g} s: {connection.environment.key} is being changed "
-            f"by {holder}",
+            f"waiting up to {self.lock_wait:g} s: {self.key} is being changed by {holder}",
             fg="yellow",
             err=True,
         )
 
-    return project.locked(connection, wait_seconds, waiting)
+    def planned(self, plan: Plan) -> None:
+        from sqlstage.plan import Direction
 
-
-def connect_to(
-    state: State,
-    project: Project,
-    environment: str,
-    verify_identity: bool = True,
-    preflight: bool = True,
-    changes: bool = True,
-) -> Connection:
-    """Connect to ENV and print where. `changes=False` for commands that change nothing:
-    they never create a SQLite file that does not exist yet."""
-    if preflight:  # a file error stops the run before a prompt or a connection
-        project.preflight()
-    connection = project.connect(
-        environment, ask=state.ask_hidden, verify_identity=verify_identity, create=changes
-    )
-    state.secrets.extend(connection.secrets)
-    click.echo(f"Connected: {connection.info.describe()}")
-    for warning in connection.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
-    return connection
-
-
-def refuse_unattended(env: Environment) -> None:
-    """A protected environment needs a human at a terminal, unless the committed config says
-    otherwise: no flag alone can let an unattended process (or an AI agent) reach production."""
-    if env.protected and not env.allow_non_interactive and not sys.stdin.isatty():
-        raise Refused(
-            f"{env.key} is protected and this run has no terminal to confirm on",
-            "a person runs it in a terminal; for CI deploys set allow_non_interactive = true "
-            f"in [environments.{env.key}] of sqlstage.toml and pass --yes",
-        )
-
-
-@dataclass(frozen=True)
-class Verb:
-    """How a confirmation names what it asks for: `apply 2 migrations to dev`."""
-
-    action: str
-    prep: str
-    past: str
-    gerund: str
-
-
-APPLY = Verb("apply", "to", "applied", "applying")
-ROLL_BACK = Verb("roll back", "on", "rolled back", "rolling back")
-
-
-def confirm_run(
-    env: Environment,
-    plan: Plan | RollbackPlan,
-    yes: bool,
-    identity: Identity,
-    backup_planned: bool,
-    verb: Verb = APPLY,
-    adopt: bool = False,
-) -> None:
-    from sqlstage.safety import Identity
-
-    count = plural(len(plan.migrations), "migration")
-    nothing = f"nothing was {verb.past} {verb.prep} {env.key}"
-    if identity is Identity.UNMARKED_ADOPTED and verb is APPLY:  # only apply marks
-        confirm_adoption(env, len(plan.applied), adopt)
-    if env.protected:
-        if env.allow_non_interactive and yes:
-            return
-        if not sys.stdin.isatty():
-            raise Refused(f"{env.key} is protected: an unattended run needs --yes", "pass --yes")
-        if not backup_planned:
-            click.secho(
-                f"{env.name} is protected: take a backup before {verb.gerund} "
-                '(or set backup = "pg_dump" for it in sqlstage.toml, or pass --backup).',
-                fg="yellow",
-            )
-            if not ask_yes_no("Backup taken?"):
-                raise Refused(
-                    f"no backup confirmed: {nothing}", "take a backup first, or pass --backup"
+        self.past = plan.direction.past
+        for warning in plan.warnings:
+            self.warning(warning)
+        env = plan.environment
+        if plan.direction is Direction.UP:
+            if plan.already_applied is not None:
+                return
+            if plan.empty:
+                click.echo(f"{env.key} is up to date")
+                return
+            click.echo(f"Plan for {env.label}: {plural(len(plan.steps), 'migration')}")
+        else:
+            if plan.not_applied is not None:
+                click.echo(
+                    f"{plan.not_applied.name} is not applied to {env.key}: nothing to roll back"
                 )
-        answer = click.prompt(
-            f"Type '{env.key}' to {verb.action} {count} {verb.prep} {env.name}",
-            default="",
-            show_default=False,
-        )
-        if answer.strip() != env.key:
-            raise Refused(f"not confirmed: {nothing}", f"type '{env.key}' exactly to go on")
-        return
-    if yes:
-        return
-    if not ask_yes_no(f"{verb.action.capitalize()} {count} {verb.prep} {env.label}?"):
-        raise Refused(f"not confirmed: {nothing}", "answer y, or pass --yes")
+                return
+            if plan.empty:
+                click.echo(f"{env.key} has no applied migrations: nothing to roll back")
+                return
+            click.echo(
+                f"Rollback plan for {env.label}: {plural(len(plan.steps), 'migration')}, "
+                "newest first"
+            )
+        self._steps(plan)
+        if plan.findings:
+            from sqlstage.cli.lint import lint_summary, print_findings
 
+            findings: Any = list(plan.findings)
+            click.echo(f"Lint: {lint_summary(findings, len(plan.steps))}")
+            print_findings(findings, verbose=False)
 
-def confirm_adoption(env: Environment, applied: int, adopt: bool) -> None:
-    """A database with migrations but no marker may be another environment's (a production
-    database adopted from a hand-made script): marking it takes a person, or --adopt; --yes
-    alone never does it."""
-    what = (
-        f"this database has {plural(applied, 'applied migration')} but no sqlstage "
-        "environment marker, so nothing tells which environment it is"
-    )
-    if adopt:
-        return
-    if not sys.stdin.isatty():
-        raise Refused(
-            what, f"check the URL of '{env.key}', then pass --adopt to mark it as '{env.key}'"
-        )
-    click.secho(f"{what[0].upper()}{what[1:]}.", fg="yellow")
-    if not ask_yes_no(f"Is it '{env.key}' ({env.name})? Mark it as such"):
-        raise Refused(f"not confirmed: nothing was applied to {env.key}")
+    def _steps(self, plan: Plan) -> None:
+        names = [step.name for step in plan.steps] + [r.new.name for r in plan.renames]
+        width = max(len(name) for name in names)
+        for rename in plan.renames:
+            click.echo(f"  {rename.new.name:<{width}}  renamed from {rename.old}: nothing runs")
+        for step in plan.steps:
+            first = step.statements[0].sql.splitlines()[0] if step.statements else ""
+            count = plural(len(step.statements), "statement")
+            click.echo(f"  {step.name:<{width}}  {count:<13} {truncate(first, 60)}")
+            if not step.in_transaction:
+                click.secho(
+                    f"  {'':<{width}}  no transaction: each statement commits on its own",
+                    fg="yellow",
+                )
 
+    def backed_up(self, path: Path) -> None:
+        from pathlib import Path
 
-def ask_yes_no(question: str) -> bool:
-    try:
-        return bool(click.confirm(question, default=False))
-    except click.Abort:
-        return False
+        from sqlstage.cli.render import relative
 
+        click.echo(f"Backup: {relative(path, Path.cwd())} ({path.stat().st_size:,} bytes)")
 
-def confirm_action(env: Environment, what: str, yes: bool) -> None:
-    """The usual confirmation: type the key for a protected environment, else [y/N]/--yes."""
-    refuse_unattended(env)
-    if env.protected:
-        if env.allow_non_interactive and yes:
-            return
-        answer = click.prompt(f"Type '{env.key}' to {what}", default="", show_default=False)
-        if answer.strip() != env.key:
-            raise Refused(f"not confirmed: nothing was changed on {env.key}")
-        return
-    if yes:
-        return
-    if not ask_yes_no(f"{what[0].upper()}{what[1:]}?"):
-        raise Refused(f"not confirmed: nothing was changed on {env.key}", "answer y, or pass --yes")
+    # -- runner.Events ----------------------------------------------------------------------
+    LONG_RUN = 20  # migrations; from here on a terminal shows a bar instead of a line each
+
+    def step_started(self, step: Step, index: int, total: int) -> None:
+        if index == 1 and total >= self.LONG_RUN and sys.stdout.isatty():
+            from sqlstage.cli.progress import Progress
+
+            self.bar = Progress(enabled=True)
+            self.bar.started(total)
+
+    def step_finished(self, step: Step, duration_ms: int) -> None:
+        if self.bar is not None and self.bar.active:
+            self.bar.step(f"{self.past} {step.name}")
+        else:
+            click.echo(f"  {self.past} {step.name} ({duration_ms} ms)")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__()
+            self.bar = None

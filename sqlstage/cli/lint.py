@@ -10,13 +10,11 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.render import plural, print_json, relative
-from sqlstage.errors import Refused, SqlstageError
+from sqlstage.errors import SqlstageError
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
-    from sqlstage.config import Environment
     from sqlstage.lint import Finding
-    from sqlstage.plan import Plan
-    from sqlstage.project import Connection, Project
+    from sqlstage.project import Project
 
 
 # -- lint ---------------------------------------------------------------------------------
@@ -70,8 +68,8 @@ def lint(
         for finding in findings:
             _print_annotation(finding)
     else:
-        _print_findings(findings, verbose=True)
-        click.echo(_lint_summary(findings, len(migrations)))
+        print_findings(findings, verbose=True)
+        click.echo(lint_summary(findings, len(migrations)))
     if any(finding.blocking for finding in findings):
         sys.exit(1)
 
@@ -97,7 +95,7 @@ def _print_rules() -> None:
         click.echo(f"{rule.id:<{width}}  {rule.severity:<7}  {rule.title}")
 
 
-def _print_findings(findings: list[Finding], verbose: bool) -> None:
+def print_findings(findings: list[Finding], verbose: bool) -> None:
     for finding in findings:
         where = f"{relative(finding.path, Path.cwd())}:{finding.line}:{finding.column}"
         if finding.waived is not None:
@@ -113,7 +111,7 @@ def _print_findings(findings: list[Finding], verbose: bool) -> None:
             click.echo(f"    {line}")
 
 
-def _lint_summary(findings: list[Finding], files: int) -> str:
+def lint_summary(findings: list[Finding], files: int) -> str:
     errors = sum(f.blocking for f in findings)
     warnings = sum(f.severity == "warning" and f.waived is None for f in findings)
     waived = sum(f.waived is not None for f in findings)
@@ -152,45 +150,4 @@ def _print_annotation(finding: Finding) -> None:
     click.echo(
         f"::{finding.severity} file={file},line={finding.line},col={finding.column},"
         f"title={prop('sqlstage ' + finding.rule)}::{message}"
-    )
-
-
-def lint_plan(project: Project, plan: Plan, connection: Connection) -> list[Finding]:
-    """Lint the migrations about to run, against the connected server, and show findings."""
-    info = connection.info
-    version = info.version.split(".")[0]
-    findings = project.lint(
-        plan.migrations,
-        connection.driver.dialect,
-        int(version) if info.product == "PostgreSQL" and version.isdigit() else None,
-        plan.environment.effective_lock_timeout is not None,
-    )
-    if findings:
-        click.echo(f"Lint: {_lint_summary(findings, len(plan.migrations))}")
-        _print_findings(findings, verbose=False)
-    return findings
-
-
-def lint_gate(env: Environment, findings: list[Finding], allowed: tuple[str, ...]) -> str | None:
-    """Refuse a protected environment's error findings unless --allow-lint names them;
-    returns the note for the log naming what was allowed."""
-    from sqlstage.lint import RULES
-
-    unknown = [rule for rule in allowed if rule not in RULES]
-    if unknown:
-        raise click.UsageError(f"--allow-lint {unknown[0]}: no such rule (`sqlstage lint --rules`)")
-    blocking = [f for f in findings if f.blocking and f.rule not in allowed]
-    if env.protected and blocking:
-        first = blocking[0]
-        raise Refused(
-            f"{env.key} is protected and the plan has {plural(len(blocking), 'lint error')} "
-            f"({first.rule} at {first.path.name}:{first.line})",
-            "write the safe form shown, waive it on the line before the statement with "
-            f"'-- sqlstage:allow {first.rule} <reason>', or pass --allow-lint {first.rule}",
-        )
-    used = [f for f in findings if f.blocking and f.rule in allowed]
-    if not used:
-        return None
-    return "lint allowed (--allow-lint): " + ", ".join(
-        f"{f.rule} at {f.path.name}:{f.line}" for f in used
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sqlstage.cli.app import State, cli
+from sqlstage.cli.guard import Screen, TerminalAsk
 from sqlstage.cli.render import print_json
 from sqlstage.errors import MigrationFailed
 
@@ -58,7 +59,11 @@ def verify(
         click.echo("no migrations to verify")
         return
     with Progress(enabled=sys.stdout.isatty() and not as_json) as progress:
-        report = project.verify(start, data, keep, environment, progress, state.ask_hidden)
+        from sqlstage import commands
+
+        report = commands.verify(
+            project, start, data, keep, environment, progress, TerminalAsk(state)
+        )
     if as_json:
         print_json(verify_as_json(report))
     else:
@@ -94,9 +99,9 @@ def schema(state: State, environment: str, as_json: bool) -> None:
     from sqlstage.schema import render_text
 
     project = state.project()
-    with project.connect(environment, ask=state.ask_hidden, create=False) as connection:
-        state.secrets.extend(connection.secrets)
-        snap = project.schema(connection)
+    from sqlstage import commands
+
+    snap = commands.schema(project, environment, TerminalAsk(state), Screen(state, announce=False))
     if as_json:
         print_json(snap.to_dict())
     else:

@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sqlstage.cli.app import State, cli
-from sqlstage.cli.guard import (
-    connect_to,
-)
+from sqlstage.cli.guard import Screen, TerminalAsk
 from sqlstage.cli.render import date_of, print_json, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -47,7 +45,9 @@ def status(
     if live:
         _live_status(state, project, live, write, as_json)
         return
-    report = project.status()
+    from sqlstage.report import status_report
+
+    report = status_report(project)
     if as_json:
         print_json(
             {
@@ -87,10 +87,12 @@ def _repair_status_file(project: Project) -> None:
 
 
 def _live_status(state: State, project: Project, key: str, write: bool, as_json: bool) -> None:
-    with connect_to(state, project, key, preflight=False, changes=write) as connection:
-        report = project.live_status(connection, write)
-        _render_live(project, key, report, as_json)
-        project.refuse_edited(connection)
+    from sqlstage import commands
+
+    report = commands.live_status(project, key, write, TerminalAsk(state), Screen(state))
+    _render_live(project, key, report, as_json)
+    if report.edited is not None:
+        raise report.edited
 
 
 def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None:

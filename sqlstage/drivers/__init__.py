@@ -1,4 +1,4 @@
-"""Drivers, one module per database, chosen by the URL's scheme.
+"""Drivers, one module per database, chosen by the URL's scheme (sqlstage.registry).
 
 Modules are imported only when a URL of theirs is opened, so psycopg is never loaded for a
 SQLite run, and `status` or `--help` load no driver at all.
@@ -9,12 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 
 from sqlstage.drivers.base import Driver
+from sqlstage.registry import backend
 from sqlstage.urls import DatabaseUrl
-
-MODULES = {
-    "postgresql": "sqlstage.drivers.postgres",
-    "sqlite": "sqlstage.drivers.sqlite",
-}
 
 
 def connect(url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True) -> Driver:
@@ -22,6 +18,6 @@ def connect(url: DatabaseUrl, application_name: str = "sqlstage", create: bool =
 
     `create=False` is for commands that change nothing: an embedded database that does not
     exist yet is then not created (it reads as empty)."""
-    module = import_module(MODULES[url.dialect])
+    module = import_module(backend(url.dialect).driver)
     driver: Driver = module.DRIVER(url, application_name, create=create)
     return driver

@@ -1,11 +1,13 @@
-"""The driver interface: the few verbs the runner needs from a database.
+"""The driver interface: dialect facts as data, and the few verbs the runner needs.
 
-One module per database implements `Driver`; `sqlstage.drivers.connect` picks it by URL scheme.
-Dialect differences are data first (class attributes), methods only where data is not enough.
+One module per database implements `Driver`; `sqlstage.registry` picks it by URL scheme.
+Everything above the driver (the history table, the marker, the runner) is written once over
+`Dialect` and these verbs. Adding a database: a driver file, its schema reader, a registry line.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -15,28 +17,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlstage.errors import Locked
+from sqlstage.errors import ConfigError, Locked
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl
 
-HISTORY_TABLE = "sqlstage_history"
-#: one row naming the environment this database belongs to, so `dev` never hits production
-MARKER_TABLE = "sqlstage_environment"
-MARKER_DDL = f"""CREATE TABLE {MARKER_TABLE} (
-    environment TEXT NOT NULL,
-    marked_at TEXT NOT NULL,
-    marked_by TEXT NOT NULL
-)"""
-HISTORY_COLUMNS = (
-    "migration",
-    "checksum",
-    "applied_at",
-    "applied_by",
-    "duration_ms",
-    "tool_version",
-    "status",
-    "note",
-)
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between databases, as data."""
+
+    name: str
+    #: DDL commits with the transaction it is in (PostgreSQL, SQLite; not MySQL)
+    transactional_ddl: bool
+    #: the DB-API module's parameter mark
+    placeholder: str
+    #: column types of sqlstage's own tables
+    time_type: str = "TEXT"
+    key_type: str = "TEXT"
+    #: server error codes that mean "gave up waiting for a lock" (lock_timeout)
+    lock_timeout_codes: frozenset[str] = frozenset()
+    #: file suffix of the backups `backup` writes
+    backup_suffix: str = ".backup"
 
 
 @dataclass(frozen=True)
@@ -56,19 +57,10 @@ class ServerInfo:
             text += f" as {self.user}"
         return text
 
-
-@dataclass(frozen=True)
-class AppliedMigration:
-    """One row of the history table: the database's own record of what it has run."""
-
-    migration: str
-    checksum: str
-    applied_at: datetime
-    applied_by: str
-    duration_ms: int
-    tool_version: str
-    status: str = "applied"
-    note: str | None = None
+    @property
+    def major(self) -> int | None:
+        first = self.version.split(".")[0]
+        return int(first) if first.isdigit() else None
 
 
 class StatementError(Exception):
@@ -97,19 +89,16 @@ class StatementError(Exception):
 class Driver(ABC):
     """A connection to one database, open for the whole run."""
 
-    dialect: ClassVar[str]
-    #: server error codes that mean "gave up waiting for a lock" (lock_timeout)
-    lock_timeout_codes: ClassVar[frozenset[str]] = frozenset()
-    #: file suffix of the backups `backup` writes
-    backup_suffix: ClassVar[str] = ".backup"
-    #: the placeholder the driver's DB-API module uses
-    placeholder: ClassVar[str]
-    #: the column type applied_at is stored in (the only difference between the dialects)
-    time_type: ClassVar[str] = "TEXT"
+    facts: ClassVar[Dialect]
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
         self._statements: dict[str, list[Statement]] = {}
+
+    @property
+    def dialect(self) -> str:
+        """The dialect's name: `postgresql`, `sqlite`."""
+        return self.facts.name
 
     # -- connection ---------------------------------------------------------------------
     @abstractmethod
@@ -124,6 +113,14 @@ class Driver(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def reset_session(self) -> None:  # noqa: B027 - nothing to reset where no state is kept
+        """Give the next migration the session state a fresh connection would have (a
+        migration's `SET search_path` must not reach the next one), keeping the run lock."""
+
+    def recover(self) -> None:  # noqa: B027
+        """After an interruption mid-statement: make the connection usable again for
+        sqlstage's own bookkeeping (reconnect if need be)."""
 
     # -- running SQL --------------------------------------------------------------------
     def statements(self, sql: str) -> list[Statement]:
@@ -145,11 +142,34 @@ class Driver(ABC):
 
     @abstractmethod
     def execute(self, sql: str) -> None:
-        """Run one statement exactly as written; raise StatementError on failure."""
+        """Run one statement of a migration exactly as written; raise StatementError."""
 
-    def set_lock_timeout(self, value: str | None, session: bool = False) -> None:  # noqa: B027
-        """Bound how long the current transaction (or, with `session`, every statement until
-        the next call) waits for a lock; None resets it. A no-op where unsupported."""
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a statement of sqlstage's own with parameters (`placeholder` marks them);
+        return its rows. Raises StatementError."""
+
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A statement of our own that may travel with the transaction's COMMIT (the history
+        row); outside a transaction it runs now."""
+        self.query(sql, params)
+
+    @abstractmethod
+    def table_exists(self, name: str) -> bool:
+        """Whether sqlstage's table `name` exists where `qualify` puts it."""
+
+    @abstractmethod
+    def columns(self, table: str) -> list[str]:
+        """The column names of sqlstage's table `table`."""
+
+    def qualify(self, name: str) -> str:
+        """`name` as sqlstage's statements write it (with the schema it lives in, so a
+        migration's `SET search_path` cannot hide it)."""
+        return name
+
+    def set_lock_timeout(self, value: str | None) -> None:  # noqa: B027
+        """Bound how long every statement waits for a lock until the next call; None resets
+        it to the connection's default. A no-op where unsupported."""
 
     def transaction_control(self, sql: str) -> str | None:
         """`COMMIT` (or `BEGIN`, ...) when the statement would end the transaction a migration
@@ -168,17 +188,11 @@ class Driver(ABC):
         """Messages the server sent since the last call (PostgreSQL NOTICE and the like)."""
         return []
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a statement of sqlstage's own (catalog reads for schema snapshots); its rows."""
-        return self._query(sql, params)
+    def to_db_time(self, value: datetime) -> Any:
+        return value
 
-    @abstractmethod
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a statement of our own with parameters (`placeholder` marks them);
-        return its rows."""
-
-    @abstractmethod
-    def _table_exists(self, name: str) -> bool: ...
+    def from_db_time(self, value: Any) -> datetime:
+        return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
     # -- one runner at a time -----------------------------------------------------------
     lock_poll_seconds: ClassVar[float] = 0.2
@@ -199,6 +213,10 @@ class Driver(ABC):
     def lock(self, wait_seconds: float, waiting: Callable[[str], None] | None = None) -> None:
         """Take the run lock, polling up to `wait_seconds`; `waiting(holder)` is told who
         holds it each time that changes. Re-entrant. Raises Locked (exit 3) on timeout."""
+        if not math.isfinite(wait_seconds) or wait_seconds < 0:
+            raise ConfigError(
+                f"lock wait {wait_seconds!r}: must be a finite number of seconds, 0 or more"
+            )
         if self._lock_depth:
             self._lock_depth += 1
             return
@@ -226,61 +244,6 @@ class Driver(ABC):
         if not self._lock_depth:
             self._release_lock()
 
-    # -- history ------------------------------------------------------------------------
-    def ensure_history(self) -> None:
-        if not self._table_exists(HISTORY_TABLE):
-            self._query(
-                f"""CREATE TABLE {HISTORY_TABLE} (
-    migration TEXT PRIMARY KEY,
-    checksum TEXT NOT NULL,
-    applied_at {self.time_type} NOT NULL,
-    applied_by TEXT NOT NULL,
-    duration_ms INTEGER NOT NULL,
-    tool_version TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'applied',
-    note TEXT,
-    applied_sql TEXT
-)"""
-            )
-
-    def applied(self) -> list[AppliedMigration]:
-        """The history in the order it was applied; empty when there is no history table."""
-        if not self._table_exists(HISTORY_TABLE):
-            return []
-        columns = ", ".join(HISTORY_COLUMNS)
-        rows = self._query(f"SELECT {columns} FROM {HISTORY_TABLE} ORDER BY applied_at, migration")
-        return [self._row_to_applied(row) for row in rows]
-
-    def record(self, applied: AppliedMigration, sql: str) -> None:
-        """Insert a history row (inside the migration's transaction)."""
-        values = [getattr(applied, column) for column in HISTORY_COLUMNS]
-        values[HISTORY_COLUMNS.index("applied_at")] = self._to_db_time(applied.applied_at)
-        marks = ", ".join([self.placeholder] * (len(values) + 1))
-        self._query(
-            f"INSERT INTO {HISTORY_TABLE} ({', '.join(HISTORY_COLUMNS)}, applied_sql) "
-            f"VALUES ({marks})",
-            [*values, sql],
-        )
-
-    # -- identity marker ----------------------------------------------------------------
-    def read_marker(self) -> str | None:
-        """The environment key this database was marked with, or None."""
-        if not self._table_exists(MARKER_TABLE):
-            return None
-        rows = self._query(f"SELECT environment FROM {MARKER_TABLE}")
-        return str(rows[0][0]) if rows else None
-
-    def write_marker(self, environment: str, marked_at: datetime, marked_by: str) -> None:
-        with self.transaction():
-            if not self._table_exists(MARKER_TABLE):
-                self._query(MARKER_DDL)
-            self._query(f"DELETE FROM {MARKER_TABLE}")
-            self._query(
-                f"INSERT INTO {MARKER_TABLE} (environment, marked_at, marked_by) "
-                f"VALUES ({self.placeholder}, {self.placeholder}, {self.placeholder})",
-                [environment, marked_at.isoformat(), marked_by],
-            )
-
     # -- backups --------------------------------------------------------------------------
     def check_backup(self) -> None:  # noqa: B027 - optional hook
         """Raise SqlstageError, before anything runs, when `backup` could not work."""
@@ -288,33 +251,3 @@ class Driver(ABC):
     @abstractmethod
     def backup(self, path: Path) -> None:
         """Write a full backup of the database to `path`."""
-
-    def forget(self, migration: str) -> None:
-        self._query(
-            f"DELETE FROM {HISTORY_TABLE} WHERE migration = {self.placeholder}", [migration]
-        )
-
-    def update_history(self, migration: str, status: str, checksum: str, note: str | None) -> None:
-        """Change a row's status, checksum and note (`sqlstage repair`)."""
-        mark = self.placeholder
-        self._query(
-            f"UPDATE {HISTORY_TABLE} SET status = {mark}, checksum = {mark}, note = {mark} "
-            f"WHERE migration = {mark}",
-            [status, checksum, note, migration],
-        )
-
-    def applied_sql(self, migration: str) -> str | None:
-        """The forward SQL exactly as it was run, from the history row."""
-        if not self._table_exists(HISTORY_TABLE):
-            return None
-        rows = self._query(
-            f"SELECT applied_sql FROM {HISTORY_TABLE} WHERE migration = {self.placeholder}",
-            [migration],
-        )
-        return rows[0][0] if rows else None
-
-    def _to_db_time(self, value: datetime) -> Any:
-        return value
-
-    def _row_to_applied(self, row: tuple[Any, ...]) -> AppliedMigration:
-        return AppliedMigration(*row)

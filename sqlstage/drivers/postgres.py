@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
-from sqlstage.drivers.base import (
-    HISTORY_COLUMNS,
-    HISTORY_TABLE,
-    AppliedMigration,
-    Driver,
-    ServerInfo,
-    StatementError,
-)
+from sqlstage.drivers.base import Dialect, Driver, ServerInfo, StatementError
 from sqlstage.errors import ConfigError, ConnectionFailed, Refused
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl, redact
@@ -31,12 +25,22 @@ CONNECT_TIMEOUT_SECONDS = 5
 _BEGIN = "BEGIN; "
 
 
+#: what a fresh connection has: DISCARD ALL without its advisory unlock (the run lock stays)
+_RESET = (
+    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; "
+    "DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; "
+)
+
+
 class PostgresDriver(Driver):
-    dialect = "postgresql"
-    placeholder = "%s"
-    time_type = "timestamptz"
-    lock_timeout_codes = frozenset({"55P03"})  # lock_not_available
-    backup_suffix = ".dump"
+    facts = Dialect(
+        name="postgresql",
+        transactional_ddl=True,
+        placeholder="%s",
+        time_type="timestamptz",
+        lock_timeout_codes=frozenset({"55P03"}),  # lock_not_available
+        backup_suffix=".dump",
+    )
 
     def __init__(
         self, url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True
@@ -48,22 +52,36 @@ class PostgresDriver(Driver):
         self._begin_pending = False
         self._offset = 0  # characters of our own before the statement last sent
         self._at_commit: list[str] | None = None  # SQL to send with COMMIT; None: no transaction
-        options: dict[str, Any] = {"application_name": application_name[:63]}
+        self._reset = ""  # SQL that gives the next migration a fresh session; sent with it
+        self._lock_timeout: str | None = None
+        self.application_name = application_name[:63]
+        self.conn = self._connect()
+        row = self.conn.execute("SELECT current_schema()").fetchone()
+        self.schema = str(row[0]) if row and row[0] else "public"
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        options: dict[str, Any] = {"application_name": self.application_name}
         try:
-            if "connect_timeout" not in conninfo_to_dict(url.raw):
+            if "connect_timeout" not in conninfo_to_dict(self.url.raw):
                 options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-            self.conn = psycopg.connect(url.raw, autocommit=True, **options)
+            # no prepared statements: nothing of ours may outlive a transaction on a pooled
+            # server connection, and DEALLOCATE ALL (the session reset) must not break a cache
+            conn = psycopg.connect(self.url.raw, autocommit=True, prepare_threshold=None, **options)
         except psycopg.Error as err:
             raise ConnectionFailed(
-                f"cannot connect to {url.masked}: {_one_line(err, url)}",
+                f"cannot connect to {self.url.masked}: {_one_line(err, self.url)}",
                 "check that the server is up and the URL, user and password are right",
             ) from err
-        self.conn.add_notice_handler(self._on_notice)
-        if self.conn.info.server_version >= 140000:
+        conn.add_notice_handler(self._on_notice)
+        if conn.info.server_version >= 140000:
             # a client killed mid-statement (kill -9) ends its backend within a second, so
             # the transaction rolls back and the run lock is freed without waiting for the
-            # statement to finish on its own
-            self.conn.execute("SET client_connection_check_interval = 1000")
+            # statement to finish on its own; set at startup, so RESET ALL keeps it
+            conn.execute("SET client_connection_check_interval = 1000")
+            self._session_defaults = "SET client_connection_check_interval = 1000; "
+        else:
+            self._session_defaults = ""
+        return conn
 
     def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
         self._notices.append(f"{diag.severity}: {diag.message_primary}")
@@ -118,8 +136,10 @@ class PostgresDriver(Driver):
     def _rollback_if_open(self) -> None:
         """End a failed transaction; on a lost connection there is nothing to end (the
         server rolled it back), and the error that matters is the one being raised."""
+        if self.conn.closed:
+            return
         status = self.conn.info.transaction_status
-        if self.conn.closed or status in (TransactionStatus.IDLE, TransactionStatus.UNKNOWN):
+        if status in (TransactionStatus.IDLE, TransactionStatus.UNKNOWN):
             return
         with suppress(psycopg.Error):
             self.conn.execute("ROLLBACK")
@@ -131,27 +151,56 @@ class PostgresDriver(Driver):
             raise self._statement_error(err) from err
 
     def _send(self, sql: str) -> None:
-        """Run SQL exactly as given, after the transaction's BEGIN if that is still to send."""
-        self._offset = 0
+        """Run SQL exactly as given, after what must go first: the session reset and the
+        transaction's BEGIN, in the same message."""
+        prefix = self._reset
         if self._begin_pending:
-            self._begin_pending, sql = False, f"{_BEGIN}{sql}"
-            self._offset = len(_BEGIN)
-        self.conn.execute(sql, prepare=False)  # no parameters: the simple query protocol
+            self._begin_pending, prefix = False, prefix + _BEGIN
+        elif prefix:  # outside a transaction (CREATE INDEX CONCURRENTLY): a message of its own
+            self.conn.execute(prefix, prepare=False)
+            prefix = ""
+        self._reset, self._offset = "", len(prefix)
+        self.conn.execute(prefix + sql, prepare=False)  # no parameters: simple query protocol
 
-    def record(self, applied: AppliedMigration, sql: str) -> None:
-        """Inside a transaction the history row is sent with its COMMIT (same atomicity)."""
+    def reset_session(self) -> None:
+        settings = self._session_defaults
+        if self._lock_timeout is not None:
+            settings += f"SET lock_timeout = {self._literal(self._lock_timeout)}; "
+        self._reset = _RESET + settings
+
+    def recover(self) -> None:
+        """A Ctrl-C can land between sending a query and reading its result, leaving the
+        connection busy ("another command is already in progress"): then start a new one.
+        The old one's transaction, if any, ends with it (rolled back)."""
+        self._begin_pending, self._at_commit = False, None
+        idle = (TransactionStatus.IDLE, TransactionStatus.INTRANS, TransactionStatus.INERROR)
+        if not self.conn.closed and self.conn.info.transaction_status in idle:
+            self._rollback_if_open()
+            if self.conn.info.transaction_status is TransactionStatus.IDLE:
+                return
+        with suppress(Exception):
+            self.conn.close()
+        self._lock_depth = 0  # the lock went with the old session
+        self.conn = self._connect()
+
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Inside a transaction the statement is sent with its COMMIT (same atomicity)."""
         if self._at_commit is None:
-            super().record(applied, sql)
+            self.query(sql, params)
             return
-        from psycopg import sql as pgsql
+        self._at_commit.append(sql.replace("%s", "{}").format(*map(self._literal, params)))
 
-        values = [*(getattr(applied, column) for column in HISTORY_COLUMNS), sql]
-        insert = pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            pgsql.Identifier(HISTORY_TABLE),
-            pgsql.SQL(", ").join(map(pgsql.Identifier, [*HISTORY_COLUMNS, "applied_sql"])),
-            pgsql.SQL(", ").join(map(pgsql.Literal, values)),
-        )
-        self._at_commit.append(insert.as_string(self.conn))
+    def _literal(self, value: Any) -> str:
+        """A value as SQL text, quoted by libpq (`escape_literal`)."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool | int):
+            return str(int(value))
+        if isinstance(value, datetime):
+            return self._literal(value.isoformat()) + "::timestamptz"
+        from psycopg.pq import Escaping
+
+        return Escaping(self.conn.pgconn).escape_literal(str(value).encode()).decode()
 
     def _statement_error(self, err: psycopg.Error) -> StatementError:
         diag = err.diag
@@ -160,22 +209,20 @@ class PostgresDriver(Driver):
             diag.message_primary or _one_line(err, self.url),
             detail=diag.message_detail,
             hint=diag.message_hint,
-            position=position - self._offset if position else None,
+            position=position - self._offset if position and position > self._offset else None,
             code=err.sqlstate,
         )
 
-    def set_lock_timeout(self, value: str | None, session: bool = False) -> None:
-        from psycopg import sql
-
-        if value is None:
-            self.conn.execute("RESET lock_timeout")
-            return
-        # SET LOCAL ends with the migration's transaction; a session setting is reset after
-        scope = sql.SQL("SET lock_timeout = {}" if session else "SET LOCAL lock_timeout = {}")
+    def set_lock_timeout(self, value: str | None) -> None:
+        """A session setting: for sqlstage's own statements and every migration (RESET ALL
+        between migrations sets it again); a migration may SET its own."""
+        self._lock_timeout = value
         try:
-            self._send(scope.format(sql.Literal(value)).as_string(self.conn))
+            if value is None:
+                self.conn.execute("RESET lock_timeout")
+            else:
+                self.conn.execute(f"SET lock_timeout = {self._literal(value)}")
         except psycopg.DataError as err:  # out of range, bad unit
-            self._rollback_if_open()
             raise ConfigError(
                 f'lock_timeout = "{value}" in sqlstage.toml: {err.diag.message_primary}',
                 'use a duration such as "5s" or "500ms", or "0" to disable it',
@@ -230,7 +277,7 @@ class PostgresDriver(Driver):
     def outside_transaction_reason(self, sql: str) -> str | None:
         if sql in self._reasons:  # known from splitting its migration: no second parse
             return self._reasons[sql]
-        from sqlstage.transactions import postgres_reason
+        from sqlstage.pgparse import postgres_reason
 
         return postgres_reason(sql)
 
@@ -261,22 +308,39 @@ class PostgresDriver(Driver):
     def _lock_key(self) -> int:
         from sqlstage.locking import advisory_key
 
-        return advisory_key(HISTORY_TABLE)
+        # one lock per schema holding sqlstage's tables ("public" keeps the old key)
+        return advisory_key("sqlstage_history" if self.schema == "public" else self.qualify(""))
 
     def notices(self) -> list[str]:
         notices, self._notices = self._notices, []
         return notices
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if self._begin_pending:  # a query of our own opens the transaction it belongs to
-            self._begin_pending = False
-            self.conn.execute("BEGIN")
-        cursor = self.conn.execute(sql, params or None)
-        return cursor.fetchall() if cursor.description else []
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            if self._begin_pending:  # a query of our own opens the transaction it belongs to
+                self._send("SELECT 1")
+            elif self._reset:
+                self.conn.execute(self._reset, prepare=False)
+                self._reset = ""
+            cursor = self.conn.execute(sql, params or None)
+            return cursor.fetchall() if cursor.description else []
+        except psycopg.Error as err:
+            raise self._statement_error(err) from err
 
-    def _table_exists(self, name: str) -> bool:
-        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
-        return bool(row and row[0])
+    def qualify(self, name: str) -> str:
+        return '"' + self.schema.replace('"', '""') + '".' + name
+
+    def table_exists(self, name: str) -> bool:
+        row = self.query("SELECT to_regclass(%s) IS NOT NULL", [self.qualify(name)])
+        return bool(row and row[0][0])
+
+    def columns(self, table: str) -> list[str]:
+        rows = self.query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [self.qualify(table)],
+        )
+        return [str(row[0]) for row in rows]
 
 
 def _one_line(err: Exception, url: DatabaseUrl) -> str:

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlstage.drivers.base import AppliedMigration, Driver, ServerInfo, StatementError
+from sqlstage.drivers.base import Dialect, Driver, ServerInfo, StatementError
 from sqlstage.errors import ConnectionFailed
 from sqlstage.locking import FileLock
 from sqlstage.sqltext import Statement, split_statements
@@ -22,9 +22,7 @@ _FOREIGN_KEYS = re.compile(r"\s*PRAGMA\s+(\w+\.)?foreign_keys\b", re.IGNORECASE)
 
 
 class SqliteDriver(Driver):
-    dialect = "sqlite"
-    placeholder = "?"
-    backup_suffix = ".db"
+    facts = Dialect(name="sqlite", transactional_ddl=True, placeholder="?", backup_suffix=".db")
 
     def __init__(
         self, url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True
@@ -41,14 +39,28 @@ class SqliteDriver(Driver):
                 f"folder {self.path.parent} does not exist",
                 "create the folder or fix the URL",
             )
+        self.conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, DDL included
-            self.conn = sqlite3.connect(
-                ":memory:" if self.missing else self.path, isolation_level=None
-            )
-            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn = sqlite3.connect(":memory:" if self.missing else self.path, isolation_level=None)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as err:
-            raise ConnectionFailed(f"cannot open SQLite database {url.masked}: {err}") from err
+            raise ConnectionFailed(f"cannot open SQLite database {self.url.masked}: {err}") from err
+        return conn
+
+    def reset_session(self) -> None:
+        """A new connection: a migration's PRAGMAs and TEMP tables end with it (the run lock
+        is a file lock, not the connection's)."""
+        if self.missing:
+            return
+        self.conn.close()
+        self.conn = self._connect()
+
+    def recover(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     def info(self) -> ServerInfo:
         name = f"{self.path} (not created yet)" if self.missing else str(self.path)
@@ -118,22 +130,23 @@ class SqliteDriver(Driver):
     def _release_lock(self) -> None:
         self._run_lock.release()
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, params).fetchall()
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise StatementError(str(err), code=getattr(err, "sqlite_errorname", None)) from err
 
-    def _table_exists(self, name: str) -> bool:
+    def table_exists(self, name: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
         return row is not None
 
-    def _to_db_time(self, value: datetime) -> Any:
-        return value.isoformat()
+    def columns(self, table: str) -> list[str]:
+        return [str(row[1]) for row in self.conn.execute(f"PRAGMA table_info({table})")]
 
-    def _row_to_applied(self, row: tuple[Any, ...]) -> AppliedMigration:
-        values = list(row)
-        values[2] = datetime.fromisoformat(values[2])
-        return AppliedMigration(*values)
+    def to_db_time(self, value: datetime) -> Any:
+        return value.isoformat()
 
 
 DRIVER = SqliteDriver

@@ -42,10 +42,6 @@ KINDS = (
     "function",
     "procedure",
 )
-READERS = {
-    "postgresql": "sqlstage.schema.postgres",
-    "sqlite": "sqlstage.schema.sqlite",
-}
 
 
 @dataclass(frozen=True, order=True)
@@ -88,7 +84,9 @@ def make_snapshot(dialect: str, objects: list[SchemaObject]) -> Snapshot:
 
 def snapshot(driver: Driver) -> Snapshot:
     """The schema of the database `driver` is connected to, read from its catalogs."""
-    reader = import_module(READERS[driver.dialect])
+    from sqlstage.registry import backend
+
+    reader = import_module(backend(driver.dialect).schema_reader)
     result: Snapshot = reader.read(driver)
     return result
 

@@ -1,0 +1,141 @@
+"""The run's bookkeeping: its log, status.json brought in line with the database, the
+schema dump, the backup, and what happens on Ctrl-C or SIGTERM.
+
+Whatever a run does and however it ends, the log says so and status.json is synced with what
+committed. An error while doing that never replaces the error that ended the run: it goes to
+the log and the first error is the one raised.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from sqlstage import __version__
+from sqlstage.errors import Refused, SqlstageError, Terminated
+from sqlstage.project import Project
+from sqlstage.runlog import RunLog, file_stamp
+from sqlstage.runner import current_user
+from sqlstage.session import Session
+
+BACKUP_DIR = "backups"
+
+
+@contextmanager
+def run_log(project: Project, session: Session, verb: str) -> Iterator[RunLog]:
+    """The run's log file, opened with who, what, the tool version and the target; on the
+    way out it records how the run ended and syncs status.json with the database."""
+    env = session.environment
+    with signals_as_interrupts(), RunLog(project.config.log_dir, env.key, session.secrets) as log:
+        log.write(f"sqlstage {__version__} {verb} {env.key} by {current_user()}")
+        log.write(f"target {session.url.masked}: {session.info.describe()}")
+        failed = True
+        try:
+            yield log
+            failed = False
+        except SqlstageError as error:
+            log.write(f"ERROR: {error}")
+            raise
+        except KeyboardInterrupt as interrupt:
+            what = "SIGTERM" if isinstance(interrupt, Terminated) else "Ctrl-C"
+            log.write(
+                f"INTERRUPTED ({what}): the migration in progress was rolled back if it ran in "
+                "a transaction; status.json records what committed"
+            )
+            raise
+        finally:
+            with deferred_interrupts(deliver=not failed):
+                sync_status(project, session, log, quiet=failed)
+
+
+def sync_status(project: Project, session: Session, log: RunLog, quiet: bool = False) -> bool:
+    """Write the environment's entry of status.json from its database's history; with
+    `quiet` (the run already failed) a failure here is logged, not raised."""
+    try:
+        session.driver.recover()
+        written = project.record_status(session.environment, session.applied())
+    except Exception as error:
+        log.write(f"status.json not updated: {error}")
+        if quiet:
+            return False
+        raise
+    session.status_written = written or session.status_written
+    return written
+
+
+def dump_schema(project: Project, session: Session, log: RunLog) -> Path | None:
+    """Rewrite the environment's `schema_dump` file if its schema changed; the path if so."""
+    from sqlstage.schema.dump import write_dump
+
+    env = session.environment
+    if env.schema_dump is None:
+        return None
+    path = project.config.root / env.schema_dump
+    if not write_dump(session.driver, env.key, path):
+        return None
+    log.write(f"schema written to {path}")
+    return path
+
+
+def backup(project: Project, session: Session) -> Path:
+    """Back the database up into backups/<env>/<UTC timestamp><suffix>; returns the file."""
+    driver = session.driver
+    folder = project.config.root / BACKUP_DIR / session.environment.key
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{file_stamp()}{driver.facts.backup_suffix}"
+    while True:  # created empty and private first: a dump holds all the data
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            break
+        except FileExistsError:  # two backups in one millisecond: never overwrite one
+            path = path.with_stem(path.stem + "-2")
+    driver.backup(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise Refused(f"the backup {path} is missing or empty; nothing was applied")
+    return path
+
+
+# -- signals ----------------------------------------------------------------------------------
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM stops a run the way Ctrl-C does (the transaction rolls back, the log and
+    status.json are written) instead of killing it where it stands."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def deferred_interrupts(deliver: bool = True) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while the bookkeeping writes, then deliver them (unless the
+    run is already ending with an error of its own: the first one is the one raised)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught and deliver:
+            raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()

@@ -1,0 +1,657 @@
+"""One function per thing a user does that touches a database: the API the CLI and scripts
+both call, with the same rules.
+
+    from sqlstage.commands import ApplyOptions, apply
+    from sqlstage.project import Project, VerifyReport
+
+    result = apply(Project.load(Path(".")), "dev", ApplyOptions(yes=True))
+
+Every rule is enforced here, whoever calls: a protected environment is refused before any
+connection unless a person can confirm (`ask.attended`) or the committed config allows an
+unattended deploy; the plan's refusals (lint errors, rehearsal, identity) stop the run before
+it starts; the backup is taken here. The caller supplies only answers (`Ask`) and listens to
+what happens (`Events`). A script that passes nothing gets `UNATTENDED`: no one to ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from sqlstage import bookkeeping
+from sqlstage.checksums import refuse_edited
+from sqlstage.config import Environment
+from sqlstage.drivers.base import ServerInfo
+from sqlstage.errors import ConfigError, Refused
+from sqlstage.history import AppliedMigration, Marker
+from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
+from sqlstage.migration import Migration
+from sqlstage.plan import (
+    Confirmation,
+    Direction,
+    Plan,
+    Step,
+    choose_apply,
+    choose_rollback,
+    section_statements,
+    with_steps,
+)
+from sqlstage.project import Project, VerifyReport
+from sqlstage.repair import RepairAction
+from sqlstage.report import LiveReport, live_report
+from sqlstage.runlog import RunLog
+from sqlstage.runner import Events as StepEvents
+from sqlstage.runner import NoEvents, Runner, current_user
+from sqlstage.safety import (
+    Identity,
+    identity,
+    lint_note,
+    lint_refusal,
+    prompt_refusal,
+    rehearsal_refusal,
+    unattended_refusal,
+)
+from sqlstage.session import Session, check_marker, open_session
+
+if TYPE_CHECKING:
+    from sqlstage.schema import Snapshot
+    from sqlstage.verify import VerifyEvents
+
+
+# -- how the library reaches a person, and tells what happens ---------------------------------
+class Ask(Protocol):
+    """Answers from a person. `attended` says whether one is there to answer at all."""
+
+    @property
+    def attended(self) -> bool: ...
+
+    def yes_no(self, question: str) -> bool: ...
+
+    def typed(self, question: str) -> str: ...
+
+    def secret(self, question: str) -> str: ...
+
+
+class Unattended:
+    """No one to ask (a script, CI): every question is a refusal."""
+
+    attended = False
+
+    def yes_no(self, question: str) -> bool:
+        raise Refused(f"no one to answer '{question}': this run is unattended", "pass yes=True")
+
+    def typed(self, question: str) -> str:
+        raise Refused(f"no one to answer '{question}': this run is unattended")
+
+    def secret(self, question: str) -> str:
+        raise Refused(f"no one to answer '{question}': this run is unattended")
+
+
+UNATTENDED = Unattended()
+
+
+class Events(StepEvents, Protocol):
+    def connected(self, session: Session) -> None: ...
+
+    def warning(self, text: str) -> None: ...
+
+    def waiting(self, holder: str) -> None: ...
+
+    def planned(self, plan: Plan) -> None: ...
+
+    def backed_up(self, path: Path) -> None: ...
+
+
+class Quiet(NoEvents):
+    def connected(self, session: Session) -> None:
+        pass
+
+    def warning(self, text: str) -> None:
+        pass
+
+    def waiting(self, holder: str) -> None:
+        pass
+
+    def planned(self, plan: Plan) -> None:
+        pass
+
+    def backed_up(self, path: Path) -> None:
+        pass
+
+
+QUIET = Quiet()
+
+
+# -- apply and rollback ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApplyOptions:
+    #: exactly this migration (it must be the next pending one) ...
+    target: str | None = None
+    #: ... or the pending ones up to this one
+    to: str | None = None
+    dry_run: bool = False
+    #: do not ask y/N (a protected environment takes it only with allow_non_interactive)
+    yes: bool = False
+    allow_out_of_order: bool = False
+    backup: bool = False
+    #: go on although `requires` has not run the migrations: why (logged, in the history)
+    skip_rehearsal: str | None = None
+    #: mark a database that has migrations but no marker as this environment
+    adopt: bool = False
+    #: lint rules whose errors a protected environment lets through (logged)
+    allow_lint: tuple[str, ...] = ()
+    lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS
+
+
+@dataclass(frozen=True)
+class RollbackOptions:
+    #: this migration and every one applied after it (default: the last one)
+    target: str | None = None
+    dry_run: bool = False
+    yes: bool = False
+    backup: bool = False
+    lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS
+
+
+@dataclass(frozen=True)
+class RunResult:
+    plan: Plan
+    done: tuple[Step, ...] = ()
+    log_path: Path | None = None
+    status_written: bool = False
+    schema_dump: Path | None = None
+    backup: Path | None = None
+
+    @property
+    def migrations(self) -> tuple[Migration, ...]:
+        return tuple(step.migration for step in self.done)
+
+
+def apply(
+    project: Project,
+    environment: str,
+    options: ApplyOptions = ApplyOptions(),
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+) -> RunResult:
+    """Plan and run the environment's pending migrations (or `target` / up to `to`)."""
+    env = project.config.environment(environment)
+    if options.skip_rehearsal is not None and not options.skip_rehearsal.strip():
+        raise ConfigError('skipping the rehearsal check needs a reason: --reason "why"')
+    _known_rules(options.allow_lint)
+    with (
+        _connected(project, env, ask, events, options.dry_run, options.yes) as session,
+        _locked(session, options.lock_wait, events, skip=options.dry_run),
+    ):
+        history = session.applied()
+        _refuse_stopped(session, project, history)
+        refuse_edited(env.key, project.catalog, history, session.history.applied_sql)
+        plan = choose_apply(
+            env,
+            project.catalog,
+            history,
+            options.target,
+            options.to,
+            options.allow_out_of_order,
+        )
+        plan = _decide_apply(project, session, with_steps(plan, session.driver), options)
+        events.planned(plan)
+        if options.dry_run or plan.already_applied is not None:
+            return RunResult(plan)
+        if plan.empty:
+            with bookkeeping.run_log(project, session, "apply") as log:
+                log.write(f"nothing to apply: {env.key} is up to date")
+            return RunResult(plan, log_path=log.path, status_written=session.status_written)
+        return _run(project, session, plan, ask, events, options.yes)
+
+
+def rollback(
+    project: Project,
+    environment: str,
+    options: RollbackOptions = RollbackOptions(),
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+) -> RunResult:
+    """Run the rollback sections of the environment's last migration, or of `target` and
+    every one applied after it, newest first."""
+    env = project.config.environment(environment)
+    with (
+        _connected(project, env, ask, events, options.dry_run, options.yes) as session,
+        _locked(session, options.lock_wait, events, skip=options.dry_run),
+    ):
+        history = session.applied()
+        _refuse_stopped(session, project, history)
+        plan = choose_rollback(env, project.catalog, history, options.target)
+        plan = with_steps(plan, session.driver)
+        plan = _decide(session, plan, options.yes, options.backup, adopt=False)
+        events.planned(plan)
+        if options.dry_run or plan.not_applied is not None or plan.empty:
+            return RunResult(plan)
+        return _run(project, session, plan, ask, events, options.yes)
+
+
+def _decide_apply(project: Project, session: Session, plan: Plan, options: ApplyOptions) -> Plan:
+    """Take the apply plan's decisions: lint findings and the rules it would break."""
+    env = session.environment
+    findings = project.lint(
+        plan.migrations,
+        session.driver.dialect,
+        session.info.major if session.info.product == "PostgreSQL" else None,
+        env.effective_lock_timeout is not None,
+    )
+    refusals = [lint_refusal(env, findings, options.allow_lint)]
+    notes = [lint_note(findings, options.allow_lint)]
+    if options.skip_rehearsal is not None:
+        notes.insert(0, f"rehearsal check skipped: {options.skip_rehearsal}")
+    elif env.requires is not None:
+        refusals.append(
+            rehearsal_refusal(env, plan.migrations, project.read_status(), project.catalog)
+        )
+    plan = replace(
+        plan,
+        findings=tuple(findings),
+        refusals=tuple(r for r in refusals if r is not None),
+        note="; ".join(n for n in notes if n) or None,
+    )
+    return _decide(session, plan, options.yes, options.backup, options.adopt)
+
+
+def _decide(session: Session, plan: Plan, yes: bool, backup: bool, adopt: bool) -> Plan:
+    """Backup, adoption and the confirmation the run needs."""
+    env = session.environment
+    who = identity(session.marker, len([row for row in plan.history if row.is_applied]))
+    adopting = who is Identity.UNMARKED_ADOPTED and plan.direction is Direction.UP and not adopt
+    if env.protected and not (env.allow_non_interactive and yes):
+        confirmation = Confirmation.TYPE_KEY
+    else:
+        confirmation = Confirmation.NONE if yes else Confirmation.YES_NO
+    return replace(
+        plan,
+        backup=backup or env.backup is not None,
+        adopt=adopting,
+        confirmation=confirmation,
+    )
+
+
+def _run(
+    project: Project, session: Session, plan: Plan, ask: Ask, events: Events, yes: bool
+) -> RunResult:
+    """Enforce the plan's refusals, confirm, back up, run the steps, record everything."""
+    if plan.refusals:
+        raise plan.refusals[0]
+    if plan.backup:
+        session.driver.check_backup()
+    _confirm(plan, ask)
+    backup_path = None
+    if plan.backup:
+        backup_path = bookkeeping.backup(project, session)
+        events.backed_up(backup_path)
+    env, direction = session.environment, plan.direction
+    with bookkeeping.run_log(project, session, direction.value) as log:
+        names = ", ".join(step.name for step in plan.steps) or "nothing"
+        log.write(f"plan: {'roll back ' if direction is Direction.DOWN else ''}{names}")
+        for warning in (*plan.warnings, *session.warnings):
+            log.write(f"warning: {warning}")
+        if plan.note:
+            log.write(f"note: {plan.note}")
+        if direction is Direction.UP and session.mark():
+            log.write(f"marked this database as environment '{env.key}'")
+        for rename in plan.renames:
+            session.history.rename(rename.old, rename.new.name)
+            log.write(f"renamed {rename.old} to {rename.new.name} in the history (nothing ran)")
+        runner = Runner(
+            session.driver,
+            session.history,
+            log,
+            env.key,
+            events,
+            note=plan.note,
+            lock_timeout=env.effective_lock_timeout,
+        )
+        done = runner.run(plan.steps, direction)
+        log.write(f"done: {len(done)} migration(s) {direction.past} {direction.prep} {env.key}")
+        dumped = bookkeeping.dump_schema(project, session, log)
+    return RunResult(plan, tuple(done), log.path, session.status_written, dumped, backup_path)
+
+
+def _confirm(plan: Plan, ask: Ask) -> None:
+    """Ask what the plan says must be asked; a 'no' is Refused (exit 3), nothing changed."""
+    env, direction = plan.environment, plan.direction
+    count = len(plan.steps) + len(plan.renames)
+    what = f"{count} migration{'s' if count != 1 else ''}"
+    nothing = f"nothing was {direction.past} {direction.prep} {env.key}"
+    if plan.adopt:
+        if not ask.attended:
+            raise Refused(
+                _adoption_question(plan),
+                f"check the URL of '{env.key}', then pass --adopt to mark it as '{env.key}'",
+            )
+        what = _adoption_question(plan)
+        question = f"{what[0].upper()}{what[1:]}.\nIs it '{env.key}' ({env.name})? Mark it as such"
+        if not ask.yes_no(question):
+            raise Refused(f"not confirmed: {nothing}")
+    if plan.confirmation is Confirmation.NONE:
+        return
+    if plan.confirmation is Confirmation.TYPE_KEY:
+        if not plan.backup and not ask.yes_no(
+            f"{env.name} is protected: take a backup before {direction.gerund} "
+            '(or set backup = "pg_dump" for it in sqlstage.toml, or pass --backup). '
+            "Backup taken?"
+        ):
+            raise Refused(
+                f"no backup confirmed: {nothing}", "take a backup first, or pass --backup"
+            )
+        verb = "roll back" if direction is Direction.DOWN else "apply"
+        answer = ask.typed(f"Type '{env.key}' to {verb} {what} {direction.prep} {env.name}")
+        if answer.strip() != env.key:
+            raise Refused(f"not confirmed: {nothing}", f"type '{env.key}' exactly to go on")
+        return
+    verb = "Roll back" if direction is Direction.DOWN else "Apply"
+    if not ask.yes_no(f"{verb} {what} {direction.prep} {env.label}?"):
+        raise Refused(f"not confirmed: {nothing}", "answer y, or pass --yes")
+
+
+def _adoption_question(plan: Plan) -> str:
+    applied = len([row for row in plan.history if row.is_applied])
+    return (
+        f"this database has {applied} applied migration{'s' if applied != 1 else ''} but no "
+        "sqlstage environment marker, so nothing tells which environment it is"
+    )
+
+
+# -- putting records right ------------------------------------------------------------------
+@dataclass(frozen=True)
+class RepairResult:
+    done: str
+    log_path: Path
+    status_written: bool
+
+
+def repair(
+    project: Project,
+    environment: str,
+    migration: str,
+    action: RepairAction,
+    yes: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS,
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+) -> RepairResult:
+    """Change one history row (mark applied, forget, accept an edit, follow a rename), or
+    resume a migration stopped midway outside a transaction."""
+    from sqlstage.repair import find_row, repair, resolve_name
+
+    env = project.config.environment(environment)
+    with (
+        _connected(project, env, ask, events, False, yes) as session,
+        _locked(session, lock_wait, events),
+    ):
+        history = session.applied()
+        name = resolve_name(project.catalog, history, migration)
+        _confirm_action(env, f"{action.value} {name} on {env.label}", yes, ask)
+        with bookkeeping.run_log(project, session, "repair") as log:
+            if action is RepairAction.RESUME:
+                done = _resume(project, session, log, find_row(history, name), events)
+            else:
+                by = current_user()
+                done = repair(session.history, env.key, project.catalog, name, action, by)
+            log.write(done)
+    return RepairResult(done, log.path, session.status_written)
+
+
+def _resume(
+    project: Project,
+    session: Session,
+    log: RunLog,
+    row: AppliedMigration | None,
+    events: Events,
+) -> str:
+    env = session.environment
+    migration = project.catalog.by_name().get(row.migration) if row else None
+    if row is None or row.is_applied or migration is None:
+        raise Refused(
+            f"nothing to resume: {row.migration if row else 'that migration'} did not stop "
+            f"midway on {env.key}"
+        )
+    if migration.checksum != row.checksum:
+        raise Refused(
+            f"{migration.file_name} changed since it stopped midway on {env.key}: resuming "
+            "would run statements of another file",
+            "restore the file as it was, or fix the database by hand and use --mark-applied",
+        )
+    statements = tuple(section_statements(session.driver, migration, Direction.UP))
+    start = row.statements_done or 0
+    step = Step(migration, statements, in_transaction=False, start_at=start)
+    runner = Runner(session.driver, session.history, log, env.key, events)
+    runner.run([step], Direction.UP)
+    return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    migrations: tuple[Migration, ...]
+    status_written: bool
+
+
+def baseline(
+    project: Project,
+    environment: str,
+    target: str,
+    yes: bool = False,
+    adopt: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS,
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+    show: Callable[[list[Migration]], None] | None = None,
+) -> BaselineResult:
+    """Record the migrations up to `target` as applied without running them, and mark the
+    database as the environment (baselining is adopting it)."""
+    from sqlstage.repair import plan_baseline, record_baseline
+
+    env = project.config.environment(environment)
+    with (
+        _connected(project, env, ask, events, False, yes) as session,
+        _locked(session, lock_wait, events),
+    ):
+        history = session.applied()
+        chosen = plan_baseline(env.key, project.catalog, history, project.catalog.find(target))
+        if not chosen:
+            return BaselineResult((), False)
+        if show is not None:
+            show(chosen)
+        count = f"{len(chosen)} migration{'s' if len(chosen) != 1 else ''}"
+        if identity(session.marker, len(history)) is Identity.UNMARKED_ADOPTED and not adopt:
+            plan = Plan(env, Direction.UP, (), (), tuple(history), adopt=True)
+            _confirm(plan, ask)  # --yes alone never marks it
+        _confirm_action(env, f"record {count} on {env.label}", yes, ask)
+        with bookkeeping.run_log(project, session, "baseline") as log:
+            session.mark()
+            record_baseline(session.history, chosen, current_user())
+            names = ", ".join(m.name for m in chosen)
+            log.write(f"recorded as applied, none run: {names}")
+    return BaselineResult(tuple(chosen), session.status_written)
+
+
+def _confirm_action(env: Environment, what: str, yes: bool, ask: Ask) -> None:
+    """Type the key for a protected environment, else [y/N] or yes."""
+    if env.protected:
+        if env.allow_non_interactive and yes:
+            return
+        if ask.typed(f"Type '{env.key}' to {what}").strip() != env.key:
+            raise Refused(f"not confirmed: nothing was changed on {env.key}")
+        return
+    if yes:
+        return
+    if not ask.yes_no(f"{what[0].upper()}{what[1:]}?"):
+        raise Refused(f"not confirmed: nothing was changed on {env.key}", "answer y, or pass --yes")
+
+
+# -- the shared start -----------------------------------------------------------------------
+def refuse_unattended(env: Environment, ask: Ask, yes: bool, changes: bool = True) -> None:
+    """Before any connection: a protected environment needs a person or the committed config's
+    allow_non_interactive; a URL typed at a prompt needs a person, always."""
+    refusal = prompt_refusal(env, ask.attended)
+    if refusal is None and changes:
+        refusal = unattended_refusal(env, ask.attended, yes)
+    if refusal is not None:
+        raise refusal
+
+
+@contextmanager
+def connected(
+    project: Project,
+    environment: str,
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+    changes: bool = False,
+    verify_identity: bool = True,
+) -> Iterator[Session]:
+    """A session for a command that reads (`check`, `status --live`, `schema`)."""
+    env = project.config.environment(environment)
+    refuse_unattended(env, ask, False, changes=changes)
+    session = open_session(
+        project.config, env.key, ask.secret, create=changes, verify_identity=verify_identity
+    )
+    with session:
+        events.connected(session)
+        yield session
+
+
+@contextmanager
+def _connected(
+    project: Project, env: Environment, ask: Ask, events: Events, dry_run: bool, yes: bool
+) -> Iterator[Session]:
+    project.preflight()  # a file error stops the run before a prompt or a connection
+    refuse_unattended(env, ask, yes, changes=not dry_run)
+    session = open_session(project.config, env.key, ask.secret, create=not dry_run)
+    with session:
+        events.connected(session)
+        for warning in session.warnings:
+            events.warning(warning)
+        yield session
+
+
+def _locked(
+    session: Session, wait_seconds: float, events: Events, skip: bool = False
+) -> AbstractContextManager[None]:
+    return nullcontext() if skip else session.locked(wait_seconds, events.waiting)
+
+
+def _refuse_stopped(session: Session, project: Project, history: list[AppliedMigration]) -> None:
+    """Refuse (exit 3) while a migration that ran outside a transaction stopped midway,
+    naming what committed and what did not."""
+    row = next((row for row in history if row.stopped_midway), None)
+    if row is None:
+        return
+    env = session.environment
+    migration = project.catalog.by_name().get(row.migration)
+    done = row.statements_done
+    where = ""
+    if migration is not None and done is not None:
+        statements = section_statements(session.driver, migration, Direction.UP)
+        if done < len(statements):
+            where = (
+                f"; statements 1-{done} of {len(statements)} committed, statement {done + 1} "
+                f"(line {statements[done].line}) and after did not"
+                if done
+                else f"; none of its {len(statements)} statements committed"
+            )
+    how = "a run was killed while applying it" if row.status.value == "running" else row.note
+    raise Refused(
+        f"{row.migration} stopped midway on {env.key} and may have left it half-changed "
+        f"({how}{where})",
+        f"fix the cause, then run `sqlstage repair {env.key} {row.migration} --resume`; or fix "
+        "the database by hand and use `--mark-applied` (or `--forget` to run it again)",
+    )
+
+
+def _known_rules(rules: tuple[str, ...]) -> None:
+    if not rules:
+        return
+    from sqlstage.lint import RULES
+
+    unknown = [rule for rule in rules if rule not in RULES]
+    if unknown:
+        raise ConfigError(f"--allow-lint {unknown[0]}: no such rule (`sqlstage lint --rules`)")
+
+
+# -- commands that read ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckReport:
+    info: ServerInfo
+    marker: Marker
+    last_applied: AppliedMigration | None
+    applied_count: int
+    #: what `apply` would refuse about this database's identity, if anything
+    refusal: Refused | None = None
+
+
+def check(
+    project: Project, environment: str, ask: Ask = UNATTENDED, events: Events = QUIET
+) -> CheckReport:
+    """What `sqlstage check` shows; changes nothing."""
+    with connected(project, environment, ask, events, verify_identity=False) as session:
+        history = [row for row in session.applied() if row.is_applied]
+        try:
+            check_marker(session)
+            refusal = None
+        except Refused as error:
+            refusal = error
+        return CheckReport(
+            session.info, session.marker, history[-1] if history else None, len(history), refusal
+        )
+
+
+def live_status(
+    project: Project,
+    environment: str,
+    write: bool = False,
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+) -> LiveReport:
+    """The database's history compared with status.json; with `write`, status.json is
+    rewritten from the database."""
+    from sqlstage.errors import ChecksumChanged
+
+    with connected(project, environment, ask, events, changes=write) as session:
+        report = live_report(project, session, write)
+        try:
+            refuse_edited(
+                session.environment.key,
+                project.catalog,
+                list(report.history),
+                session.history.applied_sql,
+            )
+        except ChecksumChanged as error:
+            return replace(report, edited=error)
+        return report
+
+
+def schema(
+    project: Project, environment: str, ask: Ask = UNATTENDED, events: Events = QUIET
+) -> Snapshot:
+    """The environment's schema as its catalogs describe it (sqlstage's tables left out)."""
+    from sqlstage.schema import snapshot
+
+    with connected(project, environment, ask, events) as session:
+        return snapshot(session.driver)
+
+
+def verify(
+    project: Project,
+    start: str | None = None,
+    data: Path | None = None,
+    keep: bool = False,
+    environment: str | None = None,
+    events: VerifyEvents | None = None,
+    ask: Ask = UNATTENDED,
+) -> VerifyReport:
+    """`Project.verify` behind the same door: a scratch database on a protected
+    environment's server needs a person there (or allow_non_interactive), as changing it
+    would."""
+    env = project.config.environment(environment or project.verify_base())
+    refuse_unattended(env, ask, yes=env.allow_non_interactive)
+    return project.verify(start, data, keep, environment, events, ask.secret)

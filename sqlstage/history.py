@@ -1,0 +1,339 @@
+"""The database's own records: the history table and the identity marker.
+
+Written once over the driver's dialect facts and verbs, so a new database gets them by
+filling in `Dialect`; nothing here knows PostgreSQL from SQLite. A history row is a fact with
+typed fields (`Status`, `Origin`, `out_of_order`, `statements_done`), never a phrase in the
+note that someone parses back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlstage import __version__
+from sqlstage.drivers.base import Driver
+from sqlstage.migration import Migration
+
+HISTORY_TABLE = "sqlstage_history"
+#: one row naming the environment this database belongs to, so `dev` never hits production
+MARKER_TABLE = "sqlstage_environment"
+
+
+class Status(StrEnum):
+    """Where a migration stands in one database."""
+
+    APPLIED = "applied"
+    #: stopped midway outside a transaction: blocked until `sqlstage repair`
+    FAILED = "failed"
+    #: running statement by statement outside a transaction; after a crash it reads as
+    #: failed, with `statements_done` telling how far it got
+    RUNNING = "running"
+
+
+class Origin(StrEnum):
+    """How a migration came to be recorded: only RAN counts as a rehearsal."""
+
+    RAN = "ran"
+    MARKED = "marked"  # repair --mark-applied
+    BASELINE = "baseline"
+    ACCEPTED = "accepted"  # repair --accept: the file changed after it ran
+
+    @property
+    def words(self) -> str:
+        return {
+            Origin.RAN: "run by sqlstage",
+            Origin.MARKED: "recorded by `repair --mark-applied`, not run by sqlstage",
+            Origin.BASELINE: "recorded by `baseline`, not run by sqlstage",
+            Origin.ACCEPTED: "recorded by `repair --accept`: the file was edited after it ran",
+        }[self]
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """One row of the history table: the database's own record of what it has run."""
+
+    migration: str
+    checksum: str
+    applied_at: datetime
+    applied_by: str
+    duration_ms: int
+    tool_version: str
+    status: Status = Status.APPLIED
+    note: str | None = None
+    origin: Origin = Origin.RAN
+    out_of_order: bool = False
+    #: statements committed so far (migrations that run outside a transaction)
+    statements_done: int | None = None
+
+    @property
+    def is_applied(self) -> bool:
+        return self.status is Status.APPLIED
+
+    @property
+    def stopped_midway(self) -> bool:
+        """Failed, or still `running` after a crash (the run lock excludes a live one)."""
+        return self.status is not Status.APPLIED
+
+
+#: column -> (type, default for rows of an older table)
+_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "migration": ("KEY", None),
+    "checksum": ("TEXT NOT NULL", None),
+    "applied_at": ("TIME NOT NULL", None),
+    "applied_by": ("TEXT NOT NULL", None),
+    "duration_ms": ("INTEGER NOT NULL", None),
+    "tool_version": ("TEXT NOT NULL", None),
+    "status": ("TEXT NOT NULL DEFAULT 'applied'", None),
+    "note": ("TEXT", None),
+    "applied_sql": ("TEXT", None),
+    "origin": ("TEXT NOT NULL DEFAULT 'ran'", "'ran'"),
+    "out_of_order": ("INTEGER NOT NULL DEFAULT 0", "0"),
+    "statements_done": ("INTEGER", None),
+}
+#: the columns read back into AppliedMigration, in its field order
+_READ = (
+    "migration",
+    "checksum",
+    "applied_at",
+    "applied_by",
+    "duration_ms",
+    "tool_version",
+    "status",
+    "note",
+    "origin",
+    "out_of_order",
+    "statements_done",
+)
+#: what older versions wrote in the note instead of a column (read once, when upgrading)
+_LEGACY_ORIGINS = (
+    ("baseline by ", Origin.BASELINE),
+    ("marked applied by ", Origin.MARKED),
+    ("edit accepted by ", Origin.ACCEPTED),
+)
+
+
+class History:
+    """The history table of one database, through its driver."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.table = driver.qualify(HISTORY_TABLE)
+        self._columns: frozenset[str] | None = None
+
+    def _type(self, declared: str) -> str:
+        dialect = self.driver.facts
+        return declared.replace("KEY", f"{dialect.key_type} PRIMARY KEY").replace(
+            "TIME", dialect.time_type
+        )
+
+    def exists(self) -> bool:
+        return self.driver.table_exists(HISTORY_TABLE)
+
+    def ensure(self) -> None:
+        """Create the table, or bring one made by an older version up to date."""
+        if not self.exists():
+            columns = ",\n    ".join(f"{n} {self._type(t)}" for n, (t, _) in _COLUMNS.items())
+            self.driver.query(f"CREATE TABLE {self.table} (\n    {columns}\n)")
+            self._columns = frozenset(_COLUMNS)
+            return
+        missing = [name for name in _COLUMNS if name not in self._existing()]
+        if not missing:
+            return
+        with self.driver.transaction():
+            for name in missing:
+                self.driver.query(f"ALTER TABLE {self.table} ADD COLUMN {name} {_COLUMNS[name][0]}")
+            if "origin" in missing:
+                mark = self.driver.facts.placeholder
+                for phrase, origin in _LEGACY_ORIGINS:
+                    self.driver.query(
+                        f"UPDATE {self.table} SET origin = {mark} WHERE note LIKE {mark}",
+                        [origin.value, f"%{phrase}%"],
+                    )
+            if "out_of_order" in missing:
+                self.driver.query(
+                    f"UPDATE {self.table} SET out_of_order = 1 "
+                    "WHERE note LIKE '%applied out of order%'"
+                )
+        self._columns = frozenset(_COLUMNS)
+
+    def _existing(self) -> frozenset[str]:
+        if self._columns is None:
+            self._columns = frozenset(self.driver.columns(HISTORY_TABLE))
+        return self._columns
+
+    def read(self) -> list[AppliedMigration]:
+        """The history in the order it was applied; empty when there is no history table."""
+        if not self.exists():
+            return []
+        have = self._existing()
+        columns = ", ".join(
+            name if name in have else f"{_COLUMNS[name][1] or 'NULL'} AS {name}" for name in _READ
+        )
+        rows = self.driver.query(
+            f"SELECT {columns} FROM {self.table} ORDER BY applied_at, migration"
+        )
+        return [self._row(row) for row in rows]
+
+    def _row(self, row: Sequence[Any]) -> AppliedMigration:
+        values = dict(zip(_READ, row, strict=True))
+        applied_at = self.driver.from_db_time(values["applied_at"])
+        return AppliedMigration(
+            migration=values["migration"],
+            checksum=values["checksum"],
+            applied_at=applied_at,
+            applied_by=values["applied_by"],
+            duration_ms=int(values["duration_ms"]),
+            tool_version=values["tool_version"],
+            status=Status(values["status"]),
+            note=values["note"],
+            origin=Origin(values["origin"] or Origin.RAN),
+            out_of_order=bool(values["out_of_order"]),
+            statements_done=values["statements_done"],
+        )
+
+    def record(self, row: AppliedMigration, sql: str) -> None:
+        """Insert a history row; inside a transaction it commits with the migration."""
+        values: list[Any] = [
+            row.migration,
+            row.checksum,
+            self.driver.to_db_time(row.applied_at),
+            row.applied_by,
+            row.duration_ms,
+            row.tool_version,
+            row.status.value,
+            row.note,
+            sql,
+            row.origin.value,
+            int(row.out_of_order),
+            row.statements_done,
+        ]
+        names = (*_READ[:8], "applied_sql", *_READ[8:])
+        marks = ", ".join([self.driver.facts.placeholder] * len(names))
+        self.driver.defer(f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({marks})", values)
+
+    def forget(self, migration: str) -> None:
+        mark = self.driver.facts.placeholder
+        self.driver.defer(f"DELETE FROM {self.table} WHERE migration = {mark}", [migration])
+
+    def update(self, row: AppliedMigration) -> None:
+        """Rewrite a row's state (`repair`, progress of a statement-by-statement run)."""
+        mark = self.driver.facts.placeholder
+        self.driver.query(
+            f"UPDATE {self.table} SET status = {mark}, checksum = {mark}, note = {mark}, "
+            f"origin = {mark}, statements_done = {mark}, duration_ms = {mark} "
+            f"WHERE migration = {mark}",
+            [
+                row.status.value,
+                row.checksum,
+                row.note,
+                row.origin.value,
+                row.statements_done,
+                row.duration_ms,
+                row.migration,
+            ],
+        )
+
+    def rename(self, old: str, new: str) -> None:
+        mark = self.driver.facts.placeholder
+        self.driver.query(
+            f"UPDATE {self.table} SET migration = {mark} WHERE migration = {mark}", [new, old]
+        )
+
+    def applied_sql(self, migration: str) -> str | None:
+        """The forward SQL exactly as it was run, from the history row."""
+        if not self.exists():
+            return None
+        rows = self.driver.query(
+            f"SELECT applied_sql FROM {self.table} WHERE migration = "
+            f"{self.driver.facts.placeholder}",
+            [migration],
+        )
+        return rows[0][0] if rows else None
+
+
+def with_progress(row: AppliedMigration, done: int, duration_ms: int) -> AppliedMigration:
+    return replace(row, statements_done=done, duration_ms=duration_ms)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """What the database says it is: an environment's key, and whether it is protected.
+
+    `rows` is how many rows the marker table holds; anything but one is refused."""
+
+    environment: str | None
+    protected: bool = False
+    rows: int = 1
+
+    @property
+    def present(self) -> bool:
+        return self.environment is not None
+
+
+NO_MARKER = Marker(None, rows=0)
+
+
+def read_marker(driver: Driver) -> Marker:
+    if not driver.table_exists(MARKER_TABLE):
+        return NO_MARKER
+    table = driver.qualify(MARKER_TABLE)
+    has_protected = "protected" in driver.columns(MARKER_TABLE)
+    protected = "protected" if has_protected else "0"
+    rows = driver.query(f"SELECT environment, {protected} FROM {table}")
+    if len(rows) != 1:
+        names = sorted({str(row[0]) for row in rows})
+        return Marker(names[0] if names else None, any(bool(r[1]) for r in rows), len(rows))
+    return Marker(str(rows[0][0]), bool(rows[0][1]), 1)
+
+
+def write_marker(driver: Driver, environment: str, protected: bool, marked_by: str) -> None:
+    """Mark the database as `environment` (replacing any marker it had)."""
+    table = driver.qualify(MARKER_TABLE)
+    mark = driver.facts.placeholder
+    with driver.transaction():
+        if not driver.table_exists(MARKER_TABLE):
+            key = driver.facts.key_type
+            driver.query(
+                f"CREATE TABLE {table} (\n    environment {key} NOT NULL,\n"
+                "    marked_at TEXT NOT NULL,\n    marked_by TEXT NOT NULL,\n"
+                "    protected INTEGER NOT NULL DEFAULT 0\n)"
+            )
+        elif "protected" not in driver.columns(MARKER_TABLE):
+            driver.query(f"ALTER TABLE {table} ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")
+        driver.query(f"DELETE FROM {table}")
+        driver.query(
+            f"INSERT INTO {table} (environment, marked_at, marked_by, protected) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark})",
+            [environment, datetime.now(UTC).isoformat(), marked_by, int(protected)],
+        )
+
+
+def new_row(
+    migration: Migration,
+    applied_by: str,
+    duration_ms: int = 0,
+    *,
+    status: Status = Status.APPLIED,
+    origin: Origin = Origin.RAN,
+    note: str | None = None,
+    out_of_order: bool = False,
+    statements_done: int | None = None,
+) -> AppliedMigration:
+    """The history row recording `migration`, stamped now."""
+    return AppliedMigration(
+        migration=migration.name,
+        checksum=migration.checksum,
+        applied_at=datetime.now(UTC),
+        applied_by=applied_by,
+        duration_ms=duration_ms,
+        tool_version=__version__,
+        status=status,
+        note=note,
+        origin=origin,
+        out_of_order=out_of_order,
+        statements_done=statements_done,
+    )

@@ -1,0 +1,129 @@
+"""Reports: where each environment stands, offline from status.json, or live from a
+database compared with status.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlstage.config import Environment
+from sqlstage.errors import SqlstageError, StatusFileError
+from sqlstage.history import AppliedMigration
+from sqlstage.migration import Migration
+from sqlstage.plan import history_warnings
+from sqlstage.project import Project
+from sqlstage.session import Session
+from sqlstage.status_file import Recorded, pending_for
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What status.json and the files say, without connecting anywhere."""
+
+    environments: tuple[Environment, ...]
+    migrations: tuple[Migration, ...]
+    applied: dict[str, dict[str, Recorded]]
+    pending: dict[str, tuple[str, ...]]
+    warnings: tuple[str, ...]
+    #: per environment, migrations recorded `failed` (blocked until `sqlstage repair`)
+    failed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveReport:
+    """A database's history compared with what status.json says of its environment."""
+
+    environment: Environment
+    history: tuple[AppliedMigration, ...]
+    differences: tuple[str, ...]
+    written: bool
+    #: environments a damaged file no longer tells about: rebuild each with --live ENV --write
+    unknown: tuple[str, ...] = ()
+    #: an applied file edited since (exit 2, with the diff), shown after the report
+    edited: SqlstageError | None = None
+
+
+def status_report(project: Project) -> StatusReport:
+    """Offline: status.json and the files, no database."""
+    status = project.read_status()
+    catalog = project.catalog
+    files = catalog.by_name()
+    applied: dict[str, dict[str, Recorded]] = {}
+    pending: dict[str, tuple[str, ...]] = {}
+    failed: dict[str, tuple[str, ...]] = {}
+    warnings: list[str] = []
+    for key in project.config.environments:
+        state = status.environments.get(key)
+        rows = {row.migration: row for row in state.applied} if state else {}
+        if state is not None:
+            for name in state.applied_names(catalog) - rows.keys():
+                # a seed-shaped file dates only its lastApplied migration
+                when = state.applied_at if name == state.last_applied else None
+                rows[name] = Recorded(name, when)
+        applied[key] = rows
+        pending[key] = tuple(m.name for m in pending_for(state, catalog))
+        if state is not None and state.failed:
+            failed[key] = state.failed
+            warnings.append(
+                f"{', '.join(state.failed)} failed midway on {key}: it is blocked until "
+                f"`sqlstage repair {key} {state.failed[0]} --mark-applied|--forget`"
+            )
+        for row in rows.values():
+            migration = files.get(row.migration)
+            if migration is None:
+                warnings.append(
+                    f"{row.migration} is recorded as applied to {key} but its file is gone"
+                )
+            elif row.checksum and row.checksum != migration.checksum:
+                warnings.append(
+                    f"{migration.file_name} was edited after it was applied "
+                    f"to {key} (checksum differs from status.json)"
+                )
+    return StatusReport(
+        tuple(project.config.environments.values()),
+        catalog.migrations,
+        applied,
+        pending,
+        tuple(warnings),
+        failed,
+    )
+
+
+def live_report(project: Project, session: Session, write: bool = False) -> LiveReport:
+    """Compare the database's history with status.json; with `write`, trust the database."""
+    env = session.environment
+    history = session.applied()
+    try:  # compare with the file as it is, before any rewrite
+        recorded = project.read_status().environments.get(env.key)
+    except StatusFileError as error:
+        if not write:
+            raise
+        return _rebuild_from(project, session, history, error)
+    in_file = recorded.applied_names(project.catalog) if recorded else set()
+    in_db = {row.migration for row in history if row.is_applied}
+    differences = [
+        *(
+            f"{name}: applied in the database, not in status.json"
+            for name in sorted(in_db - in_file)
+        ),
+        *(
+            f"{name}: in status.json, not applied in the database"
+            for name in sorted(in_file - in_db)
+        ),
+        *history_warnings(project.catalog, history, env.key),
+    ]
+    written = project.record_status(env, history) if write else False
+    return LiveReport(env, tuple(history), tuple(differences), written)
+
+
+def _rebuild_from(
+    project: Project, session: Session, history: list[AppliedMigration], error: StatusFileError
+) -> LiveReport:
+    """A damaged status.json: write this environment's entry from its database, keep
+    what the file still tells of the others, and name those it cannot tell about."""
+    from sqlstage.repair import salvage_status
+
+    env = session.environment
+    unknown = salvage_status(project.config.status_file, list(project.config.environments)).unknown
+    written = project.record_status(env, history, rebuild=True)
+    others = tuple(key for key in unknown if key != env.key)
+    return LiveReport(env, tuple(history), (f"status.json: {error.message}",), written, others)
