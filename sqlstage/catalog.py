@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlstage.errors import ConfigError, MigrationFileError
-from sqlstage.migration import Migration, parse_name, read_migration
+from sqlstage.migration import Migration, parse_name, read_migration, refuse_non_regular
+from sqlstage.pgparse import client_copy
 
 DEFAULT_WIDTH = 3
 
@@ -26,7 +27,7 @@ class Catalog:
         """A migration by file name (with or without `.sql`) or by number (`4`, `004`)."""
         wanted = Path(reference).name.removesuffix(".sql")  # a tab-completed path works too
         for migration in self.migrations:
-            if wanted == migration.name or (wanted.isdigit() and int(wanted) == migration.number):
+            if wanted == migration.name or (is_number(wanted) and int(wanted) == migration.number):
                 return migration
         raise ConfigError(
             f"no migration '{reference}' in {self.folder}",
@@ -38,6 +39,11 @@ class Catalog:
         if not self.migrations:
             return DEFAULT_WIDTH
         return len(self.migrations[-1].name.split("_", 1)[0])
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: `int()` would read full-width digits (U+FF10..U+FF19) too."""
+    return text.isascii() and text.isdigit()
 
 
 def load_catalog(folder: Path) -> Catalog:
@@ -52,11 +58,17 @@ def load_catalog(folder: Path) -> Catalog:
             "run `sqlstage init` or set `migrations` in sqlstage.toml",
         )
     # names, not Paths: sorting 10,000 Path objects alone took a tenth of a second
-    names = sorted(
-        entry.name
+    entries = [
+        entry
         for entry in os.scandir(folder)
         if entry.name.endswith(".sql") and not entry.name.startswith(".")
-    )
+    ]
+    for entry in entries:
+        # the directory listing already says a plain file is one: no system call, and
+        # anything else (a FIFO would block the read forever) is refused before it is opened
+        if not entry.is_file() and parse_name(entry.name) is not None:
+            refuse_non_regular(folder / entry.name)
+    names = sorted(entry.name for entry in entries)
     seen: dict[int, Path] = {}
     for file_name in names:
         path = folder / file_name
@@ -72,7 +84,27 @@ def load_catalog(folder: Path) -> Catalog:
             )
         seen[number] = path
     migrations = sorted((read_migration(p) for p in seen.values()), key=lambda m: m.number)
+    for migration in migrations:
+        refuse_client_copy(migration)
     return Catalog(folder, tuple(migrations))
+
+
+def refuse_client_copy(migration: Migration) -> None:
+    """A `COPY ... FROM STDIN` with its rows inline (pg_dump style) is a file error before
+    anything runs: a run sends statements, not a client's data stream."""
+    sections = [(migration.forward, 0)]
+    if migration.rollback is not None and migration.rollback_line is not None:
+        sections.append((migration.rollback, migration.rollback_line))
+    for text, offset in sections:
+        found = client_copy(text)
+        if found is not None:
+            statement, kind = found
+            raise MigrationFileError(
+                f"{migration.path}:{offset + statement.line}: {kind} streams data through the "
+                "client (like the rows and the closing \\. line pg_dump writes), which sqlstage "
+                "does not do",
+                "load the data with INSERT statements, or with psql's \\copy outside sqlstage",
+            )
 
 
 def next_number(folder: Path) -> tuple[int, int]:

@@ -36,8 +36,13 @@ OPTIONAL_KEYS = ("verify_url",)
 #: PostgreSQL's default for protected environments: fail fast instead of queueing traffic
 PROTECTED_LOCK_TIMEOUT = "5s"
 #: a unit is required: PostgreSQL reads a bare 5 as five milliseconds
-_DURATION = re.compile(r"^(0|\d+(\.\d+)?\s*(us|ms|s|min|h|d))$")
+_DURATION = re.compile(r"^(0|(?P<number>[0-9]+(\.[0-9]+)?)[ \t]*(?P<unit>us|ms|s|min|h|d))$")
+_UNIT_MS = {"us": "0.001", "ms": "1", "s": "1000", "min": "60000", "h": "3600000", "d": "86400000"}
+#: the largest lock_timeout PostgreSQL takes: an int of milliseconds
+MAX_LOCK_TIMEOUT_MS = 2**31 - 1
 BACKUP_KINDS = {"pg_dump", "sqlite"}
+#: an environment's key is part of file names (logs, backups): no `/`, `..` or capitals
+ENVIRONMENT_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 #: where `schema_dump = true` writes the schema
 DEFAULT_SCHEMA_DUMP = "database/schema.sql"
@@ -197,6 +202,12 @@ def _verify_url(where: Path, key: str, value: Any) -> str | None:
 
 
 def _environment(where: Path, key: str, table: Any) -> Environment:
+    if not ENVIRONMENT_KEY.fullmatch(key):
+        raise ConfigError(
+            f"{where}: environment name {key!r} is not a lowercase name of up to 63 "
+            "characters: it becomes part of file names (logs, backups)",
+            "start with a letter a-z, then a-z, 0-9, _ or -: [environments.pro-eu]",
+        )
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: environments.{key} must be a table")
     unknown = set(table) - ENVIRONMENT_KEYS
@@ -259,14 +270,36 @@ def _optional_str(where: Path, key: str, table: dict[str, Any], name: str) -> st
 
 
 def _lock_timeout(where: Path, key: str, value: Any) -> str | None:
+    """A duration PostgreSQL's `SET lock_timeout` takes and keeps: a unit, at most
+    2147483647 ms, and not so small that it rounds to 0 (which would disable it)."""
     if value is None:
         return None
+    name = f"{where}: environments.{key}.lock_timeout"
     text = str(value).strip() if isinstance(value, int | str) and value is not True else ""
-    if not _DURATION.match(text):
+    match = _DURATION.match(text)
+    if not match:
         raise ConfigError(
-            f"{where}: environments.{key}.lock_timeout must be a duration with its unit, like "
+            f"{name} must be a duration with its unit, like "
             f'"5s" or "500ms", or "0" to disable (got {value!r}; PostgreSQL would read a bare '
             "number as milliseconds)"
+        )
+    if text == "0":
+        return text
+    from decimal import ROUND_HALF_EVEN, Decimal  # exact, where a float would round
+
+    number = Decimal(match["number"])
+    milliseconds = (number * Decimal(_UNIT_MS[match["unit"]])).to_integral_value(ROUND_HALF_EVEN)
+    if milliseconds > MAX_LOCK_TIMEOUT_MS:
+        raise ConfigError(
+            f'{name} = "{text}" is longer than PostgreSQL allows ({MAX_LOCK_TIMEOUT_MS} ms, '
+            "about 24 days)",
+            'a migration should give up in seconds: lock_timeout = "5s"',
+        )
+    if milliseconds == 0 and number != 0:
+        raise ConfigError(
+            f'{name} = "{text}" rounds to 0 ms in PostgreSQL, which disables the timeout '
+            "(a lock wait would never end)",
+            'give at least "1ms", or "0" to disable it on purpose',
         )
     return text
 

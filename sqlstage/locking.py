@@ -13,11 +13,29 @@ delete the file: removing it while another run waits on it would let two runs ho
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from datetime import datetime
 from pathlib import Path
 
+from sqlstage.errors import ConfigError
+
 DEFAULT_LOCK_WAIT_SECONDS = 10.0
+
+
+def lock_wait(seconds: float) -> float:
+    """How long a run may wait for another's lock, checked: a number of seconds, 0 or more and
+    finite (`nan` compares false with every deadline, so it waited forever).
+
+    >>> lock_wait(2.5)
+    2.5
+    """
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
+        raise ConfigError(
+            f"--lock-wait must be a number of seconds, 0 or more (got {seconds!r})",
+            "pass --lock-wait 30 to wait up to 30 seconds, or --lock-wait 0 not to wait",
+        )
+    return float(seconds)
 
 
 def advisory_key(table: str) -> int:

@@ -14,14 +14,18 @@ rollback "ALTER TABLE contents DROP COLUMN status;".
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlstage.errors import MigrationFileError
 from sqlstage.sqltext import first_code_offset, line_of, top_level_positions
 
-FILE_NAME = re.compile(r"^(\d+)_([a-z0-9_]+)\.sql$")
+#: ASCII only: `\d` would read full-width digits (U+FF10..U+FF19) as a number, and `$`
+#: would let a name end in a newline
+FILE_NAME = re.compile(r"^([0-9]+)_([a-z0-9_]+)\.sql\Z")
 ROLLBACK_MARKER = re.compile(r"[ \t]*--[ \t]*rollback\b", re.IGNORECASE)
 #: what `_uncomment` removes: the indentation, the `--` and one space after it
 _COMMENT_PREFIX = re.compile(r"^[ \t]*--[ \t]?", re.MULTILINE)
@@ -78,12 +82,10 @@ def read_migration(path: Path) -> Migration:
     if parsed is None:
         raise MigrationFileError(
             f"{path}: not a migration file name",
-            "name it NNN_snake_case_name.sql, e.g. 004_add_status_column.sql",
+            "name it NNN_snake_case_name.sql (digits 0-9, then a-z, 0-9 and _), "
+            "e.g. 004_add_status_column.sql",
         )
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
+    data = read_regular_file(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -99,6 +101,64 @@ def read_migration(path: Path) -> Migration:
         )
     number, name = parsed
     return parse_text(number, name, path, text)
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file; MigrationFileError for anything else.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO named like a
+    migration is refused instead of hanging the run, also when it replaced a file after the
+    catalog's check (`refuse_non_regular`, which never opens it).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        return _read_all(fd)
+    except OSError as err:
+        raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
+    finally:
+        os.close(fd)
+
+
+def refuse_non_regular(path: Path) -> None:
+    """MigrationFileError unless `path` is a regular file (a symlink to one is), asked with
+    stat, without opening it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise MigrationFileError(f"{path}: cannot read: {err.strerror}") from err
+    if not stat.S_ISREG(mode):
+        raise _not_regular(path, mode)
+
+
+def _not_regular(path: Path, mode: int) -> MigrationFileError:
+    return MigrationFileError(
+        f"{path}: is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file of SQL",
+        "remove it or rename it so it does not end in .sql",
+    )
+
+
+def _read_all(fd: int) -> bytes:
+    """Everything from the descriptor; plain os.read is cheaper than a buffered file object,
+    which counts at 10,000 migrations."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 def parse_text(number: int, name: str, path: Path, text: str) -> Migration:

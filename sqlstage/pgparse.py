@@ -10,10 +10,11 @@ all read the same parse tree, so each migration's text is parsed once per run:
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
-from sqlstage.sqltext import Statement, line_of
+from sqlstage.sqltext import Statement, line_of, split_statements
 
 Node = dict[str, Any]
 
@@ -142,3 +143,53 @@ def postgres_reason(sql: str) -> str | None:
         return next((reason for reason in reasons(sql) if reason), None)
     except ParseError:
         return None  # the server will say what is wrong with it
+
+
+#: cheap test before a parse: most migrations never mention the client's streams
+_CLIENT_STREAM = re.compile(r"\b(?:stdin|stdout)\b", re.IGNORECASE)
+_COPY_BY_TEXT = re.compile(
+    r"copy\b.*\b(?:(?P<stdin>from\s+stdin)|to\s+stdout)\b", re.IGNORECASE | re.DOTALL
+)
+
+
+def client_copy(text: str) -> tuple[Statement, str] | None:
+    """The first `COPY ... FROM STDIN` or `COPY ... TO STDOUT` of `text` and which of the two
+    it is, or None.
+
+    Such a COPY streams its data through the client (pg_dump writes the rows inline, ended
+    by a `\\.` line), which a migration run does not do:
+
+        >>> statement, kind = client_copy("create table t (x int);\\ncopy t from stdin;\\n1\\n")
+        >>> statement.line, kind
+        (2, 'COPY ... FROM STDIN')
+    """
+    if not _CLIENT_STREAM.search(text):
+        return None
+    # the data lines after the COPY do not confuse the split: they come after its `;`
+    for statement in split_statements(text):
+        kind = client_copy_kind(statement.sql)
+        if kind:
+            return statement, kind
+    return None
+
+
+def client_copy_kind(sql: str) -> str | None:
+    """`COPY ... FROM STDIN` / `COPY ... TO STDOUT` for one statement that is one, else None;
+    read from the parse tree (a string that mentions stdin is not one), from the text when
+    the statement does not parse."""
+    if sql[:4].lower() != "copy":
+        return None
+    from pglast.parser import ParseError
+
+    try:
+        nodes = statement_nodes(sql)
+    except ParseError:
+        match = _COPY_BY_TEXT.match(sql)
+        return None if match is None else _copy_name(bool(match["stdin"]))
+    if len(nodes) != 1 or nodes[0][0] != "CopyStmt" or nodes[0][1].get("filename"):
+        return None
+    return _copy_name(bool(nodes[0][1].get("is_from")))
+
+
+def _copy_name(from_client: bool) -> str:
+    return "COPY ... FROM STDIN" if from_client else "COPY ... TO STDOUT"

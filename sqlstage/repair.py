@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from sqlstage.catalog import Catalog
+from sqlstage.catalog import Catalog, is_number
 from sqlstage.checksums import edited
 from sqlstage.errors import ConfigError, Refused, StatusFileError
 from sqlstage.history import AppliedMigration, History, Origin, Status, new_row
@@ -46,7 +46,7 @@ def resolve_name(catalog: Catalog, history: Sequence[AppliedMigration], referenc
     for row in history:
         parsed = parse_name(row.migration + ".sql")
         if row.migration == wanted or (
-            wanted.isdigit() and parsed is not None and parsed[0] == int(wanted)
+            is_number(wanted) and parsed is not None and parsed[0] == int(wanted)
         ):
             return row.migration
     return catalog.find(reference).name

@@ -480,7 +480,7 @@ def test_out_of_range_lock_timeout_is_a_config_error(
     result = four.run("apply", "dev", "--yes")
 
     assert result.exit_code == 2
-    assert 'lock_timeout = "99999999999s" in sqlstage.toml' in result.stderr
+    assert 'environments.dev.lock_timeout = "99999999999s"' in result.stderr
     assert pg_database.history() == []
     assert "users" not in pg_database.tables()
 

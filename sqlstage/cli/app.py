@@ -10,7 +10,7 @@ import click
 
 from sqlstage import __version__
 from sqlstage.errors import ExitCode, SqlstageError, Terminated
-from sqlstage.urls import redact
+from sqlstage.urls import redact, secrets_in
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.project import Project
@@ -34,15 +34,7 @@ class State:
         return value
 
     def _remember_password(self, url: str) -> None:
-        from urllib.parse import unquote, urlsplit
-
-        try:
-            password = urlsplit(url.strip()).password
-        except ValueError:
-            password = None
-        self.secrets.extend(p for p in (password, unquote(password or "")) if p)
-        if not password:
-            self.secrets.append(url.strip())  # unparseable: treat the whole answer as secret
+        self.secrets.extend(secrets_in(url))
 
 
 class SqlstageGroup(click.Group):
@@ -75,6 +67,23 @@ class SqlstageGroup(click.Group):
             fail(
                 "no answer at the prompt (end of input): nothing was changed", ExitCode.REFUSED, []
             )
+        except Exception as error:  # a bug: Python prints its traceback, so redact what it says
+            state = ctx.find_object(State)
+            redact_exception(error, state.secrets if state else [])
+            raise
+
+
+def redact_exception(error: BaseException, secrets: list[str]) -> None:
+    """Redact the text arguments of an exception and of those it was raised from or during,
+    in place, so the traceback Python prints for them shows no password."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(
+            redact(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
+        )
+        current = current.__cause__ or current.__context__
 
 
 def fail(message: str, code: int, secrets: list[str]) -> NoReturn:

@@ -19,11 +19,12 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 
 
 def lock_wait_option(command: Any) -> Any:
-    from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
+    from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS, lock_wait
 
     return click.option(
         "--lock-wait",
         type=click.FloatRange(min=0),
+        callback=lambda _ctx, _param, seconds: lock_wait(seconds),
         default=DEFAULT_LOCK_WAIT_SECONDS,
         show_default=True,
         metavar="SECONDS",

@@ -7,7 +7,6 @@ Everything above the driver (the history table, the marker, the runner) is writt
 
 from __future__ import annotations
 
-import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -17,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlstage.errors import ConfigError, Locked
+from sqlstage.errors import Locked
+from sqlstage.locking import lock_wait
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl
 
@@ -213,10 +213,7 @@ class Driver(ABC):
     def lock(self, wait_seconds: float, waiting: Callable[[str], None] | None = None) -> None:
         """Take the run lock, polling up to `wait_seconds`; `waiting(holder)` is told who
         holds it each time that changes. Re-entrant. Raises Locked (exit 3) on timeout."""
-        if not math.isfinite(wait_seconds) or wait_seconds < 0:
-            raise ConfigError(
-                f"lock wait {wait_seconds!r}: must be a finite number of seconds, 0 or more"
-            )
+        wait_seconds = lock_wait(wait_seconds)  # nan would wait forever
         if self._lock_depth:
             self._lock_depth += 1
             return
