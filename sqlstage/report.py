@@ -26,6 +26,8 @@ class StatusReport:
     warnings: tuple[str, ...]
     #: per environment, migrations recorded `failed` (blocked until `sqlstage repair`)
     failed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: applied files edited since (an error once the report is shown: exit 2)
+    edited: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ def status_report(project: Project) -> StatusReport:
     pending: dict[str, tuple[str, ...]] = {}
     failed: dict[str, tuple[str, ...]] = {}
     warnings: list[str] = []
+    edited: list[str] = []
     for key in project.config.environments:
         state = status.environments.get(key)
         rows = {row.migration: row for row in state.applied} if state else {}
@@ -74,7 +77,7 @@ def status_report(project: Project) -> StatusReport:
                     f"{row.migration} is recorded as applied to {key} but its file is gone"
                 )
             elif row.checksum and row.checksum != migration.checksum:
-                warnings.append(
+                edited.append(
                     f"{migration.file_name} was edited after it was applied "
                     f"to {key} (checksum differs from status.json)"
                 )
@@ -85,6 +88,7 @@ def status_report(project: Project) -> StatusReport:
         pending,
         tuple(warnings),
         failed,
+        tuple(edited),
     )
 
 

@@ -100,8 +100,9 @@ def test_warns_about_an_applied_file_that_was_edited(applied: ProjectDir) -> Non
 
     result = applied.run("status")
 
-    # the table and the warning, then exit 2: an edited applied file is refused
-    assert "warning: 002_create_posts.sql was edited after it was applied to dev" in (result.stderr)
+    # the table, then exit 2 naming the edit once: an edited applied file is refused
+    assert "002_create_posts.sql: edited after it was applied to dev" in result.stderr
+    assert result.stderr.count("edited after it was applied") == 1
     assert _rows(result.output)["002_create_posts"][1] == "pending"
     assert result.exit_code == 2
     as_json = applied.run("status", "--json")

@@ -59,7 +59,7 @@ def status(
                     }
                     for env in report.environments
                 },
-                "warnings": list(report.warnings),
+                "warnings": [*report.warnings, *report.edited],
             }
         )
     else:
