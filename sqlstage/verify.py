@@ -168,7 +168,7 @@ def _down(
             check.result, check.details = ROLLBACK_FAILED, [error.message]
             _not_checked_below(checks[:index], f"the rollback of {migration.name} failed")
             break
-        found = diff(befores[index], snapshot(driver))
+        found = [str(d) for d in diff(befores[index], snapshot(driver))]
         new = [line for line in found if line not in reported]
         reported.update(found)
         check.result, check.details = (DIFFERENCES, new) if new else (OK, [])
@@ -196,7 +196,7 @@ def _up_again(
             else:
                 check.details.append(f"and re-applying it failed: {error.message}")
             return []
-    again = diff(top, snapshot(driver))
+    again = [str(d) for d in diff(top, snapshot(driver))]
     if again and all(check.ok for check in checks):
         return [
             f"after up, down and up again the schema differs from the first up: {line}"
