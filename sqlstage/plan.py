@@ -9,7 +9,7 @@ from sqlstage.catalog import Catalog
 from sqlstage.config import Environment
 from sqlstage.drivers.base import AppliedMigration
 from sqlstage.errors import Refused
-from sqlstage.migration import Migration, parse_name
+from sqlstage.migration import Migration, RollbackKind, parse_name
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ def plan_rollback(
     """Choose the migrations to roll back: the last applied one, or `target` after every
     migration applied after it, newest first.
 
-    Refused (nothing runs) when one of them has no rollback section or its file is gone.
+    Refused (nothing runs) when one of them has no rollback section, is declared
+    irreversible, or its file is gone.
     """
     applied = tuple(applied)
     rows = [row for row in applied if row.status == "applied"]
@@ -172,6 +173,13 @@ def plan_rollback(
                 f"{row.migration} is applied to {environment.key} but its file is gone, so its "
                 "rollback cannot be read; nothing was rolled back",
                 f"restore {row.migration}.sql (git checkout it) and run the same command again",
+            )
+        if migration.rollback_kind is RollbackKind.IRREVERSIBLE:
+            why = f" ({migration.rollback_note})" if migration.rollback_note else ""
+            raise Refused(
+                f"{migration.path} is declared irreversible{why}; nothing was rolled back "
+                f"on {environment.key}",
+                "undo it with a new migration, or restore a backup",
             )
         if migration.rollback is None:
             raise Refused(

@@ -45,7 +45,7 @@ from sqlstage.runner import (
 )
 from sqlstage.safety import check_identity, check_rehearsal
 from sqlstage.schema import Snapshot, snapshot
-from sqlstage.scratch import scratch_database
+from sqlstage.scratch import Workspace, scratch_database
 from sqlstage.status_file import (
     Recorded,
     StatusFile,
@@ -441,9 +441,9 @@ class Project:
         return write_status(self.config.status_file, status, self.config, self.catalog)
 
     # -- schema -------------------------------------------------------------------------
-    def schema(self, connection: Connection) -> Snapshot:
+    def schema(self, connection: Connection, owners: bool = True, grants: bool = True) -> Snapshot:
         """The environment's schema as its catalogs describe it (sqlstage's tables left out)."""
-        return snapshot(connection.driver)
+        return snapshot(connection.driver, owners=owners, grants=grants)
 
     def _dump_schema(self, connection: Connection, log: RunLog) -> Path | None:
         """Rewrite the environment's `schema_dump` file if its schema changed; the path if so."""
@@ -467,12 +467,15 @@ class Project:
         environment: str | None = None,
         events: VerifyEvents | None = None,
         ask: Callable[[str], str] | None = None,
+        strict: bool = False,
     ) -> VerifyReport:
-        """Up, down and up again on a scratch database made on the server of `environment`
-        (default: `dev`, else the first one), or of its or the top-level `verify_url`.
+        """Judge every migration's rollback on its own, on a scratch database made on the
+        server of `environment` (default: `dev`, else the first one), or of its or the
+        top-level `verify_url`.
 
         Migrations numbered below `start` are applied as setup and not judged; `data` is a SQL
-        file of representative rows loaded on the way up.
+        file of representative rows loaded on the way up; with `strict`, a migration declared
+        irreversible fails too.
         """
         env = self.config.environment(environment or self._verify_base())
         spec = env.verify_url or self.config.verify_url or env.url
@@ -481,13 +484,13 @@ class Project:
         data_file = read_data_file(data, from_number) if data is not None else None
         secrets = [base.password] if base.password else []
         with scratch_database(base, keep) as scratch:
-            driver = connect(scratch.url, f"sqlstage verify {current_user()}")
-            with driver, RunLog(self.config.log_dir, "verify", secrets) as log:
-                server = driver.info()
+            workspace = Workspace(scratch, f"sqlstage verify {current_user()}")
+            with workspace, RunLog(self.config.log_dir, "verify", secrets) as log:
+                server = workspace.driver.info()
                 log.write(f"sqlstage {__version__} verify by {current_user()}")
                 log.write(f"scratch database {scratch.url.masked}: {server.describe()}")
                 outcome = verify_migrations(
-                    driver, self.catalog.migrations, log, from_number, data_file, events
+                    workspace, self.catalog.migrations, log, from_number, data_file, events, strict
                 )
                 log.write(f"done: {'every migration round-trips' if outcome.ok else 'FAILED'}")
         return VerifyReport(

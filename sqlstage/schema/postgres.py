@@ -729,3 +729,117 @@ def read(driver: Driver, owners: bool = True, grants: bool = True) -> Snapshot:
     rows = driver.query(OBJECTS)
     objects = [SchemaObject(*row) for row in rows if row[0] not in left_out]
     return make_snapshot("postgresql", objects)
+
+
+#: catalog columns that change without the schema changing (statistics, storage, flags
+#: PostgreSQL sets and never clears), left out of the fingerprint
+_VOLATILE = {
+    "pg_class": [
+        "relpages",
+        "reltuples",
+        "relallvisible",
+        "relfrozenxid",
+        "relminmxid",
+        "relfilenode",
+        "reltoastrelid",
+        "relhasindex",
+        "relnatts",
+        "relhastriggers",
+        "relhassubclass",
+        "relhasrules",
+        "relrewrite",
+        "relispopulated",
+    ],
+    "pg_attribute": ["atthasmissing", "attmissingval"],
+    "pg_index": ["indcheckxmin"],
+}
+#: (catalog, which rows): every catalog the snapshot reads, for the rows users make
+_FINGERPRINTED = [
+    ("pg_namespace", "true"),
+    ("pg_extension", "true"),
+    ("pg_language", "true"),
+    ("pg_class", f"x.oid >= {USER_OID} AND x.relnamespace <> 'pg_toast'::regnamespace"),
+    (
+        "pg_attribute",
+        f"x.attrelid >= {USER_OID} AND NOT x.attisdropped AND x.attrelid IN "
+        "(SELECT oid FROM pg_class WHERE relnamespace <> 'pg_toast'::regnamespace)",
+    ),
+    ("pg_attrdef", f"x.oid >= {USER_OID}"),
+    ("pg_constraint", f"x.oid >= {USER_OID}"),
+    (
+        "pg_index",
+        f"x.indexrelid >= {USER_OID} AND x.indrelid IN "
+        "(SELECT oid FROM pg_class WHERE relnamespace <> 'pg_toast'::regnamespace)",
+    ),
+    ("pg_trigger", f"x.oid >= {USER_OID}"),
+    ("pg_rewrite", f"x.oid >= {USER_OID}"),
+    ("pg_policy", "true"),
+    ("pg_proc", f"x.oid >= {USER_OID}"),
+    ("pg_aggregate", f"x.aggfnoid >= {USER_OID}"),
+    ("pg_type", f"x.oid >= {USER_OID}"),
+    ("pg_enum", f"x.enumtypid >= {USER_OID}"),
+    ("pg_range", f"x.rngtypid >= {USER_OID}"),
+    ("pg_collation", f"x.oid >= {USER_OID}"),
+    ("pg_sequence", f"x.seqrelid >= {USER_OID}"),
+    ("pg_inherits", "true"),
+    ("pg_partitioned_table", "true"),
+    ("pg_operator", f"x.oid >= {USER_OID}"),
+    ("pg_opfamily", f"x.oid >= {USER_OID}"),
+    ("pg_opclass", f"x.oid >= {USER_OID}"),
+    ("pg_amop", f"x.oid >= {USER_OID}"),
+    ("pg_amproc", f"x.oid >= {USER_OID}"),
+    ("pg_cast", f"x.oid >= {USER_OID}"),
+    ("pg_event_trigger", "true"),
+    ("pg_publication", "true"),
+    ("pg_publication_rel", "true"),
+    ("pg_publication_namespace", "true"),
+    ("pg_statistic_ext", "true"),
+    ("pg_ts_config", f"x.oid >= {USER_OID}"),
+    ("pg_ts_config_map", f"x.mapcfg >= {USER_OID}"),
+    ("pg_ts_dict", f"x.oid >= {USER_OID}"),
+    ("pg_foreign_data_wrapper", "true"),
+    ("pg_foreign_server", "true"),
+    ("pg_user_mapping", "true"),
+    ("pg_foreign_table", "true"),
+    ("pg_default_acl", "true"),
+    ("pg_init_privs", "true"),
+    (
+        "pg_depend",
+        f"(x.objid >= {USER_OID} OR x.refobjid >= {USER_OID}) AND NOT (x.classid = "
+        "'pg_class'::regclass AND x.objid IN (SELECT oid FROM pg_class "
+        "WHERE relnamespace = 'pg_toast'::regnamespace))",
+    ),
+    (
+        "pg_description",
+        f"x.objoid >= {USER_OID} OR (x.classoid = 'pg_namespace'::regclass)",
+    ),
+    ("pg_shdepend", "x.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+]
+
+
+def _fingerprint_branch(catalog: str, rows: str) -> str:
+    drop = _VOLATILE.get(catalog, [])
+    row = (
+        f"to_jsonb(x) - ARRAY[{', '.join(repr(c) for c in drop)}]::text[]"
+        if drop
+        else "to_jsonb(x)"
+    )
+    return f"SELECT '{catalog} ' || ({row})::text FROM {catalog} x WHERE {rows}"
+
+
+#: one md5 over every user row of every catalog the snapshot reads, plus the reloptions of
+#: toast tables (a table's `toast.*` parameters); equal fingerprints mean equal snapshots
+FINGERPRINT = f"""
+SELECT md5(string_agg(r, E'\\n' ORDER BY r)) FROM (
+{" UNION ALL ".join(_fingerprint_branch(c, w) for c, w in _FINGERPRINTED)}
+UNION ALL SELECT 'toast ' || relname || ' ' || reloptions::text FROM pg_class
+WHERE relnamespace = 'pg_toast'::regnamespace AND reloptions IS NOT NULL
+) f(r)
+"""
+
+
+def fingerprint(driver: Driver) -> object:
+    """A cheap value that is equal for two states of one database (not across databases:
+    it holds object ids) whenever their snapshots are; unequal ones may still be equal
+    snapshots (an index dropped and made again has a new id). No deparsing: a few ms."""
+    return driver.query(FINGERPRINT)[0][0]
