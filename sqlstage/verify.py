@@ -2,13 +2,14 @@
 
 For each migration N, from the state just before it (every earlier migration applied):
 
-    BEGIN; SAVEPOINT before; N; SAVEPOINT applied; N's rollback;
+    BEGIN; N; SAVEPOINT applied; N's rollback;
     compare the schema with the state before N; ROLLBACK TO applied; history row; COMMIT
 
 so N's verdict never depends on what another rollback did, and one that fails or is missing
-hides nothing else. The comparison is first a fingerprint of the catalogs (a few ms, no
-deparsing); only when that differs are two full snapshots taken (the second after ROLLBACK TO
-before, then N runs again), so a verdict is always what `sqlstage.schema.diff` says.
+hides nothing else. The comparison is first a fingerprint of the catalogs (only the rows the
+transaction wrote are hashed, no deparsing); only when that differs are two full snapshots
+taken (the second once the transaction is rolled back, then N is applied again), so a
+verdict is always what `sqlstage.schema.diff` says.
 
 A migration that cannot run in a transaction (or whose rollback cannot) is applied for real,
 and its rollback is judged on a copy of the database made right after (`Workspace.copy`).
@@ -29,7 +30,7 @@ from sqlstage.errors import MigrationFailed, MigrationFileError
 from sqlstage.migration import Migration, RollbackKind, parse_name, parse_text
 from sqlstage.runlog import RunLog
 from sqlstage.runner import apply_migrations, current_user, rollback_migrations
-from sqlstage.schema import Difference, diff, fingerprint, snapshot
+from sqlstage.schema import Difference, Snapshot, diff, fingerprint, snapshot
 from sqlstage.scratch import Workspace
 from sqlstage.sqltext import Statement, line_of
 from sqlstage.transactions import (
@@ -47,7 +48,7 @@ DIFFERENCES = "rollback leaves differences"
 APPLY_FAILED = "apply failed"
 NOT_CHECKED = "not checked"
 
-_BEFORE, _APPLIED = "sqlstage_verify_before", "sqlstage_verify_applied"
+_APPLIED = "sqlstage_verify_applied"
 
 
 @dataclass
@@ -182,20 +183,29 @@ class _Judge:
         )
         if outside:
             self._on_a_copy(migration, check)
-        else:
-            self._in_a_transaction(migration, check)
-        self.before = fingerprint(self.driver)
+            self.before = fingerprint(self.driver)
+            return
+        try:
+            self.before = self._in_a_transaction(migration, check)
+        except _Recheck as recheck:  # rolled back: the state before N, to snapshot
+            check.differ(diff(snapshot(self.driver), recheck.live))
+            try:
+                apply_migrations(self.driver, [migration], self.log, applied_by=self.applied_by)
+            except MigrationFailed as error:
+                raise _ApplyFailed(error.message) from error
+            self.before = fingerprint(self.driver)
 
-    def _in_a_transaction(self, migration: Migration, check: MigrationCheck) -> None:
+    def _in_a_transaction(self, migration: Migration, check: MigrationCheck) -> object:
+        """Apply, judge the rollback, undo it, record, commit; the fingerprint after N."""
         driver, log = self.driver, self.log
         log.write(f"migration {migration.name} checksum {migration.checksum}")
         started = time.perf_counter()
         try:
             with driver.transaction():
-                driver.execute(f"SAVEPOINT {_BEFORE}")
                 _run(driver, migration, driver.statements(migration.forward), log)
                 duration_ms = round((time.perf_counter() - started) * 1000)
                 driver.execute(f"SAVEPOINT {_APPLIED}")
+                after = fingerprint(driver, self.before)
                 self._judge_here(migration, check)
                 driver.execute(f"ROLLBACK TO SAVEPOINT {_APPLIED}")
                 driver.record(
@@ -206,10 +216,12 @@ class _Judge:
             raise _ApplyFailed(failed.message) from failed
         except StatementError as error:  # at COMMIT: a deferred constraint
             raise _ApplyFailed(f"{migration.path}: {error.message}, at COMMIT") from error
+        return after
 
     def _judge_here(self, migration: Migration, check: MigrationCheck) -> None:
         """Run the rollback inside the migration's transaction and judge it; the caller
-        returns to the `applied` savepoint afterwards."""
+        returns to the `applied` savepoint afterwards. `_Recheck` when only snapshots can
+        tell (it leaves the transaction, which is rolled back)."""
         if self._declared_away(migration, check):
             return
         driver = self.driver
@@ -218,16 +230,10 @@ class _Judge:
         except _Failed as failed:
             check.result, check.details = ROLLBACK_FAILED, [failed.message]
             return
-        if fingerprint(driver) == self.before:
+        if fingerprint(driver, self.before) == self.before:
             check.result = OK
             return
-        # the catalogs differ; whether the schema does is the snapshots' call
-        live = snapshot(driver)
-        driver.execute(f"ROLLBACK TO SAVEPOINT {_BEFORE}")
-        expected = snapshot(driver)
-        _run(driver, migration, driver.statements(migration.forward), self.log)
-        driver.execute(f"SAVEPOINT {_APPLIED}")
-        check.differ(diff(expected, live))
+        raise _Recheck(snapshot(driver))
 
     def _on_a_copy(self, migration: Migration, check: MigrationCheck) -> None:
         expected = snapshot(self.driver)
@@ -256,6 +262,14 @@ class _Judge:
             check.result = NO_ROLLBACK
             return True
         return False
+
+
+class _Recheck(Exception):
+    """The catalogs differ after the rollback; `live` is the schema it left."""
+
+    def __init__(self, live: Snapshot) -> None:
+        super().__init__("the catalogs differ")
+        self.live = live
 
 
 class _Failed(Exception):

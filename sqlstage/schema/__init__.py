@@ -174,12 +174,13 @@ def snapshot(driver: Driver, owners: bool = True, grants: bool = True) -> Snapsh
     return result
 
 
-def fingerprint(driver: Driver) -> object:
+def fingerprint(driver: Driver, before: object | None = None) -> object:
     """A cheap value to tell two states of one database apart without a snapshot: equal
     fingerprints mean equal snapshots (unequal ones may still be equal snapshots, so compare
-    snapshots then). Not comparable across databases."""
+    snapshots then). Not comparable across databases. `before`, the fingerprint of a state
+    the current one grew from, lets a reader look only at what changed since."""
     reader = import_module(READERS[driver.dialect])
-    return reader.fingerprint(driver)
+    return reader.fingerprint(driver, before)
 
 
 def diff(expected: Snapshot, live: Snapshot) -> list[Difference]:

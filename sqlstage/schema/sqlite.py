@@ -63,7 +63,7 @@ def read(driver: Driver, owners: bool = True, grants: bool = True) -> Snapshot:
     return make_snapshot("sqlite", objects)
 
 
-def fingerprint(driver: Driver) -> tuple[object, ...]:
+def fingerprint(driver: Driver, before: object | None = None) -> tuple[object, ...]:
     """A cheap value that is equal for two states of one database only when their
     snapshots are equal (the snapshot is derived from these rows and pragmas)."""
     return (tuple(driver.query(FINGERPRINT)), *_pragma_values(driver))
