@@ -517,13 +517,19 @@ def live_status(
 
 
 def schema(
-    project: Project, environment: str, ask: Ask = UNATTENDED, events: Events = QUIET
+    project: Project,
+    environment: str,
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+    owners: bool = True,
+    grants: bool = True,
 ) -> Snapshot:
-    """The environment's schema as its catalogs describe it (sqlstage's tables left out)."""
+    """The environment's schema as its catalogs describe it (sqlstage's tables left out;
+    owners and grants unless switched off, as pg_dump --no-owner --no-privileges)."""
     from sqlstage.schema import snapshot
 
     with connected(project, environment, ask, events) as session:
-        return snapshot(session.driver)
+        return snapshot(session.driver, owners=owners, grants=grants)
 
 
 def verify(
@@ -534,10 +540,11 @@ def verify(
     environment: str | None = None,
     events: VerifyEvents | None = None,
     ask: Ask = UNATTENDED,
+    strict: bool = False,
 ) -> VerifyReport:
     """`Project.verify` behind the same door: a scratch database on a protected
     environment's server needs a person there (or allow_non_interactive), as changing it
     would."""
     env = project.config.environment(environment or project.verify_base())
     refuse_unattended(env, ask, yes=env.allow_non_interactive)
-    return project.verify(start, data, keep, environment, events, ask.secret)
+    return project.verify(start, data, keep, environment, events, ask.secret, strict)

@@ -9,6 +9,11 @@ The file is parsed once; everything downstream works on the value, never on the 
 
 gives forward "ALTER TABLE ... 'draft';\\n\\n" and
 rollback "ALTER TABLE contents DROP COLUMN status;".
+
+A rollback section may instead declare, as its first line, that there is nothing to undo
+(`-- sqlstage:nothing-to-undo`: a data fix, a VACUUM; rolling back then only forgets it) or
+that the migration cannot be undone (`-- sqlstage:irreversible`, optionally followed by why);
+`rollback_kind` carries which.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from sqlstage.errors import MigrationFileError
@@ -33,6 +39,26 @@ _COMMENT_PREFIX = re.compile(r"^[ \t]*--[ \t]?", re.MULTILINE)
 _NOT_COMMENTED = re.compile(r"^(?![ \t]*(?:--|$))", re.MULTILINE)
 #: a first line that asks for every statement to run on its own, outside a transaction
 NO_TRANSACTION_DIRECTIVE = "-- sqlstage:no-transaction"
+#: the first line of a rollback section that declares it holds no SQL on purpose
+NOTHING_TO_UNDO_DIRECTIVE = "-- sqlstage:nothing-to-undo"
+IRREVERSIBLE_DIRECTIVE = "-- sqlstage:irreversible"
+_ROLLBACK_DIRECTIVE = re.compile(
+    r"\A\s*--[ \t]*sqlstage:(?P<word>nothing-to-undo|irreversible)\b[ \t:-]*(?P<why>[^\n]*)",
+    re.IGNORECASE,
+)
+
+
+class RollbackKind(Enum):
+    """What a migration's rollback section says."""
+
+    #: rollback SQL, to run
+    SQL = "sql"
+    #: no `-- rollback` line, or nothing below it
+    MISSING = "missing"
+    #: `-- sqlstage:nothing-to-undo`: rolling back runs nothing and forgets the migration
+    NOTHING_TO_UNDO = "nothing to undo"
+    #: `-- sqlstage:irreversible`: rollback refuses it
+    IRREVERSIBLE = "irreversible"
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,10 @@ class Migration:
     checksum: str
     #: the first line is `-- sqlstage:no-transaction` (see sqlstage.transactions)
     no_transaction: bool = False
+    #: SQL, missing, or declared nothing to undo (`rollback` is then "") or irreversible
+    rollback_kind: RollbackKind = RollbackKind.MISSING
+    #: what follows `-- sqlstage:irreversible` on its line: why it cannot be undone
+    rollback_note: str = ""
 
     @property
     def file_name(self) -> str:
@@ -172,15 +202,47 @@ def parse_text(number: int, name: str, path: Path, text: str) -> Migration:
             "write the migration's statements before the '-- rollback' line",
         )
     rollback = rollback_line = None
+    kind, note = RollbackKind.MISSING, ""
     if marker is not None:
         rollback_line = line_of(text, marker)
         newline = text.find("\n", marker)
         section = "" if newline < 0 else text[newline + 1 :]
         rollback = _uncomment(path, rollback_line, section)
+        kind = RollbackKind.MISSING if rollback is None else RollbackKind.SQL
+        declared = _ROLLBACK_DIRECTIVE.match(section)
+        if declared is not None:
+            kind, note = _declared(path, rollback_line, section, declared)
+            rollback = "" if kind is RollbackKind.NOTHING_TO_UNDO else None
     no_transaction = text.split("\n", 1)[0].strip().lower() == NO_TRANSACTION_DIRECTIVE
     return Migration(
-        number, name, path, forward, rollback, rollback_line, checksum(forward), no_transaction
+        number,
+        name,
+        path,
+        forward,
+        rollback,
+        rollback_line,
+        checksum(forward),
+        no_transaction,
+        kind,
+        note,
     )
+
+
+def _declared(
+    path: Path, marker_line: int, section: str, declared: re.Match[str]
+) -> tuple[RollbackKind, str]:
+    """The declared kind and note; a declaration with rollback SQL after it is a file error."""
+    rest = _COMMENT_PREFIX.sub("", section[declared.end() :])
+    if first_code_offset(rest, 0, len(rest)) is not None:
+        line = marker_line + 1 + section.count("\n", 0, declared.start("word"))
+        raise MigrationFileError(
+            f"{path}:{line}: the rollback section declares "
+            f"'sqlstage:{declared.group('word').lower()}' and also holds rollback SQL",
+            "keep one: the rollback SQL, or the declaration alone",
+        )
+    word = declared.group("word").lower()
+    kind = RollbackKind.IRREVERSIBLE if word == "irreversible" else RollbackKind.NOTHING_TO_UNDO
+    return kind, declared.group("why").strip()
 
 
 # One regex pass in C over what can hide a marker: a line comment, a quoted string or

@@ -18,7 +18,7 @@ from sqlstage.config import Environment
 from sqlstage.drivers.base import Driver
 from sqlstage.errors import MigrationFileError, Refused
 from sqlstage.history import AppliedMigration
-from sqlstage.migration import NO_TRANSACTION_DIRECTIVE, Migration, parse_name
+from sqlstage.migration import NO_TRANSACTION_DIRECTIVE, Migration, RollbackKind, parse_name
 from sqlstage.sqltext import Statement
 
 
@@ -251,7 +251,8 @@ def choose_rollback(
     """The migrations to roll back: the last applied one, or `target` and every migration
     applied after it, newest first.
 
-    Refused (nothing runs) when one of them has no rollback section or its file is gone.
+    Refused (nothing runs) when one of them has no rollback section, is declared
+    irreversible, or its file is gone.
     """
     history = tuple(history)
     rows = [row for row in history if row.is_applied]
@@ -273,6 +274,13 @@ def choose_rollback(
                 f"{row.migration} is applied to {environment.key} but its file is gone, so its "
                 "rollback cannot be read; nothing was rolled back",
                 f"restore {row.migration}.sql (git checkout it) and run the same command again",
+            )
+        if migration.rollback_kind is RollbackKind.IRREVERSIBLE:
+            why = f" ({migration.rollback_note})" if migration.rollback_note else ""
+            raise Refused(
+                f"{migration.path} is declared irreversible{why}; nothing was rolled back "
+                f"on {environment.key}",
+                "undo it with a new migration, or restore a backup",
             )
         if migration.rollback is None:
             raise Refused(
@@ -305,6 +313,12 @@ def steps_for(driver: Driver, migrations: Sequence[Migration], direction: Direct
             Step(migration, tuple(statements), not _outside(driver, migration, statements))
         )
     return steps
+
+
+def runs_outside(driver: Driver, migration: Migration, direction: Direction) -> bool:
+    """Whether that section of the migration runs statement by statement (a file error when
+    it mixes what must and what cannot run in a transaction)."""
+    return _outside(driver, migration, section_statements(driver, migration, direction))
 
 
 def section_statements(

@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING
 from sqlstage import __version__
 from sqlstage.catalog import Catalog, load_catalog
 from sqlstage.config import Config, Environment, load_config, resolve_url
-from sqlstage.drivers import connect
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
 from sqlstage.runner import current_user
-from sqlstage.scratch import scratch_database
+from sqlstage.scratch import Workspace, scratch_database
 from sqlstage.status_file import (
     StatusFile,
     check_writable,
@@ -111,12 +110,15 @@ class Project:
         environment: str | None = None,
         events: VerifyEvents | None = None,
         ask: Callable[[str], str] | None = None,
+        strict: bool = False,
     ) -> VerifyReport:
-        """Up, down and up again on a scratch database made on the server of `environment`
-        (default: `dev`, else the first one), or of its or the top-level `verify_url`.
+        """Judge every migration's rollback on its own, on a scratch database made on the
+        server of `environment` (default: `dev`, else the first one), or of its or the
+        top-level `verify_url`.
 
         Migrations numbered below `start` are applied as setup and not judged; `data` is a SQL
-        file of representative rows loaded on the way up.
+        file of representative rows loaded on the way up; with `strict`, a migration declared
+        irreversible fails too.
         """
         env = self.config.environment(environment or self.verify_base())
         spec = env.verify_url or self.config.verify_url or env.url
@@ -125,13 +127,13 @@ class Project:
         data_file = read_data_file(data, from_number) if data is not None else None
         secrets = [base.password] if base.password else []
         with scratch_database(base, keep) as scratch:
-            driver = connect(scratch.url, f"sqlstage verify {current_user()}")
-            with driver, RunLog(self.config.log_dir, "verify", secrets) as log:
-                server = driver.info()
+            workspace = Workspace(scratch, f"sqlstage verify {current_user()}")
+            with workspace, RunLog(self.config.log_dir, "verify", secrets) as log:
+                server = workspace.driver.info()
                 log.write(f"sqlstage {__version__} verify by {current_user()}")
                 log.write(f"scratch database {scratch.url.masked}: {server.describe()}")
                 outcome = verify_migrations(
-                    driver, self.catalog.migrations, log, from_number, data_file, events
+                    workspace, self.catalog.migrations, log, from_number, data_file, events, strict
                 )
                 log.write(f"done: {'every migration round-trips' if outcome.ok else 'FAILED'}")
         return VerifyReport(

@@ -316,10 +316,10 @@ def _first_line(sql: str) -> str:
 
 # -- runs with no plan around them: verify's scratch database ----------------------------------
 def apply_migrations(
-    driver: Driver, migrations: Sequence[Migration], log: RunLog
+    driver: Driver, migrations: Sequence[Migration], log: RunLog, applied_by: str = ""
 ) -> list[Migration]:
     """Apply `migrations` as they are, with no rule or confirmation (a scratch database)."""
-    return _run_plain(driver, migrations, log, Direction.UP)
+    return _run_plain(driver, migrations, log, Direction.UP, applied_by)
 
 
 def rollback_migrations(
@@ -330,8 +330,13 @@ def rollback_migrations(
 
 
 def _run_plain(
-    driver: Driver, migrations: Sequence[Migration], log: RunLog, direction: Direction
+    driver: Driver,
+    migrations: Sequence[Migration],
+    log: RunLog,
+    direction: Direction,
+    applied_by: str = "",
 ) -> list[Migration]:
     steps = steps_for(driver, migrations, direction)
-    done = Runner(driver, History(driver), log, "verify").run(steps, direction)
+    runner = Runner(driver, History(driver), log, "verify", applied_by=applied_by)
+    done = runner.run(steps, direction)
     return [step.migration for step in done]

@@ -3,6 +3,10 @@
 PostgreSQL: `CREATE DATABASE sqlstage_verify_<random>` on the server of a base URL (the dev
 environment's, or `verify_url`), dropped `WITH (FORCE)` at the end. SQLite: a file in a new
 temporary folder, removed at the end. With `keep`, neither is removed, so it can be inspected.
+
+A `Workspace` is the connection verify works through, and makes throwaway copies of the
+scratch database in its current state (for a migration that cannot run in a transaction):
+`CREATE DATABASE ... TEMPLATE` on PostgreSQL, SQLite's backup API for a file.
 """
 
 from __future__ import annotations
@@ -29,6 +33,60 @@ class Scratch:
     url: DatabaseUrl
     #: the database's name (PostgreSQL) or file (SQLite)
     name: str
+    #: the URL it was made next to (where copies are made too)
+    base: DatabaseUrl | None = None
+
+
+class Workspace:
+    """The open connection to a scratch database (`driver`), and copies of it on demand."""
+
+    def __init__(self, scratch: Scratch, application_name: str) -> None:
+        self.scratch = scratch
+        self.application_name = application_name
+        self.driver = connect(scratch.url, application_name)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def copy(self) -> Iterator[Driver]:
+        """A connection to a copy of the scratch database as it is now (nothing may be left
+        uncommitted); the copy is dropped when the block ends."""
+        if self.scratch.url.dialect == "postgresql":
+            with self._postgres_copy() as driver:
+                yield driver
+            return
+        folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        try:
+            self.driver.backup(folder / "copy.db")
+            url = parse_url(f"sqlite:///{folder / 'copy.db'}", folder, "verify")
+            with connect(url, self.application_name) as driver:
+                yield driver
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def _postgres_copy(self) -> Iterator[Driver]:
+        # a template database may have no other session: ours steps out while it is copied
+        base = self.scratch.base or self.scratch.url
+        name = PREFIX + uuid.uuid4().hex[:12]
+        self.driver.close()
+        with _admin(base) as admin:
+            try:
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.scratch.name}"')
+            finally:
+                self.driver = connect(self.scratch.url, self.application_name)
+            try:
+                with connect(_with_database(base, name), self.application_name) as driver:
+                    yield driver
+            finally:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -64,7 +122,7 @@ def _postgres(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
                 "give a role that may CREATE DATABASE, or set verify_url in sqlstage.toml",
             ) from err
         try:
-            yield Scratch(_with_database(base, name), name)
+            yield Scratch(_with_database(base, name), name, base)
         finally:
             if not keep:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

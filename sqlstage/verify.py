@@ -1,17 +1,25 @@
-"""Prove that each rollback undoes its migration: up, down, up again on a scratch database.
+"""Prove that each rollback undoes its migration, each judged on its own, on a scratch database.
 
-1. up: apply each migration in order, snapshotting the schema before each one;
-2. down: roll back from the newest to the oldest, checking after each rollback that the schema
-   equals the snapshot taken before that migration was applied;
-3. up again: re-apply what was rolled back, and check the schema equals the first up's.
+For each migration N, from the state just before it (every earlier migration applied):
 
-Everything runs on one connection. A rollback that fails, or a migration with no rollback
-section, stops the walk down: the migrations below it cannot be rolled back from a schema
-that still holds it, so they are reported as not checked.
+    BEGIN; N; SAVEPOINT applied; N's rollback;
+    compare the schema with the state before N; ROLLBACK TO applied; history row; COMMIT
+
+so N's verdict never depends on what another rollback did, and one that fails or is missing
+hides nothing else. The comparison is first a fingerprint of the catalogs (only the rows the
+transaction wrote are hashed, no deparsing); only when that differs are two full snapshots
+taken (the second once the transaction is rolled back, then N is applied again), so a
+verdict is always what `sqlstage.schema.diff` says.
+
+A migration that cannot run in a transaction (or whose rollback cannot) is applied for real,
+and its rollback is judged on a copy of the database made right after (`Workspace.copy`).
+Only a migration that fails to apply stops the walk: the later ones have no state to start
+from and are `not checked`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,43 +27,61 @@ from typing import Protocol
 
 from sqlstage.drivers.base import Driver, StatementError
 from sqlstage.errors import MigrationFailed, MigrationFileError
-from sqlstage.migration import Migration, parse_name, parse_text
+from sqlstage.history import History, new_row
+from sqlstage.migration import Migration, RollbackKind, parse_name, parse_text
+from sqlstage.plan import Direction, runs_outside, section_statements
 from sqlstage.runlog import RunLog
-from sqlstage.runner import apply_migrations, rollback_migrations
-from sqlstage.schema import Snapshot, diff, snapshot
+from sqlstage.runner import apply_migrations, current_user, rollback_migrations
+from sqlstage.schema import Difference, Snapshot, diff, fingerprint, snapshot
+from sqlstage.scratch import Workspace
+from sqlstage.sqltext import Statement, line_of
 
 OK = "ok"
 NO_ROLLBACK = "no rollback section"
+IRREVERSIBLE = "irreversible"
 ROLLBACK_FAILED = "rollback failed"
 DIFFERENCES = "rollback leaves differences"
 APPLY_FAILED = "apply failed"
-REAPPLY_FAILED = "re-apply failed"
 NOT_CHECKED = "not checked"
+
+_APPLIED = "sqlstage_verify_applied"
 
 
 @dataclass
 class MigrationCheck:
-    """One migration's verdict; `details` holds the database's error or the differences."""
+    """One migration's verdict; `details` holds the database's error or the differences
+    as text, `differences` the differences as values."""
 
     migration: str
     result: str = NOT_CHECKED
     details: list[str] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+    #: what its rollback section says: "sql", "missing", "nothing to undo", "irreversible"
+    rollback: str = RollbackKind.SQL.value
 
     @property
     def ok(self) -> bool:
         return self.result == OK
+
+    def passed(self, strict: bool = False) -> bool:
+        """Round-trips; an irreversible one passes unless `strict`."""
+        return self.ok or (self.result == IRREVERSIBLE and not strict)
+
+    def differ(self, found: list[Difference]) -> None:
+        self.result = DIFFERENCES if found else OK
+        self.differences, self.details = found, [str(d) for d in found]
 
 
 @dataclass(frozen=True)
 class VerifyOutcome:
     setup: tuple[str, ...]
     checks: tuple[MigrationCheck, ...]
-    #: findings that belong to no single migration (the second up differs from the first)
-    problems: tuple[str, ...]
+    #: irreversible migrations count as failures
+    strict: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(check.ok for check in self.checks)
+        return all(check.passed(self.strict) for check in self.checks)
 
 
 class VerifyEvents(Protocol):
@@ -85,135 +111,190 @@ def read_data_file(path: Path, from_number: int | None) -> Migration:
 
 
 def verify_migrations(
-    driver: Driver,
+    workspace: Workspace,
     migrations: Sequence[Migration],
     log: RunLog,
     from_number: int | None = None,
     data: Migration | None = None,
     events: VerifyEvents | None = None,
+    strict: bool = False,
 ) -> VerifyOutcome:
-    """Run up / down / up on the (empty) database behind `driver` and judge each migration
-    numbered `from_number` or above; those below are applied as setup, unchecked."""
+    """Judge each migration numbered `from_number` or above on the (empty) scratch database
+    behind `workspace`; those below are applied as setup, unchecked."""
     events = events or NoVerifyEvents()
     setup = [m for m in migrations if from_number is not None and m.number < from_number]
     checked = [m for m in migrations if m not in setup]
-    checks = [MigrationCheck(m.name) for m in checked]
-    events.started(len(setup) + 3 * len(checked) + (1 if data else 0))
+    checks = [MigrationCheck(m.name, rollback=m.rollback_kind.value) for m in checked]
+    events.started(len(setup) + len(checked) + (1 if data else 0))
     loader = _Data(data)
-    _up_setup(driver, setup, loader, log, events)
-    befores, top = _up(driver, checked, checks, loader, log, events)
-    rolled = _down(driver, checked[: len(befores)], checks, befores, log, events)
-    problems = _up_again(driver, checked, checks, rolled, top, log, events)
-    return VerifyOutcome(tuple(m.name for m in setup), tuple(checks), tuple(problems))
-
-
-def _up_setup(
-    driver: Driver, setup: list[Migration], loader: _Data, log: RunLog, events: VerifyEvents
-) -> None:
+    History(workspace.driver).ensure()  # before any fingerprint: its table is in every state
     for migration in setup:
-        loader.load_before(driver, migration, log, events)
+        loader.load_before(workspace.driver, migration, log, events)
         events.step(f"setup {migration.name}")
-        apply_migrations(driver, [migration], log)
-
-
-def _up(
-    driver: Driver,
-    checked: list[Migration],
-    checks: list[MigrationCheck],
-    loader: _Data,
-    log: RunLog,
-    events: VerifyEvents,
-) -> tuple[list[Snapshot], Snapshot]:
-    """Apply each checked migration; returns the snapshot before each applied one, and the
-    schema at the top."""
-    befores: list[Snapshot] = []
-    for migration, check in zip(checked, checks, strict=True):
-        loader.load_before(driver, migration, log, events)
-        events.step(f"apply {migration.name}")
-        before = snapshot(driver)
+        apply_migrations(workspace.driver, [migration], log)
+    judge = _Judge(workspace, log)
+    for index, (migration, check) in enumerate(zip(checked, checks, strict=True)):
+        if loader.load_before(workspace.driver, migration, log, events):
+            judge.before = None
+        events.step(f"check {migration.name}")
         try:
-            apply_migrations(driver, [migration], log)
-        except MigrationFailed as error:
-            check.result, check.details = APPLY_FAILED, [error.message]
-            for later in checks[len(befores) + 1 :]:
+            judge.check(migration, check)
+        except _ApplyFailed as failed:
+            check.result, check.details = APPLY_FAILED, [failed.message]
+            for later in checks[index + 1 :]:
                 later.details = [f"{migration.name} before it failed to apply"]
             break
-        befores.append(before)
+        log.write(f"verdict {migration.name}: {check.result}")
     else:
-        loader.load_before(driver, None, log, events)
-    return befores, snapshot(driver)
+        loader.load_before(workspace.driver, None, log, events)
+    return VerifyOutcome(tuple(m.name for m in setup), tuple(checks), strict)
 
 
-def _down(
-    driver: Driver,
-    applied: list[Migration],
-    checks: list[MigrationCheck],
-    befores: list[Snapshot],
-    log: RunLog,
-    events: VerifyEvents,
-) -> list[int]:
-    """Roll back newest first; returns the indexes rolled back."""
-    reported: set[str] = set()  # leftovers already blamed on a later migration
-    rolled: list[int] = []
-    for index in reversed(range(len(applied))):
-        migration, check = applied[index], checks[index]
-        events.step(f"roll back {migration.name}")
+class _ApplyFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _Judge:
+    """Checks one migration after another, keeping the fingerprint of the state reached."""
+
+    def __init__(self, workspace: Workspace, log: RunLog) -> None:
+        self.workspace = workspace
+        self.log = log
+        self.applied_by = current_user()
+        #: the fingerprint of the state before the next migration (None: to read)
+        self.before: object | None = None
+
+    @property
+    def driver(self) -> Driver:
+        return self.workspace.driver
+
+    def check(self, migration: Migration, check: MigrationCheck) -> None:
+        if self.before is None:
+            self.before = fingerprint(self.driver)
+        outside = runs_outside(self.driver, migration, Direction.UP) or (
+            migration.rollback is not None and runs_outside(self.driver, migration, Direction.DOWN)
+        )
+        if outside:
+            self._on_a_copy(migration, check)
+            self.before = fingerprint(self.driver)
+            return
+        try:
+            self.before = self._in_a_transaction(migration, check)
+        except _Recheck as recheck:  # rolled back: the state before N, to snapshot
+            check.differ(diff(snapshot(self.driver), recheck.live))
+            try:
+                apply_migrations(self.driver, [migration], self.log, applied_by=self.applied_by)
+            except MigrationFailed as error:
+                raise _ApplyFailed(error.message) from error
+            self.before = fingerprint(self.driver)
+
+    def _in_a_transaction(self, migration: Migration, check: MigrationCheck) -> object:
+        """Apply, judge the rollback, undo it, record, commit; the fingerprint after N."""
+        driver, log = self.driver, self.log
+        log.write(f"migration {migration.name} checksum {migration.checksum}")
+        started = time.perf_counter()
+        try:
+            with driver.transaction():
+                _run(driver, migration, driver.statements(migration.forward), log)
+                duration_ms = round((time.perf_counter() - started) * 1000)
+                driver.execute(f"SAVEPOINT {_APPLIED}")
+                after = fingerprint(driver, self.before)
+                self._judge_here(migration, check)
+                driver.execute(f"ROLLBACK TO SAVEPOINT {_APPLIED}")
+                History(driver).record(
+                    new_row(migration, self.applied_by, duration_ms), migration.forward
+                )
+        except _Failed as failed:
+            log.write(f"FAILED {migration.name}: {failed.message}")
+            raise _ApplyFailed(failed.message) from failed
+        except StatementError as error:  # at COMMIT: a deferred constraint
+            raise _ApplyFailed(f"{migration.path}: {error.message}, at COMMIT") from error
+        return after
+
+    def _judge_here(self, migration: Migration, check: MigrationCheck) -> None:
+        """Run the rollback inside the migration's transaction and judge it; the caller
+        returns to the `applied` savepoint afterwards. `_Recheck` when only snapshots can
+        tell (it leaves the transaction, which is rolled back)."""
+        if self._declared_away(migration, check):
+            return
+        driver = self.driver
+        try:
+            _run(driver, migration, section_statements(driver, migration, Direction.DOWN), self.log)
+        except _Failed as failed:
+            check.result, check.details = ROLLBACK_FAILED, [failed.message]
+            return
+        if fingerprint(driver, self.before) == self.before:
+            check.result = OK
+            return
+        raise _Recheck(snapshot(driver))
+
+    def _on_a_copy(self, migration: Migration, check: MigrationCheck) -> None:
+        expected = snapshot(self.driver)
+        try:
+            apply_migrations(self.driver, [migration], self.log, applied_by=self.applied_by)
+        except MigrationFailed as error:
+            raise _ApplyFailed(error.message) from error
+        if self._declared_away(migration, check):
+            return
+        with self.workspace.copy() as copy:
+            try:
+                rollback_migrations(copy, [migration], self.log)
+            except MigrationFailed as error:
+                check.result, check.details = ROLLBACK_FAILED, [error.message]
+                return
+            check.differ(diff(expected, snapshot(copy)))
+
+    def _declared_away(self, migration: Migration, check: MigrationCheck) -> bool:
+        """True when there is no rollback to run: none written, or declared irreversible."""
+        if migration.rollback_kind is RollbackKind.IRREVERSIBLE:
+            check.result = IRREVERSIBLE
+            if migration.rollback_note:
+                check.details = [migration.rollback_note]
+            return True
         if migration.rollback is None:
             check.result = NO_ROLLBACK
-            _not_checked_below(checks[:index], f"{migration.name} above it has no rollback")
-            break
+            return True
+        return False
+
+
+class _Recheck(Exception):
+    """The catalogs differ after the rollback; `live` is the schema it left."""
+
+    def __init__(self, live: Snapshot) -> None:
+        super().__init__("the catalogs differ")
+        self.live = live
+
+
+class _Failed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _run(
+    driver: Driver, migration: Migration, statements: Sequence[Statement], log: RunLog
+) -> None:
+    """Run statements in the open transaction; `_Failed` names the file and line."""
+    for statement in statements:
         try:
-            rollback_migrations(driver, [migration], log)
-        except MigrationFailed as error:
-            check.result, check.details = ROLLBACK_FAILED, [error.message]
-            _not_checked_below(checks[:index], f"the rollback of {migration.name} failed")
-            break
-        found = diff(befores[index], snapshot(driver))
-        new = [line for line in found if line not in reported]
-        reported.update(found)
-        check.result, check.details = (DIFFERENCES, new) if new else (OK, [])
-        rolled.append(index)
-    return rolled
-
-
-def _up_again(
-    driver: Driver,
-    checked: list[Migration],
-    checks: list[MigrationCheck],
-    rolled: list[int],
-    top: Snapshot,
-    log: RunLog,
-    events: VerifyEvents,
-) -> list[str]:
-    for index in sorted(rolled):
-        migration, check = checked[index], checks[index]
-        events.step(f"re-apply {migration.name}")
-        try:
-            apply_migrations(driver, [migration], log)
-        except MigrationFailed as error:
-            if check.ok:
-                check.result, check.details = REAPPLY_FAILED, [error.message]
-            else:
-                check.details.append(f"and re-applying it failed: {error.message}")
-            return []
-    again = diff(top, snapshot(driver))
-    if again and all(check.ok for check in checks):
-        return [
-            f"after up, down and up again the schema differs from the first up: {line}"
-            for line in again
-        ]
-    return []
-
-
-def _not_checked_below(checks: list[MigrationCheck], reason: str) -> None:
-    for check in checks:
-        if check.result == NOT_CHECKED:
-            check.details = [reason]
+            driver.execute(statement.sql)
+        except StatementError as error:
+            line = statement.line
+            if error.position:
+                line += line_of(statement.sql, error.position - 1) - 1
+            detail = f" ({error.detail})" if error.detail else ""
+            log.write(f"  ERROR at line {line}: {error.message}")
+            raise _Failed(f"{migration.path}:{line}: {error.message}{detail}") from error
+        finally:
+            for notice in driver.notices():
+                log.write(f"  {notice}")
 
 
 class _Data:
     """The `--data` file, loaded once: before the first migration numbered above its point,
-    or at the end of the first up."""
+    or at the end."""
 
     def __init__(self, data: Migration | None) -> None:
         self.data = data
@@ -221,12 +302,13 @@ class _Data:
 
     def load_before(
         self, driver: Driver, migration: Migration | None, log: RunLog, events: VerifyEvents
-    ) -> None:
+    ) -> bool:
+        """Load it if its point is reached; returns whether it was loaded now."""
         data = self.data
         if self.loaded or data is None:
-            return
+            return False
         if migration is not None and migration.number <= data.number:
-            return
+            return False
         self.loaded = True
         events.step(f"load {data.path.name}")
         log.write(f"data {data.path}")
@@ -239,3 +321,4 @@ class _Data:
                         f"{data.path}:{statement.line}: {error.message}",
                         "fix the data file; the scratch database is dropped, nothing else changed",
                     ) from error
+        return True

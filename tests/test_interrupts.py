@@ -48,6 +48,9 @@ def test_ctrl_c_at_a_yes_no_prompt_exits_130(four: ProjectDir, database: Databas
         timeout=30,
     )
     child.expect(r"Apply 4 migrations to dev\? \[y/N\]")
+    # a person is slower than pexpect: a signal between the prompt's write and the read of
+    # stdin is only seen once a key is read (CPython's input() has that window)
+    time.sleep(0.3)
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
@@ -66,6 +69,7 @@ def test_sigterm_at_a_prompt_exits_143(four: ProjectDir, database: Database) -> 
         timeout=30,
     )
     child.expect(r"\[y/N\]")
+    time.sleep(0.3)  # as above
     child.kill(signal.SIGTERM)
     child.expect(pexpect.EOF)
     child.close()

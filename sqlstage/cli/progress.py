@@ -65,23 +65,27 @@ def render_verify(report: VerifyReport) -> None:
     outcome = report.outcome
     where = "kept: inspect it, then drop it" if report.kept else "dropped afterwards"
     click.echo(f"Scratch database: {report.database} ({where})")
-    click.echo(f"Verified on {report.server}: up, down, up again")
+    click.echo(f"Verified on {report.server}: each migration applied, rolled back, compared")
     if outcome.setup:
         click.echo(f"  setup, not checked: {outcome.setup[0]} .. {outcome.setup[-1]}")
     width = max(len(check.migration) for check in outcome.checks)
     for check in outcome.checks:
-        colour = "green" if check.ok else ("yellow" if check.result == "not checked" else "red")
+        passed = check.passed(outcome.strict)
+        colour = "green" if passed else ("yellow" if check.result == "not checked" else "red")
         line = click.style(check.result, fg=colour)
-        if len(check.details) == 1 and check.result in ("not checked",):
+        if check.ok and check.rollback == "nothing to undo":
+            line += " (nothing to undo)"
+        if len(check.details) == 1 and check.result in ("not checked", "irreversible"):
             line += f" ({check.details[0]})"
         click.echo(f"  {check.migration:<{width}}  {line}")
-        if check.result != "not checked":
+        if check.result not in ("not checked", "irreversible"):
             for detail in check.details:
-                click.echo(f"      {detail}")
-    for problem in outcome.problems:
-        click.secho(f"  {problem}", fg="red")
-    passed = sum(check.ok for check in outcome.checks)
-    summary = f"{passed} of {len(outcome.checks)} migrations round-trip"
+                click.echo("\n".join(f"      {part}" for part in detail.splitlines()))
+    passed_count = sum(check.ok for check in outcome.checks)
+    summary = f"{passed_count} of {len(outcome.checks)} migrations round-trip"
+    irreversible = sum(check.result == "irreversible" for check in outcome.checks)
+    if irreversible:
+        summary += f", {irreversible} declared irreversible"
     click.secho(summary, fg="green" if outcome.ok else "red")
     try:
         log = os.path.relpath(report.log_path)
@@ -98,9 +102,14 @@ def verify_as_json(report: VerifyReport) -> dict[str, Any]:
         "dropped": not report.kept,
         "setup": list(outcome.setup),
         "migrations": [
-            {"migration": c.migration, "result": c.result, "details": list(c.details)}
+            {
+                "migration": c.migration,
+                "result": c.result,
+                "rollback": c.rollback,
+                "details": list(c.details),
+                "differences": [d.to_dict() for d in c.differences],
+            }
             for c in outcome.checks
         ],
-        "problems": list(outcome.problems),
         "log": str(report.log_path),
     }

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     metavar="ENV",
     help="Make the scratch database on ENV's server (default: dev).",
 )
+@click.option("--strict", is_flag=True, help="A migration declared irreversible fails verify too.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def verify(
@@ -42,15 +43,16 @@ def verify(
     data: Path | None,
     keep: bool,
     environment: str | None,
+    strict: bool,
     as_json: bool,
 ) -> None:
     """Prove every rollback undoes its migration, on a scratch database.
 
-    Applies each migration in order, rolls them back newest first checking that the schema
-    is what it was before each one, then applies them all again. The scratch database is
-    created on the dev server (or verify_url) and dropped afterwards. Exit 0 only when
-    every checked migration round-trips; 1 otherwise (a migration with no rollback section
-    too: start after it with --from).
+    Each migration is judged on its own, from the state just before it: applied, rolled
+    back, the schema compared with what it was before, then applied for good. The scratch
+    database is created on the dev server (or verify_url) and dropped afterwards. Exit 0
+    only when every checked migration round-trips (one declared irreversible passes unless
+    --strict); 1 otherwise (a migration with no rollback section too).
     """
     from sqlstage.cli.progress import Progress, render_verify, verify_as_json
 
@@ -62,7 +64,7 @@ def verify(
         from sqlstage import commands
 
         report = commands.verify(
-            project, start, data, keep, environment, progress, TerminalAsk(state)
+            project, start, data, keep, environment, progress, TerminalAsk(state), strict
         )
     if as_json:
         print_json(verify_as_json(report))
@@ -70,38 +72,45 @@ def verify(
         render_verify(report)
     outcome = report.outcome
     if not outcome.ok:
-        failed = [c.migration for c in outcome.checks if c.result not in ("ok", "not checked")]
+        failed = [
+            c.migration
+            for c in outcome.checks
+            if not c.passed(outcome.strict) and c.result != "not checked"
+        ]
         unchecked = sum(check.result == "not checked" for check in outcome.checks)
         message = (
             f"verify: {', '.join(failed)} {'does' if len(failed) == 1 else 'do'} not round-trip"
-            if failed
-            else "verify: the schema after up, down and up again differs"
         )
         if unchecked:
-            message += f" ({unchecked} earlier not checked)"
+            message += f" ({unchecked} later not checked)"
         raise MigrationFailed(
             message,
             "fix the rollback sections listed above and run `sqlstage verify` again, "
-            "or check only later migrations with --from N",
+            "or declare one that cannot be undone with '-- sqlstage:irreversible'",
         )
 
 
 @cli.command()
 @click.argument("environment")
+@click.option("--no-owners", is_flag=True, help="Leave out who owns each object.")
+@click.option("--no-grants", is_flag=True, help="Leave out privileges (GRANT / REVOKE).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def schema(state: State, environment: str, as_json: bool) -> None:
+def schema(state: State, environment: str, no_owners: bool, no_grants: bool, as_json: bool) -> None:
     """Print ENVIRONMENT's schema: tables, columns, constraints, indexes, views, functions...
 
-    Read from the database's catalogs, normalised and sorted, so two databases with the same
-    schema print the same text.
+    Read from the database's catalogs, normalised and sorted: two databases print the same
+    text exactly when their pg_dump --schema-only (SQLite: .schema) is the same.
     """
     from sqlstage.schema import render_text
 
     project = state.project()
     from sqlstage import commands
 
-    snap = commands.schema(project, environment, TerminalAsk(state), Screen(state, announce=False))
+    screen = Screen(state, announce=False)
+    snap = commands.schema(
+        project, environment, TerminalAsk(state), screen, not no_owners, not no_grants
+    )
     if as_json:
         print_json(snap.to_dict())
     else:
