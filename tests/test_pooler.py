@@ -9,7 +9,9 @@ running each migration exactly once with a lease row as the run lock and no sess
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -334,3 +336,64 @@ def test_allowed_transaction_pooler_leaves_no_session_state_behind(
         assert other.execute(advisory).fetchone() == (0,)
     assert pg_database.query("SELECT count(*) FROM sqlstage_lock") == [(0,)]
     assert len(pg_database.history()) == 3
+
+
+def test_allowed_transaction_pooler_a_second_run_is_told_who_holds_the_lease(
+    project: ProjectDir, pg_database: Database, transaction_pooler: PgBouncer
+) -> None:
+    url = transaction_pooler.url_for(pg_database.url)
+    project.configure(dev={"url": url, "pooler": "transaction"})
+    project.write("001_slow.sql", "CREATE TABLE slow (id INTEGER);\nSELECT pg_sleep(4);\n")
+    first = start(project, "apply", "dev", "--yes")
+    deadline = time.monotonic() + 30
+    running = (  # the first run is inside its migration, so it holds the lease
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' "
+        "AND pid <> pg_backend_pid() AND datname = current_database()"
+    )
+    while pg_database.query(running) != [(1,)]:
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.05)
+
+    second = project.run("apply", "dev", "--yes", "--lock-wait", "0")
+    code = first.wait(timeout=60)
+
+    assert second.exit_code == 3, second.output
+    [line] = [text for text in second.output.splitlines() if text.startswith("error: ")]
+    assert f"{url} is being changed by sqlstage dev " in line
+    assert " on " in line and "changed nothing" in line  # the lease row's pid and host
+    assert code == 0, first.communicate()
+    assert pg_database.history() == ["001_slow"]
+
+
+def test_allowed_transaction_pooler_a_run_that_lost_its_lease_cannot_commit(
+    pg_database: Database, transaction_pooler: PgBouncer
+) -> None:
+    """The fence travels with each migration's COMMIT: a run that stalled past its lease's
+    expiry, taken over meanwhile, has its migration rolled back."""
+    from sqlstage.drivers import connect as open_driver
+    from sqlstage.drivers.base import StatementError
+    from sqlstage.drivers.postgres import PostgresDriver
+    from sqlstage.lease import Lease
+    from sqlstage.urls import parse_url
+
+    url = transaction_pooler.url_for(pg_database.url)
+    driver = open_driver(
+        parse_url(url, Path("."), "dev"), "sqlstage dev a", pooler="transaction", environment="dev"
+    )
+    try:
+        assert isinstance(driver, PostgresDriver) and driver.lease is not None
+        driver.lease.ttl = 1.0
+        driver.lease._connect = None  # no heartbeat: the run stalls past its expiry
+        driver.lock(0)
+        with driver.transaction():
+            driver.execute("CREATE TABLE kept (id INTEGER)")
+        time.sleep(1.3)
+        with connect(url) as other:
+            assert Lease(other, "sqlstage dev b").try_acquire()
+            with pytest.raises(StatementError) as lost, driver.transaction():
+                driver.execute("CREATE TABLE lost (id INTEGER)")
+    finally:
+        driver.close()
+    assert lost.value.code == "SQLL1" and "lost its run lock" in lost.value.message
+    assert pg_database.tables() >= {"kept", "sqlstage_lock"}
+    assert "lost" not in pg_database.tables()
