@@ -235,7 +235,8 @@ class PostgresDriver(Driver):
             # SET (and DISCARD TEMP cannot run in a transaction block). Our own settings
             # are SET LOCAL. What is checked instead: the lease is still this run's.
             if self.lease.held:
-                self.lease.verify()
+                with self._own_statement():
+                    self.lease.verify()
             return
         settings = self._session_defaults
         if self._lock_timeout is not None:
@@ -365,7 +366,8 @@ class PostgresDriver(Driver):
     # behind a transaction pooler the lease row (sqlstage.lease) instead
     def _try_lock(self) -> bool:
         if self.lease is not None:
-            return self.lease.try_acquire()
+            with self._own_statement():  # e.g. no right to create sqlstage_lock
+                return self.lease.try_acquire()
         row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", [self._lock_key]).fetchone()
         return bool(row and row[0])
 
@@ -373,7 +375,8 @@ class PostgresDriver(Driver):
         from sqlstage.locking import holder_text
 
         if self.lease is not None:
-            holder = self.lease.holder()
+            with self._own_statement():
+                holder = self.lease.holder()
             return holder.describe() if holder else None
         key = self._lock_key
         row = self.conn.execute(
@@ -388,7 +391,8 @@ class PostgresDriver(Driver):
 
     def _release_lock(self) -> None:
         if self.lease is not None:
-            self.lease.release()
+            with self._own_statement():  # the heartbeat has stopped; a row left just expires
+                self.lease.release()
         elif not self.conn.closed:
             self.conn.execute("SELECT pg_advisory_unlock(%s)", [self._lock_key])
 
@@ -398,6 +402,15 @@ class PostgresDriver(Driver):
 
         # one lock per schema holding sqlstage's tables ("public" keeps the old key)
         return advisory_key("sqlstage_history" if self.schema == "public" else self.qualify(""))
+
+    @contextmanager
+    def _own_statement(self) -> Iterator[None]:
+        """psycopg's errors in sqlstage's own statements as StatementError (the session
+        turns them into one line)."""
+        try:
+            yield
+        except psycopg.Error as err:
+            raise self._statement_error(err) from err
 
     def notices(self) -> list[str]:
         notices, self._notices = self._notices, []
