@@ -128,7 +128,8 @@ def apply(
             options.to,
             options.allow_out_of_order,
         )
-        plan = _decide_apply(project, session, with_steps(plan, session.driver), options)
+        plan = _pooler_warning(session, with_steps(plan, session.driver))
+        plan = _decide_apply(project, session, plan, options)
         events.planned(plan)
         if options.dry_run or plan.already_applied is not None:
             return RunResult(plan)
@@ -151,7 +152,7 @@ def rollback(
     env = project.config.environment(environment)
     with _changing(project, env, ask, events, options) as (session, history):
         plan = choose_rollback(env, project.catalog, history, options.target)
-        plan = with_steps(plan, session.driver)
+        plan = _pooler_warning(session, with_steps(plan, session.driver))
         plan = _decide(session, plan, options.yes, options.backup, adopt=False)
         events.planned(plan)
         if options.dry_run or plan.not_applied is not None or plan.empty:
@@ -176,6 +177,22 @@ def _changing(
         history = session.applied()
         _refuse_stopped(session, project, history)
         yield session, history
+
+
+def _pooler_warning(session: Session, plan: Plan) -> Plan:
+    """Behind a transaction pooler lock_timeout is a SET LOCAL in each migration's
+    transaction; a step outside a transaction runs each statement in one of its own, which
+    no SET LOCAL can reach (and a session SET would leak to other clients): say so."""
+    env = session.environment
+    outside = [step.name for step in plan.steps if not step.in_transaction]
+    if env.pooler != "transaction" or env.effective_lock_timeout is None or not outside:
+        return plan
+    warning = (
+        f"{', '.join(outside)} {'runs' if len(outside) == 1 else 'run'} outside a transaction "
+        f'through a transaction pooler (pooler = "transaction"), so without lock_timeout '
+        f"{env.effective_lock_timeout}: its statements may queue behind other sessions' locks"
+    )
+    return replace(plan, warnings=(*plan.warnings, warning))
 
 
 def _decide_apply(project: Project, session: Session, plan: Plan, options: ApplyOptions) -> Plan:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlstage import pooler
 from sqlstage.errors import ConfigError
 from sqlstage.urls import DatabaseUrl, parse_url
 
@@ -30,6 +31,7 @@ ENVIRONMENT_KEYS = {
     "backup",
     "verify_url",
     "schema_dump",
+    "pooler",
 }
 #: top-level keys that are not paths or tables
 OPTIONAL_KEYS = ("verify_url",)
@@ -71,6 +73,9 @@ class Environment:
     verify_url: str | None = None
     #: where to write the schema after each apply and rollback (relative to the root), or None
     schema_dump: str | None = None
+    #: "detect": refuse a transaction-mode connection pooler (exit 4); "transaction": run
+    #: through one on purpose, with a lease row as the run lock and no session state
+    pooler: str = "detect"
 
     @property
     def effective_lock_timeout(self) -> str | None:
@@ -236,6 +241,7 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
         backup=_backup(where, key, table.get("backup")),
         verify_url=_verify_url(where, f"environments.{key}.verify_url", table.get("verify_url")),
         schema_dump=_schema_dump(where, key, table.get("schema_dump", False)),
+        pooler=pooler.check_setting(table.get("pooler", "detect"), key),
     )
 
 

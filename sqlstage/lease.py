@@ -37,7 +37,6 @@ import os
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,7 +54,6 @@ LEASE_TABLE = "sqlstage_lock"
 DEFAULT_LEASE_NAME = "sqlstage_history"
 #: how long a lease lasts without a heartbeat: the wait after a `kill -9` of its holder
 DEFAULT_TTL_SECONDS = 15.0
-POLL_SECONDS = 0.2
 
 LEASE_DDL = f"""CREATE TABLE IF NOT EXISTS {LEASE_TABLE} (
     name TEXT PRIMARY KEY,
@@ -197,32 +195,12 @@ class Lease:
             "END IF; END $sqlstage_fence$"
         )
 
-    # -- waiting ------------------------------------------------------------------------
+    # -- who holds it (waiting is the driver's: Driver.lock polls try_acquire) ------------
     def holder(self) -> LeaseHolder | None:
         """The live holder, or None when the lease is free or expired."""
         row = self._row()
         found = _holder(row) if row else None
         return found if found and found.live else None
-
-    def acquire(self, wait_seconds: float, waiting: Callable[[str], None] | None = None) -> None:
-        """Take the lease, polling up to `wait_seconds`; `waiting(holder)` is told who holds
-        it each time that changes. Raises Locked (exit 3) on timeout."""
-        deadline = time.monotonic() + wait_seconds
-        told: str | None = None
-        while not self.try_acquire():
-            current = self.holder()
-            text = current.describe() if current else "another sqlstage run"
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Locked(
-                    f"the database is being changed by {text}; waited {wait_seconds:g} s "
-                    "and changed nothing",
-                    "let that run finish and try again, or wait longer with --lock-wait SECONDS",
-                )
-            if waiting is not None and text != told:
-                waiting(text)
-                told = text
-            time.sleep(min(POLL_SECONDS, remaining))
 
     def __enter__(self) -> Lease:
         return self

@@ -108,7 +108,13 @@ def open_session(
     (exit 3) when the database says it is something else."""
     env = config.environment(environment)
     url = resolve_url(config, env, ask)
-    driver = connect(url, f"sqlstage {env.key} {current_user()}", create=create)
+    driver = connect(
+        url,
+        f"sqlstage {env.key} {current_user()}",
+        create=create,
+        pooler=env.pooler,
+        environment=env.key,
+    )
     session = Session(env, url, driver, driver.info(), source=_source(env))
     try:
         if env.effective_lock_timeout is not None:  # sqlstage's own statements obey it too

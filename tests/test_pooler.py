@@ -1,15 +1,17 @@
 """Connection poolers: PgBouncer from Debian's package in front of the test server.
 
 Detection (sqlstage/pooler.py) through a direct connection and PgBouncer in both modes; the
-refusal's one line; `sqlstage apply` through a session pooler working as on a direct
-connection. The two `xfail(strict=True)` cases are what issue 17 asks of `apply` once
-detection and the lease lock are wired in (they fail today: see docs/poolers.md).
+refusal's one line; `sqlstage` through a session pooler working as on a direct connection,
+refusing a transaction pooler unless the environment says `pooler = "transaction"`, and then
+running each migration exactly once with a lease row as the run lock and no session state.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -184,21 +186,30 @@ def test_a_bad_pooler_setting_is_a_config_error_naming_the_values() -> None:
     assert "'detect', 'transaction'" in str(bad.value)
 
 
-# -- the current CLI through PgBouncer ---------------------------------------------------------
+# -- the CLI through PgBouncer ------------------------------------------------------------------
 COUNTER_MIGRATIONS = 20
+#: the counter after all of them: nine UPDATEs in a transaction, one outside any
+COUNTED = 10
 
 
 def write_counter_migrations(project: ProjectDir) -> None:
-    """20 migrations, every other one an UPDATE without DDL: run twice, it would show."""
+    """20 migrations, every other one an UPDATE without DDL, the last one outside a
+    transaction (no history row of its own commits with its UPDATE): run twice, it would
+    show."""
     project.write("001_counter.sql", "CREATE TABLE counter (n INTEGER NOT NULL);\n")
     project.write("002_seed.sql", "INSERT INTO counter VALUES (0);\n")
-    for number in range(3, COUNTER_MIGRATIONS + 1):
+    for number in range(3, COUNTER_MIGRATIONS):
         body = (
             "UPDATE counter SET n = n + 1;\n"
             if number % 2
             else f"CREATE TABLE t{number} (id INTEGER);\n"
         )
         project.write(f"{number:03d}_step{number}.sql", body)
+    project.write(
+        f"{COUNTER_MIGRATIONS:03d}_outside.sql",
+        "-- sqlstage:no-transaction\nUPDATE counter SET n = n + 1;\n"
+        "CREATE INDEX CONCURRENTLY counter_n ON counter (n);\n",
+    )
 
 
 def two_concurrent_applies(project: ProjectDir) -> list[tuple[int, str, str]]:
@@ -220,28 +231,45 @@ def test_apply_through_a_session_pooler_works_as_on_a_direct_connection(
     assert sum("dev is up to date" in out for out in outputs) == 1, outputs
     assert not any("Traceback" in err for _, _, err in results)
     assert len(pg_database.history()) == COUNTER_MIGRATIONS
-    assert pg_database.query("SELECT n FROM counter") == [(9,)]
+    assert pg_database.query("SELECT n FROM counter") == [(COUNTED,)]
     again = project.run("apply", "dev", "--yes")
     assert again.exit_code == 0 and "dev is up to date" in again.output
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: detection is not wired into connect yet")
 def test_apply_through_a_transaction_pooler_refuses_and_changes_nothing(
     project: ProjectDir, pg_database: Database, transaction_pooler: PgBouncer
 ) -> None:
     write_counter_migrations(project)
-    project.configure(dev={"url": transaction_pooler.url_for(pg_database.url)})
+    url = transaction_pooler.url_for(pg_database.url)
+    project.configure(dev={"url": url})
+
+    for command in (["apply", "dev", "--yes"], ["check", "dev"], ["status", "--live", "dev"]):
+        result = project.run(*command)
+
+        assert result.exit_code == 4, (command, result.output)
+        [line] = result.output.splitlines()
+        assert line.startswith(f"error: dev: {url} goes through a transaction-mode connection")
+        assert "nothing was changed" in line
+        assert 'pooler = "transaction" in [environments.dev]' in line
+        assert "Traceback" not in result.output
+    assert pg_database.tables() == set()
+    assert not project.status_file.exists()
+    assert project.logs() == []
+
+
+def test_a_bad_pooler_value_in_the_config_is_exit_2_before_connecting(
+    project: ProjectDir, pg_database: Database
+) -> None:
+    project.write("001_a.sql", "CREATE TABLE a (id INTEGER);\n")
+    project.configure(dev={"url": pg_database.url, "pooler": "session"})
 
     result = project.run("apply", "dev", "--yes")
 
-    assert result.exit_code == 4, result.output
-    assert "goes through a transaction-mode connection pooler" in result.output
-    assert 'pooler = "transaction"' in result.output
+    assert result.exit_code == 2, result.output
+    assert "pooler = 'session' in [environments.dev] of sqlstage.toml" in result.output
     assert pg_database.tables() == set()
-    assert not project.status_file.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: the `pooler` key and the lease lock")
 def test_allowed_transaction_pooler_two_applies_run_each_migration_once(
     project: ProjectDir, pg_database: Database, pgbouncer: Callable[..., PgBouncer]
 ) -> None:
@@ -263,6 +291,109 @@ def test_allowed_transaction_pooler_two_applies_run_each_migration_once(
             assert codes in ([0, 0], [0, 3]), (trial, results)
             assert not any("Traceback" in err for _, _, err in results), (trial, results)
             assert len(direct.history()) == COUNTER_MIGRATIONS, trial
-            assert direct.query("SELECT n FROM counter") == [(9,)], trial
+            assert direct.query("SELECT n FROM counter") == [(COUNTED,)], trial
+            outputs = [out for _, out, _ in results]
+            assert sum(f"Applied {COUNTER_MIGRATIONS} migrations" in o for o in outputs) == 1
+            assert direct.query("SELECT count(*) FROM sqlstage_lock") == [(0,)], trial
         finally:
             pg_database.query(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_allowed_transaction_pooler_leaves_no_session_state_behind(
+    project: ProjectDir, pg_database: Database, pgbouncer: Callable[..., PgBouncer]
+) -> None:
+    """One server connection for every client: a session SET, an advisory lock or a
+    prepared statement of ours would be seen by the next client. lock_timeout and the
+    connection check are SET LOCAL in each migration's transaction; a migration outside a
+    transaction runs without them, and the plan says so."""
+    url = pgbouncer("transaction", pool_size=1).url_for(pg_database.url)
+    project.configure(dev={"url": url, "pooler": "transaction", "lock_timeout": "5s"})
+    seen = (
+        "SELECT current_setting('lock_timeout'), "
+        "current_setting('client_connection_check_interval')"
+    )
+    project.write("001_seen.sql", "CREATE TABLE seen (lock_timeout TEXT, check_interval TEXT);\n")
+    project.write("002_inside.sql", f"INSERT INTO seen {seen};\n")
+    project.write("003_outside.sql", f"-- sqlstage:no-transaction\nINSERT INTO seen {seen};\n")
+
+    planned = project.run("apply", "dev", "--dry-run")
+    result = project.run("apply", "dev", "--yes")
+
+    assert planned.exit_code == 0, planned.output
+    assert "warning: 003_outside runs outside a transaction through a transaction pooler" in (
+        planned.output
+    )
+    assert "without lock_timeout 5s" in planned.output
+    assert result.exit_code == 0, result.output
+    assert pg_database.query("SELECT * FROM seen") == [("5s", "1s"), ("0", "0")]
+    with connect(url) as other:  # the next client of the one server connection
+        assert other.execute(seen).fetchone() == ("0", "0")
+        assert other.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+        advisory = (  # pg_locks is cluster-wide: this database's only
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        assert other.execute(advisory).fetchone() == (0,)
+    assert pg_database.query("SELECT count(*) FROM sqlstage_lock") == [(0,)]
+    assert len(pg_database.history()) == 3
+
+
+def test_allowed_transaction_pooler_a_second_run_is_told_who_holds_the_lease(
+    project: ProjectDir, pg_database: Database, transaction_pooler: PgBouncer
+) -> None:
+    url = transaction_pooler.url_for(pg_database.url)
+    project.configure(dev={"url": url, "pooler": "transaction"})
+    project.write("001_slow.sql", "CREATE TABLE slow (id INTEGER);\nSELECT pg_sleep(4);\n")
+    first = start(project, "apply", "dev", "--yes")
+    deadline = time.monotonic() + 30
+    running = (  # the first run is inside its migration, so it holds the lease
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' "
+        "AND pid <> pg_backend_pid() AND datname = current_database()"
+    )
+    while pg_database.query(running) != [(1,)]:
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.05)
+
+    second = project.run("apply", "dev", "--yes", "--lock-wait", "0")
+    code = first.wait(timeout=60)
+
+    assert second.exit_code == 3, second.output
+    [line] = [text for text in second.output.splitlines() if text.startswith("error: ")]
+    assert f"{url} is being changed by sqlstage dev " in line
+    assert " on " in line and "changed nothing" in line  # the lease row's pid and host
+    assert code == 0, first.communicate()
+    assert pg_database.history() == ["001_slow"]
+
+
+def test_allowed_transaction_pooler_a_run_that_lost_its_lease_cannot_commit(
+    pg_database: Database, transaction_pooler: PgBouncer
+) -> None:
+    """The fence travels with each migration's COMMIT: a run that stalled past its lease's
+    expiry, taken over meanwhile, has its migration rolled back."""
+    from sqlstage.drivers import connect as open_driver
+    from sqlstage.drivers.base import StatementError
+    from sqlstage.drivers.postgres import PostgresDriver
+    from sqlstage.lease import Lease
+    from sqlstage.urls import parse_url
+
+    url = transaction_pooler.url_for(pg_database.url)
+    driver = open_driver(
+        parse_url(url, Path("."), "dev"), "sqlstage dev a", pooler="transaction", environment="dev"
+    )
+    try:
+        assert isinstance(driver, PostgresDriver) and driver.lease is not None
+        driver.lease.ttl = 1.0
+        driver.lease._connect = None  # no heartbeat: the run stalls past its expiry
+        driver.lock(0)
+        with driver.transaction():
+            driver.execute("CREATE TABLE kept (id INTEGER)")
+        time.sleep(1.3)
+        with connect(url) as other:
+            assert Lease(other, "sqlstage dev b").try_acquire()
+            with pytest.raises(StatementError) as lost, driver.transaction():
+                driver.execute("CREATE TABLE lost (id INTEGER)")
+    finally:
+        driver.close()
+    assert lost.value.code == "SQLL1" and "lost its run lock" in lost.value.message
+    assert pg_database.tables() >= {"kept", "sqlstage_lock"}
+    assert "lost" not in pg_database.tables()

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -20,6 +20,9 @@ from sqlstage.drivers.base import Dialect, Driver, ServerInfo, StatementError
 from sqlstage.errors import ConfigError, ConnectionFailed, Refused
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl, redact
+
+if TYPE_CHECKING:
+    from sqlstage.lease import Lease
 
 CONNECT_TIMEOUT_SECONDS = 5
 _BEGIN = "BEGIN; "
@@ -43,7 +46,12 @@ class PostgresDriver(Driver):
     )
 
     def __init__(
-        self, url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True
+        self,
+        url: DatabaseUrl,
+        application_name: str = "sqlstage",
+        create: bool = True,
+        pooler: str = "detect",
+        environment: str | None = None,
     ) -> None:
         super().__init__(url)
         self._notices: list[str] = []
@@ -55,32 +63,75 @@ class PostgresDriver(Driver):
         self._reset = ""  # SQL that gives the next migration a fresh session; sent with it
         self._lock_timeout: str | None = None
         self.application_name = application_name[:63]
-        self.conn = self._connect()
+        #: the run lock as a lease row, when the environment allows a transaction pooler
+        self.lease: Lease | None = None
+        self.conn = self._open()
+        if pooler == "transaction":
+            from sqlstage.lease import Lease
+
+            # the URL is known to be pooled: no detection, and no session state from here on
+            self.lease = Lease(self.conn, self.application_name, connect=self._raw_connection)
+        else:
+            self._refuse_transaction_pooler(environment or "verify")
+        self._set_session_defaults(self.conn)
         row = self.conn.execute("SELECT current_schema()").fetchone()
         self.schema = str(row[0]) if row and row[0] else "public"
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def _raw_connection(self) -> psycopg.Connection[Any]:
+        """A new autocommit connection to the URL; raises psycopg.Error. Also what the
+        pooler detection's second client and the lease's heartbeat open."""
         options: dict[str, Any] = {"application_name": self.application_name}
+        if "connect_timeout" not in conninfo_to_dict(self.url.raw):
+            options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        # no prepared statements: nothing of ours may outlive a transaction on a pooled
+        # server connection, and DEALLOCATE ALL (the session reset) must not break a cache
+        return psycopg.connect(self.url.raw, autocommit=True, prepare_threshold=None, **options)
+
+    def _open(self) -> psycopg.Connection[Any]:
         try:
-            if "connect_timeout" not in conninfo_to_dict(self.url.raw):
-                options["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-            # no prepared statements: nothing of ours may outlive a transaction on a pooled
-            # server connection, and DEALLOCATE ALL (the session reset) must not break a cache
-            conn = psycopg.connect(self.url.raw, autocommit=True, prepare_threshold=None, **options)
+            conn = self._raw_connection()
         except psycopg.Error as err:
-            raise ConnectionFailed(
-                f"cannot connect to {self.url.masked}: {_one_line(err, self.url)}",
-                "check that the server is up and the URL, user and password are right",
-            ) from err
+            raise self._cannot_connect(err) from err
         conn.add_notice_handler(self._on_notice)
-        if conn.info.server_version >= 140000:
-            # a client killed mid-statement (kill -9) ends its backend within a second, so
-            # the transaction rolls back and the run lock is freed without waiting for the
-            # statement to finish on its own; set at startup, so RESET ALL keeps it
-            conn.execute("SET client_connection_check_interval = 1000")
-            self._session_defaults = "SET client_connection_check_interval = 1000; "
-        else:
-            self._session_defaults = ""
+        return conn
+
+    def _cannot_connect(self, err: psycopg.Error) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"cannot connect to {self.url.masked}: {_one_line(err, self.url)}",
+            "check that the server is up and the URL, user and password are right",
+        )
+
+    def _refuse_transaction_pooler(self, environment: str) -> None:
+        """Before anything else is sent: a transaction pooler the environment did not
+        allow closes the connection and stops the run (exit 4), whatever the command, so
+        `check` tells as early as `apply` would."""
+        from sqlstage.pooler import detect, refusal
+
+        try:
+            found = detect(self.conn, self._raw_connection)
+        except psycopg.Error as err:
+            self.conn.close()
+            raise self._cannot_connect(err) from err
+        if not found.keeps_session:
+            self.conn.close()
+            raise refusal(environment, self.url.masked, found)
+
+    def _set_session_defaults(self, conn: psycopg.Connection[Any]) -> None:
+        """A client killed mid-statement (kill -9) ends its backend within a second, so the
+        transaction rolls back and the run lock is freed without waiting for the statement
+        to finish on its own (PostgreSQL 14+). Set at startup, so RESET ALL keeps it; behind
+        a transaction pooler, with SET LOCAL in each transaction instead."""
+        interval = "client_connection_check_interval = 1000"
+        has_interval = conn.info.server_version >= 140000
+        self._session_defaults = ""
+        self._local_defaults = f"SET LOCAL {interval}; " if has_interval else ""
+        if has_interval and self.lease is None:
+            conn.execute(f"SET {interval}")
+            self._session_defaults = f"SET {interval}; "
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = self._open()
+        self._set_session_defaults(conn)
         return conn
 
     def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
@@ -93,6 +144,9 @@ class PostgresDriver(Driver):
         return ServerInfo("PostgreSQL", version, info.dbname, f"{info.host}:{info.port}", info.user)
 
     def close(self) -> None:
+        if self.lease is not None:  # stop the heartbeat; an unreleased row just expires
+            with suppress(psycopg.Error):
+                self.lease.release()
         self.conn.close()
 
     def split(self, sql: str) -> list[Statement]:
@@ -124,7 +178,8 @@ class PostgresDriver(Driver):
         self._begin_pending, self._at_commit = True, []
         try:
             yield
-            self._send("; ".join([*self._at_commit, "COMMIT"]))
+            fence = [self.lease.fence_sql()] if self.lease is not None and self.lease.held else []
+            self._send("; ".join([*self._at_commit, *fence, "COMMIT"]))
         except BaseException as error:
             self._rollback_if_open()
             if isinstance(error, psycopg.Error):  # at COMMIT: a deferred constraint
@@ -155,14 +210,34 @@ class PostgresDriver(Driver):
         transaction's BEGIN, in the same message."""
         prefix = self._reset
         if self._begin_pending:
-            self._begin_pending, prefix = False, prefix + _BEGIN
+            self._begin_pending, prefix = False, prefix + _BEGIN + self._local_settings()
         elif prefix:  # outside a transaction (CREATE INDEX CONCURRENTLY): a message of its own
             self.conn.execute(prefix, prepare=False)
             prefix = ""
         self._reset, self._offset = "", len(prefix)
         self.conn.execute(prefix + sql, prepare=False)  # no parameters: simple query protocol
 
+    def _local_settings(self) -> str:
+        """Behind a transaction pooler, the settings a migration's transaction starts with
+        (SET LOCAL: they end with it, on whichever server connection it ran)."""
+        if self.lease is None:
+            return ""
+        settings = self._local_defaults
+        if self._lock_timeout is not None:
+            settings += f"SET LOCAL lock_timeout = {self._literal(self._lock_timeout)}; "
+        return settings
+
     def reset_session(self) -> None:
+        if self.lease is not None:
+            # Behind a transaction pooler there is no session of ours to reset: the next
+            # transaction may get another server connection than the last migration did,
+            # so RESET ALL there would clean some other client's connection, not undo our
+            # SET (and DISCARD TEMP cannot run in a transaction block). Our own settings
+            # are SET LOCAL. What is checked instead: the lease is still this run's.
+            if self.lease.held:
+                with self._own_statement():
+                    self.lease.verify()
+            return
         settings = self._session_defaults
         if self._lock_timeout is not None:
             settings += f"SET lock_timeout = {self._literal(self._lock_timeout)}; "
@@ -180,8 +255,11 @@ class PostgresDriver(Driver):
                 return
         with suppress(Exception):
             self.conn.close()
-        self._lock_depth = 0  # the lock went with the old session
         self.conn = self._connect()
+        if self.lease is not None:  # a lease outlives the connection; the heartbeat renews it
+            self.lease.conn = self.conn
+        else:
+            self._lock_depth = 0  # the advisory lock went with the old session
 
     def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Inside a transaction the statement is sent with its COMMIT (same atomicity)."""
@@ -218,7 +296,10 @@ class PostgresDriver(Driver):
         between migrations sets it again); a migration may SET its own."""
         self._lock_timeout = value
         try:
-            if value is None:
+            if self.lease is not None:  # checked only (is_local: it ends with the statement)
+                if value is not None:
+                    self.conn.execute("SELECT set_config('lock_timeout', %s, true)", [value])
+            elif value is None:
                 self.conn.execute("RESET lock_timeout")
             else:
                 self.conn.execute(f"SET lock_timeout = {self._literal(value)}")
@@ -281,14 +362,22 @@ class PostgresDriver(Driver):
 
         return postgres_reason(sql)
 
-    # a session-level advisory lock: not tied to any transaction, freed when the session ends
+    # a session-level advisory lock: not tied to any transaction, freed when the session ends;
+    # behind a transaction pooler the lease row (sqlstage.lease) instead
     def _try_lock(self) -> bool:
+        if self.lease is not None:
+            with self._own_statement():  # e.g. no right to create sqlstage_lock
+                return self.lease.try_acquire()
         row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", [self._lock_key]).fetchone()
         return bool(row and row[0])
 
     def _lock_holder(self) -> str | None:
         from sqlstage.locking import holder_text
 
+        if self.lease is not None:
+            with self._own_statement():
+                holder = self.lease.holder()
+            return holder.describe() if holder else None
         key = self._lock_key
         row = self.conn.execute(
             """SELECT a.application_name, a.pid, a.backend_start
@@ -301,7 +390,10 @@ class PostgresDriver(Driver):
         return holder_text(row[0], row[1], row[2]) if row else None
 
     def _release_lock(self) -> None:
-        if not self.conn.closed:
+        if self.lease is not None:
+            with self._own_statement():  # the heartbeat has stopped; a row left just expires
+                self.lease.release()
+        elif not self.conn.closed:
             self.conn.execute("SELECT pg_advisory_unlock(%s)", [self._lock_key])
 
     @property
@@ -310,6 +402,15 @@ class PostgresDriver(Driver):
 
         # one lock per schema holding sqlstage's tables ("public" keeps the old key)
         return advisory_key("sqlstage_history" if self.schema == "public" else self.qualify(""))
+
+    @contextmanager
+    def _own_statement(self) -> Iterator[None]:
+        """psycopg's errors in sqlstage's own statements as StatementError (the session
+        turns them into one line)."""
+        try:
+            yield
+        except psycopg.Error as err:
+            raise self._statement_error(err) from err
 
     def notices(self) -> list[str]:
         notices, self._notices = self._notices, []

@@ -25,7 +25,12 @@ class SqliteDriver(Driver):
     facts = Dialect(name="sqlite", transactional_ddl=True, placeholder="?", backup_suffix=".db")
 
     def __init__(
-        self, url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True
+        self,
+        url: DatabaseUrl,
+        application_name: str = "sqlstage",
+        create: bool = True,
+        pooler: str = "detect",  # no pooler sits in front of a file
+        environment: str | None = None,
     ) -> None:
         super().__init__(url)
         assert url.sqlite_path is not None
