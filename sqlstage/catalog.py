@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlstage.checksum_cache import read_migrations
 from sqlstage.errors import ConfigError, MigrationFileError
 from sqlstage.migration import Migration, parse_name, read_migration
 
@@ -40,8 +41,9 @@ class Catalog:
         return len(self.migrations[-1].name.split("_", 1)[0])
 
 
-def load_catalog(folder: Path) -> Catalog:
+def load_catalog(folder: Path, cache_dir: Path | None = None) -> Catalog:
     """Read every `*.sql` file in `folder`; other files (README.md, .keep) are ignored.
+    With `cache_dir`, files unchanged since the last run are not read (sqlstage.checksum_cache).
 
     Raises MigrationFileError naming the file for a bad name, a duplicate number, a file that
     is not UTF-8 or one with no forward SQL.
@@ -57,22 +59,20 @@ def load_catalog(folder: Path) -> Catalog:
         for entry in os.scandir(folder)
         if entry.name.endswith(".sql") and not entry.name.startswith(".")
     )
-    seen: dict[int, Path] = {}
+    seen: dict[int, str] = {}  # file names: building 10,000 Paths costs more than reading
     for file_name in names:
-        path = folder / file_name
         parsed = parse_name(file_name)
         if parsed is None:
-            read_migration(path)  # raises the naming error
+            read_migration(folder / file_name)  # raises the naming error
             continue
         number = parsed[0]
         if number in seen:
             raise MigrationFileError(
-                f"{path}: number {number} is also used by {seen[number].name}",
+                f"{folder / file_name}: number {number} is also used by {seen[number]}",
                 "give each migration its own number (`sqlstage new NAME` picks the next one)",
             )
-        seen[number] = path
-    migrations = sorted((read_migration(p) for p in seen.values()), key=lambda m: m.number)
-    return Catalog(folder, tuple(migrations))
+        seen[number] = file_name
+    return Catalog(folder, tuple(read_migrations(folder, sorted(seen.items()), cache_dir)))
 
 
 def next_number(folder: Path) -> tuple[int, int]:
