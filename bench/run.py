@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -843,6 +844,9 @@ def compile_sqlstage(notes: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # killed (or Ctrl-C in a shell that started it in the background, where SIGINT is
+    # ignored): still drop every database the bench made
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     notes: list[str] = []
     compile_sqlstage(notes)
     work = Path(tempfile.mkdtemp(prefix="sqlstage-bench-"))
