@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlstage.checksum_cache import read_migrations
 from sqlstage.errors import ConfigError, MigrationFileError
 from sqlstage.migration import Migration, parse_name, read_migration, refuse_non_regular
-from sqlstage.pgparse import client_copy
 
 DEFAULT_WIDTH = 3
 
@@ -46,8 +46,9 @@ def is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def load_catalog(folder: Path) -> Catalog:
+def load_catalog(folder: Path, cache_dir: Path | None = None) -> Catalog:
     """Read every `*.sql` file in `folder`; other files (README.md, .keep) are ignored.
+    With `cache_dir`, files unchanged since the last run are not read (sqlstage.checksum_cache).
 
     Raises MigrationFileError naming the file for a bad name, a duplicate number, a file that
     is not UTF-8 or one with no forward SQL.
@@ -69,42 +70,20 @@ def load_catalog(folder: Path) -> Catalog:
         if not entry.is_file() and parse_name(entry.name) is not None:
             refuse_non_regular(folder / entry.name)
     names = sorted(entry.name for entry in entries)
-    seen: dict[int, Path] = {}
+    seen: dict[int, str] = {}  # file names: building 10,000 Paths costs more than reading
     for file_name in names:
-        path = folder / file_name
         parsed = parse_name(file_name)
         if parsed is None:
-            read_migration(path)  # raises the naming error
+            read_migration(folder / file_name)  # raises the naming error
             continue
         number = parsed[0]
         if number in seen:
             raise MigrationFileError(
-                f"{path}: number {number} is also used by {seen[number].name}",
+                f"{folder / file_name}: number {number} is also used by {seen[number]}",
                 "give each migration its own number (`sqlstage new NAME` picks the next one)",
             )
-        seen[number] = path
-    migrations = sorted((read_migration(p) for p in seen.values()), key=lambda m: m.number)
-    for migration in migrations:
-        refuse_client_copy(migration)
-    return Catalog(folder, tuple(migrations))
-
-
-def refuse_client_copy(migration: Migration) -> None:
-    """A `COPY ... FROM STDIN` with its rows inline (pg_dump style) is a file error before
-    anything runs: a run sends statements, not a client's data stream."""
-    sections = [(migration.forward, 0)]
-    if migration.rollback is not None and migration.rollback_line is not None:
-        sections.append((migration.rollback, migration.rollback_line))
-    for text, offset in sections:
-        found = client_copy(text)
-        if found is not None:
-            statement, kind = found
-            raise MigrationFileError(
-                f"{migration.path}:{offset + statement.line}: {kind} streams data through the "
-                "client (like the rows and the closing \\. line pg_dump writes), which sqlstage "
-                "does not do",
-                "load the data with INSERT statements, or with psql's \\copy outside sqlstage",
-            )
+        seen[number] = file_name
+    return Catalog(folder, tuple(read_migrations(folder, sorted(seen.items()), cache_dir)))
 
 
 def next_number(folder: Path) -> tuple[int, int]:

@@ -27,6 +27,7 @@ from enum import Enum
 from pathlib import Path
 
 from sqlstage.errors import MigrationFileError
+from sqlstage.pgparse import client_copy
 from sqlstage.sqltext import first_code_offset, line_of, top_level_positions
 
 #: ASCII only: `\d` would read full-width digits (U+FF10..U+FF19) as a number, and `$`
@@ -130,7 +131,9 @@ def read_migration(path: Path) -> Migration:
             f"{path}:{line}: holds a NUL byte; is it a binary file?", "save it as plain SQL text"
         )
     number, name = parsed
-    return parse_text(number, name, path, text)
+    migration = parse_text(number, name, path, text)
+    refuse_client_copy(migration)
+    return migration
 
 
 def read_regular_file(path: Path) -> bytes:
@@ -297,3 +300,21 @@ def _uncomment(path: Path, marker_line: int, section: str) -> str | None:
         )
     sql = _COMMENT_PREFIX.sub("", section)
     return sql if first_code_offset(sql, 0, len(sql)) is not None else None
+
+
+def refuse_client_copy(migration: Migration) -> None:
+    """A `COPY ... FROM STDIN` with its rows inline (pg_dump style) is a file error before
+    anything runs: a run sends statements, not a client's data stream."""
+    sections = [(migration.forward, 0)]
+    if migration.rollback is not None and migration.rollback_line is not None:
+        sections.append((migration.rollback, migration.rollback_line))
+    for text, offset in sections:
+        found = client_copy(text)
+        if found is not None:
+            statement, kind = found
+            raise MigrationFileError(
+                f"{migration.path}:{offset + statement.line}: {kind} streams data through the "
+                "client (like the rows and the closing \\. line pg_dump writes), which sqlstage "
+                "does not do",
+                "load the data with INSERT statements, or with psql's \\copy outside sqlstage",
+            )

@@ -62,7 +62,7 @@ class Project:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.config.migrations_dir)
+        return load_catalog(self.config.migrations_dir, self.config.log_dir / ".cache")
 
     def read_status(self) -> StatusFile:
         return read_status(self.config.status_file)

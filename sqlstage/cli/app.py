@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -37,8 +38,28 @@ class State:
         self.secrets.extend(secrets_in(url))
 
 
+#: the module that registers each command: a run imports only its command's module
+COMMAND_MODULES = {
+    **dict.fromkeys(("init", "new", "check", "agents", "repair", "baseline"), "admin"),
+    **dict.fromkeys(("apply", "rollback"), "apply"),
+    "lint": "lint",
+    **dict.fromkeys(("verify", "schema"), "schema"),
+    **dict.fromkeys(("status", "pending"), "status"),
+}
+
+
 class SqlstageGroup(click.Group):
-    """Turns SqlstageError into one line on stderr and its exit code."""
+    """Imports a command's module when the command is looked up; turns SqlstageError into
+    one line on stderr and its exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMAND_MODULES, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"sqlstage.cli.{module}")  # its decorators register it
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

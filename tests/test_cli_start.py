@@ -1,0 +1,51 @@
+"""A run imports only the module of the command it runs, and every command is still there."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from sqlstage.cli import cli
+from sqlstage.cli.app import COMMAND_MODULES
+
+PROBE = """
+import sys
+from sqlstage.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    loaded = sorted(m for m in sys.modules if m.startswith(("sqlstage.cli.", "psycopg")))
+    print("LOADED", *loaded, file=sys.stderr)
+"""
+
+
+def loaded_by(*args: str, cwd: Path) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True
+    )
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("LOADED"))
+    return line.split()[1:]
+
+
+def test_help_lists_every_command() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+
+    assert result.exit_code == 0
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line}
+    assert listed == set(COMMAND_MODULES)
+    for name in COMMAND_MODULES:
+        assert CliRunner().invoke(cli, [name, "--help"]).exit_code == 0, name
+
+
+def test_status_imports_only_its_command_module(tmp_path: Path) -> None:
+    (tmp_path / "sqlstage.toml").write_text('[environments.dev]\nurl = "env:DATABASE_URL"\n')
+    (tmp_path / "database" / "migrations" / "sql").mkdir(parents=True)
+
+    loaded = loaded_by("status", cwd=tmp_path)
+
+    assert "sqlstage.cli.status" in loaded
+    for other in ("sqlstage.cli.apply", "sqlstage.cli.admin", "sqlstage.cli.lint", "psycopg"):
+        assert other not in loaded
