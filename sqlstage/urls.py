@@ -13,6 +13,8 @@ SCHEMES = {
     "postgresql": "postgresql",
     "postgres": "postgresql",
     "sqlite": "sqlite",
+    "mysql": "mysql",
+    "mariadb": "mysql",
 }
 MASK = "***"
 _PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]*")
@@ -47,8 +49,8 @@ def parse_url(raw: str, root: Path, environment: str) -> DatabaseUrl:
     dialect = SCHEMES.get(scheme)
     if dialect is None:
         raise ConfigError(
-            f"environment '{environment}': the URL must start with postgresql://, postgres:// "
-            f"or sqlite:/// (got '{_shape(raw)}')",
+            f"environment '{environment}': the URL must start with postgresql://, postgres://, "
+            f"mysql://, mariadb:// or sqlite:/// (got '{_shape(raw)}')",
             "fix the URL where it comes from: sqlstage.toml, its environment variable, "
             ".env.local, or what was typed at the prompt",
         )

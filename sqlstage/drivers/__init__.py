@@ -13,6 +13,7 @@ from sqlstage.urls import DatabaseUrl
 
 MODULES = {
     "postgresql": "sqlstage.drivers.postgres",
+    "mysql": "sqlstage.drivers.mysql",
     "sqlite": "sqlstage.drivers.sqlite",
 }
 
