@@ -37,7 +37,7 @@ OPTIONAL_KEYS = ("verify_url",)
 PROTECTED_LOCK_TIMEOUT = "5s"
 #: a unit is required: PostgreSQL reads a bare 5 as five milliseconds
 _DURATION = re.compile(r"^(0|\d+(\.\d+)?\s*(us|ms|s|min|h|d))$")
-BACKUP_KINDS = {"pg_dump", "sqlite"}
+BACKUP_KINDS = {"pg_dump", "sqlite", "mysqldump", "mariadb-dump"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class Environment:
     allow_non_interactive: bool = False
     #: PostgreSQL lock_timeout per migration; None = the default for the environment
     lock_timeout: str | None = None
-    #: take a backup before applying: "pg_dump" or "sqlite"; None = only warn (protected)
+    #: take a backup before applying: "pg_dump", "mysqldump"/"mariadb-dump" or "sqlite";
+    #: None = only warn (protected)
     backup: str | None = None
     #: where `sqlstage verify` makes its scratch database when this environment is its base
     verify_url: str | None = None
@@ -274,7 +275,8 @@ def _backup(where: Path, key: str, value: Any) -> str | None:
         return None
     if value not in BACKUP_KINDS:
         raise ConfigError(
-            f'{where}: environments.{key}.backup must be "pg_dump" or "sqlite" (got {value!r})'
+            f'{where}: environments.{key}.backup must be "pg_dump", "mysqldump", "mariadb-dump" '
+            f'or "sqlite" (got {value!r})'
         )
     return str(value)
 
