@@ -112,6 +112,14 @@ def test_a_bad_url_parameter_is_a_config_error(
     assert caught.value.exit_code == 2
 
 
+def test_a_url_without_a_database_is_a_config_error(
+    mysql_database: Database, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="names no database") as caught:
+        open_driver(mysql_database.url.rsplit("/", 1)[0] + "/", tmp_path)
+    assert caught.value.exit_code == 2
+
+
 def test_a_file_split_and_executed_leaves_its_tables_and_routines(
     driver: Driver, mysql_database: Database
 ) -> None:
