@@ -202,11 +202,30 @@ def test_lock_timeout_stops_ddl_waiting_behind_a_transaction(
         waited = time.monotonic() - started
     assert caught.value.code in type(driver).lock_timeout_codes
     assert 0.9 < waited < 5
+    assert driver.query("SELECT @@SESSION.innodb_lock_wait_timeout")[0][0] == 1
     driver.set_lock_timeout(None, session=True)
-    [(session, default)] = driver.query(
-        "SELECT @@SESSION.lock_wait_timeout, @@GLOBAL.lock_wait_timeout"
+    [(session, default, row, row_default)] = driver.query(
+        "SELECT @@SESSION.lock_wait_timeout, @@GLOBAL.lock_wait_timeout, "
+        "@@SESSION.innodb_lock_wait_timeout, @@GLOBAL.innodb_lock_wait_timeout"
     )
-    assert session == default
+    assert (session, row) == (default, row_default)
+
+
+def test_lock_timeout_stops_dml_waiting_for_a_row_lock_and_ends_with_its_transaction(
+    driver: Driver, mysql_database: Database, tmp_path: Path
+) -> None:
+    driver.execute("CREATE TABLE rows_ (id INT PRIMARY KEY, n INT)")
+    driver.execute("INSERT INTO rows_ VALUES (1, 0)")
+    with open_driver(mysql_database.url, tmp_path) as other, other.transaction():
+        other.execute("UPDATE rows_ SET n = 1 WHERE id = 1")  # holds the row lock
+        with pytest.raises(StatementError) as caught, driver.transaction():
+            driver.set_lock_timeout("1s")
+            driver.execute("UPDATE rows_ SET n = 2 WHERE id = 1")
+    assert caught.value.code in type(driver).lock_timeout_codes
+    [(session, default)] = driver.query(
+        "SELECT @@SESSION.innodb_lock_wait_timeout, @@GLOBAL.innodb_lock_wait_timeout"
+    )
+    assert session == default  # a transaction's lock_timeout ends with it
 
 
 def test_history_rows_round_trip(driver: Driver) -> None:

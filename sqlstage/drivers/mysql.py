@@ -48,7 +48,8 @@ HISTORY_DDL = f"""CREATE TABLE {HISTORY_TABLE} (
 #: "near '...' at line N" in a syntax error: where in the statement the server stopped
 _NEAR = re.compile(r"near '(?P<near>.*)' at line (?P<line>\d+)$", re.DOTALL)
 _VERSION = re.compile(r"\d+(?:\.\d+)*")
-_LOCK_WAIT_DEFAULT = 31536000  # the server's own default: one year
+_LOCK_WAIT_DEFAULT = 31536000  # the largest value: one year
+_INNODB_LOCK_WAIT_MAX = 1073741824
 _DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|min|h|d)?\s*$", re.I)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "min": 60, "h": 3600, "d": 86400}
 #: client errors that mean "lost the server" rather than "this statement is wrong"
@@ -195,14 +196,21 @@ class MysqlDriver(Driver):
 
     # -- lock_timeout -------------------------------------------------------------------
     def set_lock_timeout(self, value: str | None, session: bool = False) -> None:
-        """`SET SESSION lock_wait_timeout` (seconds, rounded up; the server has no
-        per-transaction form, so a transaction's value is reset when it ends)."""
+        """`SET SESSION lock_wait_timeout` and `innodb_lock_wait_timeout` (seconds, rounded
+        up; the server has no per-transaction form, so a transaction's value is reset when it
+        ends)."""
         if value is None:
             self._reset_lock_timeout = False
-            self._query("SET SESSION lock_wait_timeout = DEFAULT")
+            self._query(
+                "SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT"
+            )
             return
         seconds = lock_wait_seconds(value)
-        self._query(f"SET SESSION lock_wait_timeout = {seconds}")
+        # metadata locks (DDL behind a long transaction) and InnoDB row locks (DML)
+        innodb = min(seconds, _INNODB_LOCK_WAIT_MAX)
+        self._query(
+            f"SET SESSION lock_wait_timeout = {seconds}, innodb_lock_wait_timeout = {innodb}"
+        )
         self._reset_lock_timeout = not session and self._in_transaction
 
     # -- run lock: GET_LOCK, server-wide, so the name carries the database ----------------
