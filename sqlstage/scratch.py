@@ -1,7 +1,8 @@
 """Scratch databases for `verify`: made by sqlstage, used once, dropped afterwards.
 
-PostgreSQL: `CREATE DATABASE sqlstage_verify_<random>` on the server of a base URL (the dev
-environment's, or `verify_url`), dropped `WITH (FORCE)` at the end. SQLite: a file in a new
+PostgreSQL and MySQL/MariaDB: `CREATE DATABASE sqlstage_verify_<random>` on the server of a
+base URL (the dev environment's, or `verify_url`), dropped at the end (`WITH (FORCE)` on
+PostgreSQL). SQLite: a file in a new
 temporary folder, removed at the end. With `keep`, neither is removed, so it can be inspected.
 """
 
@@ -22,6 +23,15 @@ from sqlstage.errors import ConfigError, ConnectionFailed
 from sqlstage.urls import DatabaseUrl, parse_url
 
 PREFIX = "sqlstage_verify_"
+#: per server dialect: CREATE, DROP, and the database that always exists
+_SERVER_SQL = {
+    "postgresql": ('CREATE DATABASE "{}"', 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)', "postgres"),
+    "mysql": (
+        "CREATE DATABASE `{}` CHARACTER SET utf8mb4",
+        "DROP DATABASE IF EXISTS `{}`",
+        "mysql",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,7 @@ class Scratch:
 @contextmanager
 def scratch_database(base: DatabaseUrl, keep: bool = False) -> Iterator[Scratch]:
     """A new, empty database next to `base`; removed when the block ends unless `keep`."""
-    maker = _postgres if base.dialect == "postgresql" else _sqlite
+    maker = _server if base.dialect in _SERVER_SQL else _sqlite
     with maker(base, keep) as scratch:
         yield scratch
 
@@ -51,11 +61,12 @@ def _sqlite(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
 
 
 @contextmanager
-def _postgres(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
+def _server(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
     name = PREFIX + uuid.uuid4().hex[:12]
+    create, drop, _ = _SERVER_SQL[base.dialect]
     with _admin(base) as admin:
         try:
-            admin.execute(f'CREATE DATABASE "{name}"')
+            admin.execute(create.format(name))
         except StatementError as err:
             raise ConfigError(
                 f"cannot create a scratch database on {base.masked}: {err.message}",
@@ -65,17 +76,17 @@ def _postgres(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
             yield Scratch(_with_database(base, name), name)
         finally:
             if not keep:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.execute(drop.format(name))
 
 
 def _admin(base: DatabaseUrl) -> Driver:
-    """A connection to the base URL's server; to its `postgres` database when the base
-    database does not exist yet (a fresh dev server)."""
+    """A connection to the base URL's server; to its `postgres` (`mysql`) database when the
+    base database does not exist yet (a fresh dev server)."""
     try:
         return connect(base, "sqlstage verify")
     except ConnectionFailed:
         try:
-            return connect(_with_database(base, "postgres"), "sqlstage verify")
+            return connect(_with_database(base, _SERVER_SQL[base.dialect][2]), "sqlstage verify")
         except ConnectionFailed:
             pass
         raise

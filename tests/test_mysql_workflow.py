@@ -3,6 +3,8 @@ DDL migration that fails midway (its earlier statements stay committed, and say 
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import Database, ProjectDir
 
 FIVE_STATEMENTS = """\
@@ -51,3 +53,45 @@ def test_a_ddl_migration_failing_at_statement_3_of_5_says_what_stayed_committed(
     assert project.status_json()["environments"]["dev"]["failed"] == ["001_five"]
     again = project.run("apply", "dev", "--yes")
     assert again.exit_code == 3 and "repair dev 001_five" in again.output
+
+
+def test_verify_round_trips_on_a_scratch_database_and_drops_it(
+    four: ProjectDir, mysql_database: Database
+) -> None:
+    four.configure(dev={"url": mysql_database.url})
+    result = four.run("verify", "--env", "dev")
+    assert result.exit_code == 0, result.output
+    assert "4 of 4 migrations round-trip" in result.output
+    [scratch] = re.findall(r"database (sqlstage_verify_\w+) on 127.0.0.1", result.output)
+    assert mysql_database.query(f"SHOW DATABASES LIKE '{scratch}'") == []
+
+
+def test_verify_finds_a_rollback_that_does_not_undo_its_migration(
+    four: ProjectDir, mysql_database: Database
+) -> None:
+    four.write(
+        "005_add_flag.sql",
+        """
+        ALTER TABLE users ADD COLUMN flag INT;
+
+        -- rollback
+        -- SELECT 1;
+        """,
+    )
+    four.configure(dev={"url": mysql_database.url})
+    result = four.run("verify", "--env", "dev")
+    assert result.exit_code == 1
+    assert "005_add_flag" in result.output and "users.flag" in result.output
+
+
+def test_schema_reads_information_schema(four: ProjectDir, mysql_database: Database) -> None:
+    import json
+
+    four.configure(dev={"url": mysql_database.url})
+    assert four.run("apply", "dev", "--yes").exit_code == 0
+    result = four.run("schema", "dev", "--json")
+    assert result.exit_code == 0, result.output
+    snapshot = json.loads(result.output)
+    assert snapshot["dialect"] == "mysql"
+    assert snapshot["objects"]["table"]["posts"].endswith("columns (id, user_id, title, status)")
+    assert "sqlstage_history" not in snapshot["objects"]["table"]

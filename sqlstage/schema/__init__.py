@@ -45,6 +45,7 @@ KINDS = (
 READERS = {
     "postgresql": "sqlstage.schema.postgres",
     "sqlite": "sqlstage.schema.sqlite",
+    "mysql": "sqlstage.schema.mysql",
 }
 
 
