@@ -13,7 +13,7 @@ from sqlstage.drivers import connect
 from sqlstage.drivers.base import Driver, StatementError
 from sqlstage.lint.rules_mysql import Algorithm, classify, lint_mysql
 from sqlstage.urls import parse_url
-from tests.conftest import Database
+from tests.conftest import Database, ProjectDir
 
 TABLES = """
 CREATE TABLE parents (id INT PRIMARY KEY);
@@ -112,10 +112,14 @@ def test_safe_migrations_have_no_findings(sql: str) -> None:
     assert lint_mysql(sql) == []
 
 
-def test_ddl_mixed_with_dml_is_an_error_at_the_dml() -> None:
+def test_ddl_mixed_with_dml_is_a_warning_at_the_dml() -> None:
     sql = "CREATE TABLE tags (id INT PRIMARY KEY);\n\nINSERT INTO tags VALUES (1);\n"
     [finding] = lint_mysql(sql)
-    assert (finding.rule, finding.line) == ("mysql-ddl-mixed-with-dml", 3)
+    assert (finding.rule, finding.line, finding.severity) == (
+        "mysql-ddl-mixed-with-dml",
+        3,
+        "warning",
+    )
     assert "line 1: CREATE TABLE" in finding.message and "migration of its own" in finding.safe
 
 
@@ -124,3 +128,35 @@ def test_a_compound_statement_without_delimiter_is_an_error_with_the_delimiter_f
     findings = [f for f in lint_mysql(sql) if f.rule == "mysql-compound-without-delimiter"]
     assert [(f.line, f.severity) for f in findings] == [(1, "error")]
     assert "DELIMITER $$" in findings[0].safe
+
+
+def test_sqlstage_lint_dialect_mysql_reports_and_fails_on_a_copying_alter(
+    project: ProjectDir,
+) -> None:
+    path = project.write("001_convert.sql", "ALTER TABLE users CONVERT TO CHARACTER SET utf8mb4;\n")
+    result = project.run("lint", "--dialect", "mysql", str(path))
+    assert result.exit_code == 1, result.output
+    assert "001_convert.sql:1" in result.output and "mysql-alter-copies-table" in result.output
+    as_postgres = project.run("lint", "--dialect", "postgresql", str(path))
+    assert "mysql-alter-copies-table" not in as_postgres.output
+
+
+def test_a_mysql_project_lints_as_mysql_and_honours_a_waiver(
+    project: ProjectDir, mysql_database: Database
+) -> None:
+    project.configure(dev={"url": mysql_database.url})
+    path = project.write(
+        "001_convert.sql",
+        "-- sqlstage:allow mysql-alter-copies-table the table has 12 rows\n"
+        "ALTER TABLE users CONVERT TO CHARACTER SET utf8mb4;\n",
+    )
+    result = project.run("lint", str(path))
+    assert result.exit_code == 0, result.output
+    assert "12 rows" in result.output or "waived" in result.output.lower()
+
+
+def test_the_rule_list_holds_the_mysql_rules(project: ProjectDir) -> None:
+    result = project.run("lint", "--rules")
+    assert result.exit_code == 0
+    for rule in ("mysql-alter-copies-table", "mysql-compound-without-delimiter"):
+        assert rule in result.output

@@ -8,8 +8,9 @@ The rules that matter there, each with the safe alternative:
 - `mysql-alter-without-algorithm` (warning): an ALTER that can run `ALGORITHM=INSTANT` or
   `INPLACE, LOCK=NONE` but does not say so, so the server would silently fall back to copying
   the table when it cannot (an older version, a table it must rebuild).
-- `mysql-ddl-mixed-with-dml` (error): DDL commits itself, so a file holding DDL and DML cannot
-  be undone as a unit.
+- `mysql-ddl-mixed-with-dml` (warning): DDL commits itself, so a file holding DDL and DML cannot
+  be undone as a unit (sqlstage runs it statement by statement; a failure midway leaves the
+  statements before it applied).
 - `mysql-compound-without-delimiter` (error): a BEGIN ... END body with `;` inside and no
   DELIMITER line before it; the client (and sqlstage) would cut it at its first `;`.
 
@@ -24,46 +25,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from sqlstage.lint.catalogue import Rule, Severity
+from sqlstage.lint.catalogue import MYSQL_RULES, Rule, Severity
 from sqlstage.mysql_statements import implicit_commit, split_mysql
 from sqlstage.sqltext import Statement
 
-RULES = (
-    Rule(
-        "mysql-alter-copies-table",
-        "error",
-        "ALTER TABLE that copies the table (ALGORITHM=COPY)",
-        "The server builds a new copy of the table row by row and swaps it in; writes wait "
-        "for the whole copy (LOCK=SHARED), and replicas replay it after the primary finished. "
-        "Changing a column's type, CONVERT TO CHARACTER SET, adding a foreign key while "
-        "foreign_key_checks is on, adding a CHECK, dropping the primary key and changing the "
-        "engine all copy.",
-    ),
-    Rule(
-        "mysql-alter-without-algorithm",
-        "warning",
-        "ALTER TABLE without ALGORITHM=INSTANT / INPLACE, LOCK=NONE",
-        "Without an ALGORITHM clause the server picks the best algorithm it can and silently "
-        "falls back to copying the table when it cannot use INSTANT or INPLACE (an older "
-        "server, a change it has to rebuild for). Saying the algorithm makes it refuse instead.",
-    ),
-    Rule(
-        "mysql-ddl-mixed-with-dml",
-        "error",
-        "DDL and DML in one migration",
-        "MySQL commits every DDL statement on its own, with whatever ran before it, so such a "
-        "migration cannot be undone as a unit: if the data change fails, the DDL stays applied "
-        "and the migration is half done.",
-    ),
-    Rule(
-        "mysql-compound-without-delimiter",
-        "error",
-        "BEGIN ... END body without a DELIMITER line",
-        "The mysql client, and sqlstage, which splits as it does, end a statement at the first "
-        "`;`, so a procedure, function, trigger or event whose body holds `;` is cut in half "
-        "and the server gets a syntax error, after the statements before it committed.",
-    ),
-)
+RULES = MYSQL_RULES
 _SEVERITY: dict[str, Severity] = {rule.id: rule.severity for rule in RULES}
 _WHY = {rule.id: rule.why for rule in RULES}
 _ONLINE_TOOL = (
@@ -283,11 +249,11 @@ def _mixed(statements: Sequence[Statement]) -> list[MysqlFinding]:
     return [
         MysqlFinding(
             "mysql-ddl-mixed-with-dml",
-            "error",
+            _SEVERITY["mysql-ddl-mixed-with-dml"],
             dml.line,
             f"this migration mixes DDL (line {first_ddl.line}: {kind}) with DML (line "
             f"{dml.line}: {_first_word(dml.sql)}); MySQL commits the DDL on its own, so the "
-            "migration cannot be undone as a unit",
+            "migration cannot be undone as a unit (sqlstage runs it statement by statement)",
             dml.sql,
             _WHY["mysql-ddl-mixed-with-dml"],
             "move the data change to a migration of its own: DML alone runs in one transaction "
@@ -311,5 +277,5 @@ def _short(text: str, width: int = 60) -> str:
 
 
 def rules() -> Iterable[Rule]:
-    """The catalogue entries, for lint.catalogue once the rules are registered."""
+    """The catalogue entries (kept in lint.catalogue with the others)."""
     return RULES
