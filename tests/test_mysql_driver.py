@@ -319,3 +319,20 @@ def test_two_runs_racing_for_the_lock_take_turns(mysql_database: Database, tmp_p
     for thread in threads:
         thread.join()
     assert order[0].endswith("in") and order[1] == order[0].replace("in", "out")
+
+
+def test_reset_session_restores_settings_and_keeps_the_run_lock(
+    driver: Driver, mysql_database: Database, tmp_path: Path
+) -> None:
+    driver.lock(1)
+    driver.set_lock_timeout("3s")
+    driver.execute("SET SESSION sql_mode = '', time_zone = '+05:00', foreign_key_checks = 0")
+    driver.reset_session()
+    [(mode, default_mode, zone, checks, wait)] = driver.query(
+        "SELECT @@SESSION.sql_mode, @@GLOBAL.sql_mode, @@SESSION.time_zone, "
+        "@@SESSION.foreign_key_checks, @@SESSION.lock_wait_timeout"
+    )
+    assert (mode, checks, wait) == (default_mode, 1, 3) and zone != "+05:00"
+    with open_driver(mysql_database.url, tmp_path) as other, pytest.raises(Locked):
+        other.lock(0)
+    driver.unlock()
