@@ -42,7 +42,7 @@ _DURATION = re.compile(r"^(0|(?P<number>[0-9]+(\.[0-9]+)?)[ \t]*(?P<unit>us|ms|s
 _UNIT_MS = {"us": "0.001", "ms": "1", "s": "1000", "min": "60000", "h": "3600000", "d": "86400000"}
 #: the largest lock_timeout PostgreSQL takes: an int of milliseconds
 MAX_LOCK_TIMEOUT_MS = 2**31 - 1
-BACKUP_KINDS = {"pg_dump", "sqlite"}
+BACKUP_KINDS = {"pg_dump", "sqlite", "mysqldump", "mariadb-dump"}
 #: an environment's key is part of file names (logs, backups): no `/`, `..` or capitals
 ENVIRONMENT_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
@@ -67,7 +67,8 @@ class Environment:
     allow_non_interactive: bool = False
     #: PostgreSQL lock_timeout per migration; None = the default for the environment
     lock_timeout: str | None = None
-    #: take a backup before applying: "pg_dump" or "sqlite"; None = only warn (protected)
+    #: take a backup before applying: "pg_dump", "mysqldump"/"mariadb-dump" or "sqlite";
+    #: None = only warn (protected)
     backup: str | None = None
     #: where `sqlstage verify` makes its scratch database when this environment is its base
     verify_url: str | None = None
@@ -315,7 +316,8 @@ def _backup(where: Path, key: str, value: Any) -> str | None:
         return None
     if value not in BACKUP_KINDS:
         raise ConfigError(
-            f'{where}: environments.{key}.backup must be "pg_dump" or "sqlite" (got {value!r})'
+            f'{where}: environments.{key}.backup must be "pg_dump", "mysqldump", "mariadb-dump" '
+            f'or "sqlite" (got {value!r})'
         )
     return str(value)
 

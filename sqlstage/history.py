@@ -88,8 +88,8 @@ _COLUMNS: dict[str, tuple[str, str | None]] = {
     "duration_ms": ("INTEGER NOT NULL", None),
     "tool_version": ("TEXT NOT NULL", None),
     "status": ("TEXT NOT NULL DEFAULT 'applied'", None),
-    "note": ("TEXT", None),
-    "applied_sql": ("TEXT", None),
+    "note": ("LONG", None),
+    "applied_sql": ("LONG", None),
     "origin": ("TEXT NOT NULL DEFAULT 'ran'", "'ran'"),
     "out_of_order": ("INTEGER NOT NULL DEFAULT 0", "0"),
     "statements_done": ("INTEGER", None),
@@ -125,10 +125,7 @@ class History:
         self._columns: frozenset[str] | None = None
 
     def _type(self, declared: str) -> str:
-        dialect = self.driver.facts
-        return declared.replace("KEY", f"{dialect.key_type} PRIMARY KEY").replace(
-            "TIME", dialect.time_type
-        )
+        return column_type(self.driver, declared)
 
     def exists(self) -> bool:
         return self.driver.table_exists(HISTORY_TABLE)
@@ -137,7 +134,8 @@ class History:
         """Create the table, or bring one made by an older version up to date."""
         if not self.exists():
             columns = ",\n    ".join(f"{n} {self._type(t)}" for n, (t, _) in _COLUMNS.items())
-            self.driver.query(f"CREATE TABLE {self.table} (\n    {columns}\n)")
+            options = self.driver.facts.table_options
+            self.driver.query(f"CREATE TABLE {self.table} (\n    {columns}\n){options}")
             self._columns = frozenset(_COLUMNS)
             return
         missing = [name for name in _COLUMNS if name not in self._existing()]
@@ -145,7 +143,8 @@ class History:
             return
         with self.driver.transaction():
             for name in missing:
-                self.driver.query(f"ALTER TABLE {self.table} ADD COLUMN {name} {_COLUMNS[name][0]}")
+                declared = self._type(_COLUMNS[name][0])
+                self.driver.query(f"ALTER TABLE {self.table} ADD COLUMN {name} {declared}")
             if "origin" in missing:
                 mark = self.driver.facts.placeholder
                 for phrase, origin in _LEGACY_ORIGINS:
@@ -290,17 +289,30 @@ def read_marker(driver: Driver) -> Marker:
     return Marker(str(rows[0][0]), bool(rows[0][1]), 1)
 
 
+def column_type(driver: Driver, declared: str) -> str:
+    """A declared type of `_COLUMNS` in the dialect's types (`KEY`, `TIME`, `TEXT`, `LONG`)."""
+    dialect = driver.facts
+    words = declared.split(" ", 1)
+    spelled = {
+        "KEY": f"{dialect.key_type} PRIMARY KEY",
+        "TIME": dialect.time_type,
+        "TEXT": dialect.short_text_type,
+        "LONG": dialect.long_text_type,
+    }.get(words[0], words[0])
+    return " ".join([spelled, *words[1:]])
+
+
 def write_marker(driver: Driver, environment: str, protected: bool, marked_by: str) -> None:
     """Mark the database as `environment` (replacing any marker it had)."""
     table = driver.qualify(MARKER_TABLE)
     mark = driver.facts.placeholder
     with driver.transaction():
         if not driver.table_exists(MARKER_TABLE):
-            key = driver.facts.key_type
+            key, text = driver.facts.key_type, driver.facts.short_text_type
             driver.query(
                 f"CREATE TABLE {table} (\n    environment {key} NOT NULL,\n"
-                "    marked_at TEXT NOT NULL,\n    marked_by TEXT NOT NULL,\n"
-                "    protected INTEGER NOT NULL DEFAULT 0\n)"
+                f"    marked_at {text} NOT NULL,\n    marked_by {text} NOT NULL,\n"
+                f"    protected INTEGER NOT NULL DEFAULT 0\n){driver.facts.table_options}"
             )
         elif "protected" not in driver.columns(MARKER_TABLE):
             driver.query(f"ALTER TABLE {table} ADD COLUMN protected INTEGER NOT NULL DEFAULT 0")

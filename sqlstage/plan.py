@@ -9,6 +9,7 @@ come from the driver's splitter, which only parses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -326,11 +327,26 @@ def section_statements(
 ) -> list[Statement]:
     """The forward or rollback section's statements, with the file lines they are on."""
     if direction is Direction.UP:
-        return driver.statements(migration.forward)
+        return _split(driver, migration, migration.forward, 0)
     if migration.rollback is None or migration.rollback_line is None:
         return []
-    offset = migration.rollback_line  # rollback statements count from the marker's next line
-    return [Statement(s.sql, offset + s.line) for s in driver.statements(migration.rollback)]
+    # rollback statements count from the marker's next line
+    return _split(driver, migration, migration.rollback, migration.rollback_line)
+
+
+def _split(driver: Driver, migration: Migration, sql: str, offset: int) -> list[Statement]:
+    """A driver's split error (`line 3: ...`, counted in `sql`) names the file and its line."""
+    try:
+        statements = driver.statements(sql)
+    except MigrationFileError as err:
+        message = err.message
+        found = re.match(r"line (\d+): (.*)", message, re.DOTALL)
+        if found:
+            message = f"{migration.path}:{int(found[1]) + offset}: {found[2]}"
+        elif not message.startswith(str(migration.path)):
+            message = f"{migration.path}: {message}"
+        raise MigrationFileError(message, err.fix, err.details) from err
+    return [Statement(s.sql, offset + s.line) for s in statements] if offset else statements
 
 
 def _outside(driver: Driver, migration: Migration, statements: Sequence[Statement]) -> bool:
@@ -338,14 +354,17 @@ def _outside(driver: Driver, migration: Migration, statements: Sequence[Statemen
 
     Yes when the file starts with the directive, or when every statement must; a section that
     mixes such a statement with others and has no directive is a file error (exit 2) naming
-    the line, because half of it would commit and half would not.
+    the line, because half of it would commit and half would not. Where DDL commits itself
+    (MySQL), a section with such a statement can never be one transaction, so it runs
+    statement by statement whatever else it holds, recording its progress after each one
+    (`repair --resume` continues it); a section of DML alone stays one transaction.
     """
     if not migration.no_transaction:
         _refuse_transaction_control(driver, migration, statements)
     flagged = [(s, r) for s in statements if (r := driver.outside_transaction_reason(s.sql))]
     if migration.no_transaction or not flagged:
         return migration.no_transaction
-    if len(flagged) == len(statements):
+    if len(flagged) == len(statements) or not driver.facts.transactional_ddl:
         return True
     statement, reason = flagged[0]
     raise MigrationFileError(

@@ -30,6 +30,7 @@ BACKENDS = (
         "sqlstage.drivers.postgres",
         "sqlstage.schema.postgres",
     ),
+    Backend("mysql", ("mysql", "mariadb"), "sqlstage.drivers.mysql", "sqlstage.schema.mysql"),
     Backend("sqlite", ("sqlite",), "sqlstage.drivers.sqlite", "sqlstage.schema.sqlite", True),
 )
 

@@ -1,7 +1,8 @@
 """Scratch databases for `verify`: made by sqlstage, used once, dropped afterwards.
 
-PostgreSQL: `CREATE DATABASE sqlstage_verify_<random>` on the server of a base URL (the dev
-environment's, or `verify_url`), dropped `WITH (FORCE)` at the end. SQLite: a file in a new
+A server database (PostgreSQL, MySQL/MariaDB): `CREATE DATABASE sqlstage_verify_<random>` on
+the server of a base URL (the dev environment's, or `verify_url`), dropped at the end
+(`WITH (FORCE)` on PostgreSQL), as its driver's `Dialect` spells them. SQLite: a file in a new
 temporary folder, removed at the end. With `keep`, neither is removed, so it can be inspected.
 
 A `Workspace` is the connection verify works through, and makes throwaway copies of the
@@ -94,7 +95,7 @@ def scratch_database(base: DatabaseUrl, keep: bool = False) -> Iterator[Scratch]
     """A new, empty database next to `base`; removed when the block ends unless `keep`."""
     from sqlstage.registry import backend
 
-    maker = _sqlite if backend(base.dialect).embedded else _postgres
+    maker = _sqlite if backend(base.dialect).embedded else _server
     with maker(base, keep) as scratch:
         yield scratch
 
@@ -111,11 +112,11 @@ def _sqlite(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
 
 
 @contextmanager
-def _postgres(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
+def _server(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
     name = PREFIX + uuid.uuid4().hex[:12]
     with _admin(base) as admin:
         try:
-            admin.execute(f'CREATE DATABASE "{name}"')
+            admin.execute(admin.facts.create_database.format(name))
         except StatementError as err:
             raise ConfigError(
                 f"cannot create a scratch database on {base.masked}: {err.message}",
@@ -125,17 +126,22 @@ def _postgres(base: DatabaseUrl, keep: bool) -> Iterator[Scratch]:
             yield Scratch(_with_database(base, name), name, base)
         finally:
             if not keep:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.execute(admin.facts.drop_database.format(name))
 
 
 def _admin(base: DatabaseUrl) -> Driver:
-    """A connection to the base URL's server; to its `postgres` database when the base
-    database does not exist yet (a fresh dev server)."""
+    """A connection to the base URL's server; to its admin database (`postgres`, `mysql`)
+    when the base database does not exist yet (a fresh dev server)."""
     try:
         return connect(base, "sqlstage verify")
     except ConnectionFailed:
         try:
-            return connect(_with_database(base, "postgres"), "sqlstage verify")
+            from importlib import import_module
+
+            from sqlstage.registry import backend
+
+            admin = import_module(backend(base.dialect).driver).DRIVER.facts.admin_database
+            return connect(_with_database(base, admin), "sqlstage verify")
         except ConnectionFailed:
             pass
         raise

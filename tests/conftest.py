@@ -1,7 +1,8 @@
 """Shared fixtures: real databases (one per test, dropped afterwards) and a project folder.
 
-PostgreSQL comes from SQLSTAGE_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
-When it cannot be reached the PostgreSQL cases skip, except under CI=true, where they fail.
+PostgreSQL comes from SQLSTAGE_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres),
+MySQL/MariaDB from SQLSTAGE_TEST_MYSQL (default mysql://root@127.0.0.1:3306/mysql).
+When a server cannot be reached its cases skip, except under CI=true, where they fail.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlstage.cli import cli
 from tests.pooler_fixtures import pgbouncer, session_pooler, transaction_pooler  # noqa: F401
 
 PG_ADMIN_URL = os.environ.get("SQLSTAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MYSQL_ADMIN_URL = os.environ.get("SQLSTAGE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/mysql")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -36,6 +38,36 @@ def _pg_admin() -> Any:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+
+
+def _mysql_options(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": parts.username or "root",
+        "password": parts.password or "",
+        "database": parts.path.lstrip("/") or None,
+        "autocommit": True,
+        "connect_timeout": 5,
+    }
+
+
+def _mysql_admin() -> Any:
+    import pymysql
+
+    try:
+        return pymysql.connect(**_mysql_options(MYSQL_ADMIN_URL))
+    except pymysql.Error as err:
+        message = f"MySQL/MariaDB at {MYSQL_ADMIN_URL} is unreachable: {err}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def mysql_url_for(database: str) -> str:
+    parts = urlsplit(MYSQL_ADMIN_URL)
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def pg_url_for(database: str) -> str:
@@ -55,6 +87,12 @@ class Database:
         if self.dialect == "sqlite":
             with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
                 return conn.execute(sql).fetchall()
+        if self.dialect == "mysql":
+            import pymysql
+
+            with pymysql.connect(**_mysql_options(self.url)) as conn, conn.cursor() as cursor:
+                cursor.execute(sql)
+                return list(cursor.fetchall()) if cursor.description else []
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -64,6 +102,10 @@ class Database:
     def tables(self) -> set[str]:
         if self.dialect == "sqlite":
             rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        elif self.dialect == "mysql":
+            rows = self.query(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+            )
         else:
             rows = self.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         return {row[0] for row in rows}
@@ -83,6 +125,30 @@ def make_pg_database() -> Iterator[Database]:
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def make_mysql_database() -> Iterator[Database]:
+    admin = _mysql_admin()
+    name = f"sqlstage_test_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield Database("mysql", mysql_url_for(name))
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+@pytest.fixture
+def mysql_database() -> Iterator[Database]:
+    """A real, empty MySQL/MariaDB database for one test, dropped afterwards."""
+    yield from make_mysql_database()
+
+
+@pytest.fixture
+def mysql_database2() -> Iterator[Database]:
+    yield from make_mysql_database()
 
 
 @pytest.fixture

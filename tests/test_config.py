@@ -118,7 +118,8 @@ def test_unknown_environment_is_named(four: ProjectDir, command: list[str]) -> N
 @pytest.mark.parametrize(
     "url",
     [
-        "mysql://app@db/app",
+        "mssql://app@db/app",
+        "mysql://app@db:99999/app",
         "localhost:5432/app",
         "postgresql://app@db:99999/app",
         "postgresql://app@db:port/app",

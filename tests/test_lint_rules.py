@@ -133,7 +133,8 @@ VERSION_SPECIFIC = {"alter-enum-add-value-in-transaction": {"pg_version": 11}}
 
 
 def test_every_rule_has_a_case() -> None:
-    assert set(CASES) == set(RULES)
+    """PostgreSQL's rules here; the mysql-* ones have theirs in test_mysql_lint.py."""
+    assert set(CASES) == {rule for rule in RULES if not rule.startswith("mysql-")}
 
 
 @pytest.mark.parametrize("rule", sorted(CASES))

@@ -128,7 +128,9 @@ class Screen:
             click.echo(f"  {step.name:<{width}}  {count:<13} {truncate(first, 60)}")
             if not step.in_transaction:
                 click.secho(
-                    f"  {'':<{width}}  no transaction: each statement commits on its own",
+                    f"  {'':<{width}}  no transaction: each statement commits on its own; "
+                    "if one fails, those before it stay applied and are not undone "
+                    "automatically",
                     fg="yellow",
                 )
 

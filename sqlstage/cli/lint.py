@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 )
 @click.option(
     "--dialect",
-    type=click.Choice(["postgresql", "sqlite"]),
-    help="Lint as this dialect (default: sqlite when the environments' literal URLs are SQLite).",
+    type=click.Choice(["postgresql", "sqlite", "mysql"]),
+    help="Lint as this dialect (default: the environments' literal URLs' dialect when they "
+    "agree, else postgresql).",
 )
 @click.option("--rules", "list_rules", is_flag=True, help="List the rules and exit.")
 @click.pass_obj

@@ -38,6 +38,16 @@ class Dialect:
     lock_timeout_codes: frozenset[str] = frozenset()
     #: file suffix of the backups `backup` writes
     backup_suffix: str = ".backup"
+    #: sqlstage's short texts (names, statuses; some with a DEFAULT) and the applied SQL
+    short_text_type: str = "TEXT"
+    long_text_type: str = "TEXT"
+    #: appended to sqlstage's CREATE TABLE (MySQL: the character set)
+    table_options: str = ""
+    #: a server database's scratch databases (`verify`): made and dropped with these, from a
+    #: connection to `admin_database` when the base URL's database does not exist yet
+    create_database: str = 'CREATE DATABASE "{}"'
+    drop_database: str = 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)'
+    admin_database: str = "postgres"
 
 
 @dataclass(frozen=True)

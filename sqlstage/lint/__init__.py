@@ -30,11 +30,14 @@ def dialect_of_urls(urls: list[str]) -> str:
     """The dialect offline lint assumes for a project's environments.
 
     `env:` and `prompt` URLs are unknown until run time and do not vote: `sqlite` when the
-    literal URLs are all SQLite (`init --example`: SQLite dev, prompted pro), `postgresql`
-    otherwise, including when no URL is literal. `apply` lints with the connected database's
-    own dialect, so a prompted PostgreSQL production is still linted as PostgreSQL there.
+    literal URLs are all SQLite (`init --example`: SQLite dev, prompted pro), `mysql` when they
+    are all MySQL/MariaDB, `postgresql` otherwise, including when no URL is literal. `apply`
+    lints with the connected database's own dialect, so a prompted PostgreSQL production is
+    still linted as PostgreSQL there.
     """
     known = [url for url in urls if url != "prompt" and not url.startswith("env:")]
     if known and all(url.startswith("sqlite:") for url in known):
         return "sqlite"
+    if known and all(url.split(":", 1)[0].lower() in {"mysql", "mariadb"} for url in known):
+        return "mysql"
     return "postgresql"

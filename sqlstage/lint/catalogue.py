@@ -241,4 +241,43 @@ _RULES = (
     ),
 )
 
-RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+#: MySQL/MariaDB (sqlstage.lint.rules_mysql)
+MYSQL_RULES = (
+    Rule(
+        "mysql-alter-copies-table",
+        "error",
+        "ALTER TABLE that copies the table (ALGORITHM=COPY)",
+        "The server builds a new copy of the table row by row and swaps it in; writes wait "
+        "for the whole copy (LOCK=SHARED), and replicas replay it after the primary finished. "
+        "Changing a column's type, CONVERT TO CHARACTER SET, adding a foreign key while "
+        "foreign_key_checks is on, adding a CHECK, dropping the primary key and changing the "
+        "engine all copy.",
+    ),
+    Rule(
+        "mysql-alter-without-algorithm",
+        "warning",
+        "ALTER TABLE without ALGORITHM=INSTANT / INPLACE, LOCK=NONE",
+        "Without an ALGORITHM clause the server picks the best algorithm it can and silently "
+        "falls back to copying the table when it cannot use INSTANT or INPLACE (an older "
+        "server, a change it has to rebuild for). Saying the algorithm makes it refuse instead.",
+    ),
+    Rule(
+        "mysql-ddl-mixed-with-dml",
+        "warning",
+        "DDL and DML in one migration",
+        "MySQL commits every DDL statement on its own, with whatever ran before it, so such a "
+        "migration cannot be undone as a unit: sqlstage runs it statement by statement, and if "
+        "the data change fails, the DDL stays applied and the migration is half done until "
+        "`repair --resume`.",
+    ),
+    Rule(
+        "mysql-compound-without-delimiter",
+        "error",
+        "BEGIN ... END body without a DELIMITER line",
+        "The mysql client, and sqlstage, which splits as it does, end a statement at the first "
+        "`;`, so a procedure, function, trigger or event whose body holds `;` is cut in half "
+        "and the server gets a syntax error, after the statements before it committed.",
+    ),
+)
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in (*_RULES, *MYSQL_RULES)}

@@ -26,7 +26,7 @@ from sqlstage.lint.context import (
 )
 from sqlstage.lint.nodes import kind, needs_no_transaction, table
 
-DIALECTS = ("postgresql", "sqlite")
+DIALECTS = ("postgresql", "sqlite", "mysql")
 NO_TRANSACTION = re.compile(r"^\s*--\s*sqlstage:no-transaction\b", re.IGNORECASE)
 WAIVER = re.compile(
     r"^\s*--\s*sqlstage:allow\s+(?P<rules>[\w-]+(?:\s*,\s*[\w-]+)*)(?P<reason>.*)$", re.IGNORECASE
@@ -69,8 +69,10 @@ class Finding:
 
 
 def lint_text(path: Path, text: str, options: LintOptions) -> list[Finding]:
-    """Findings for one migration's forward SQL, in file order. Non-PostgreSQL dialects have
-    no rules yet and return nothing."""
+    """Findings for one migration's forward SQL, in file order. MySQL has its own rules
+    (rules_mysql); SQLite has none yet and returns nothing."""
+    if options.dialect == "mysql":
+        return _mysql_findings(path, text, options)
     if options.dialect != "postgresql":
         return []
     from pglast.parser import ParseError
@@ -90,6 +92,38 @@ def lint_text(path: Path, text: str, options: LintOptions) -> list[Finding]:
             hits.extend((index, hit) for hit in check(statement, context))
         _learn(statement, context)
     return _findings(path, context, hits)
+
+
+def _mysql_findings(path: Path, text: str, options: LintOptions) -> list[Finding]:
+    """rules_mysql's hits as findings, with `--disable`/`--warn` and the waiver line right
+    above a statement (`-- sqlstage:allow RULE reason`) honoured."""
+    from sqlstage.lint.rules_mysql import lint_mysql
+
+    lines = text.split("\n")
+    findings = []
+    for hit in lint_mysql(text):
+        if hit.rule in options.disable:
+            continue
+        severity: Severity = "warning" if hit.rule in options.warn else hit.severity
+        waived = None
+        above = WAIVER.match(lines[hit.line - 2]) if hit.line >= 2 else None
+        if above and hit.rule in re.split(r"\s*,\s*", above["rules"]) and above["reason"].strip():
+            waived = above["reason"].strip()
+        findings.append(
+            Finding(
+                hit.rule,
+                severity,
+                path,
+                hit.line,
+                1,
+                hit.message,
+                hit.statement,
+                hit.why,
+                hit.safe,
+                waived,
+            )
+        )
+    return sorted(findings, key=lambda f: (f.line, f.column, f.rule))
 
 
 def _checks() -> tuple[Check, ...]:
