@@ -59,8 +59,14 @@ class Workspace:
     def copy(self) -> Iterator[Driver]:
         """A connection to a copy of the scratch database as it is now (nothing may be left
         uncommitted); the copy is dropped when the block ends."""
+        from sqlstage.registry import backend
+
         if self.scratch.url.dialect == "postgresql":
             with self._postgres_copy() as driver:
+                yield driver
+            return
+        if not backend(self.scratch.url.dialect).embedded:
+            with self._dumped_copy() as driver:
                 yield driver
             return
         folder = Path(tempfile.mkdtemp(prefix=PREFIX))
@@ -69,6 +75,28 @@ class Workspace:
             url = parse_url(f"sqlite:///{folder / 'copy.db'}", folder, "verify")
             with connect(url, self.application_name) as driver:
                 yield driver
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def _dumped_copy(self) -> Iterator[Driver]:
+        """A server with no template copy (MySQL): a new database loaded from the scratch
+        database's own backup, statement by statement."""
+        base = self.scratch.base or self.scratch.url
+        name = PREFIX + uuid.uuid4().hex[:12]
+        folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        try:
+            dump = folder / f"copy{self.driver.facts.backup_suffix}"
+            self.driver.backup(dump)
+            with _admin(base) as admin:
+                admin.execute(admin.facts.create_database.format(name))
+                try:
+                    with connect(_with_database(base, name), self.application_name) as driver:
+                        for statement in driver.split(dump.read_text(encoding="utf-8")):
+                            driver.execute(statement.sql)
+                        yield driver
+                finally:
+                    admin.execute(admin.facts.drop_database.format(name))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

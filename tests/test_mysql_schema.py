@@ -120,7 +120,7 @@ def test_differences_a_reviewer_must_see_are_reported(
         driver.execute("ALTER TABLE users MODIFY email VARCHAR(200) CHARACTER SET utf8mb4 NOT NULL")
         driver.execute("DROP VIEW active_users")
         changed = read(driver)
-    lines = diff(built, changed)
+    lines = [str(difference) for difference in diff(built, changed)]
     assert "changed table posts: ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=" in lines[0]
     assert "columns (id, user_id) -> " in lines[0]
     assert lines[0].endswith("columns (title, id, user_id)")

@@ -62,9 +62,13 @@ class MysqlDriver(Driver):
     dump_tools: ClassVar[tuple[str, ...]] = ("mariadb-dump", "mysqldump")
 
     def __init__(
-        self, url: DatabaseUrl, application_name: str = "sqlstage", create: bool = True
+        self,
+        url: DatabaseUrl,
+        application_name: str = "sqlstage",
+        create: bool = True,
+        pooler: str = "detect",  # ProxySQL and the like: not checked (issue 17 is PostgreSQL's)
+        environment: str | None = None,
     ) -> None:
-
         super().__init__(url)
         self.target: MysqlTarget = parse_target(url)
         self.application_name = application_name
