@@ -198,11 +198,15 @@ def _pooler_warning(session: Session, plan: Plan) -> Plan:
 def _decide_apply(project: Project, session: Session, plan: Plan, options: ApplyOptions) -> Plan:
     """Take the apply plan's decisions: lint findings and the rules it would break."""
     env = session.environment
-    findings = project.lint(
-        plan.migrations,
-        session.driver.dialect,
-        session.info.major if session.info.product == "PostgreSQL" else None,
-        env.effective_lock_timeout is not None,
+    findings = (
+        []
+        if not plan.steps
+        else project.lint(
+            plan.migrations,
+            session.driver.dialect,
+            session.info.major if session.info.product == "PostgreSQL" else None,
+            env.effective_lock_timeout is not None,
+        )
     )
     refusals = [lint_refusal(env, findings, options.allow_lint)]
     notes = [lint_note(findings, options.allow_lint)]
