@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlstage import __version__
-from sqlstage.drivers.base import Driver
+from sqlstage.drivers.base import Driver, StatementError
 from sqlstage.migration import Migration
 
 HISTORY_TABLE = "sqlstage_history"
@@ -135,7 +135,13 @@ class History:
         if not self.exists():
             columns = ",\n    ".join(f"{n} {self._type(t)}" for n, (t, _) in _COLUMNS.items())
             options = self.driver.facts.table_options
-            self.driver.query(f"CREATE TABLE {self.table} (\n    {columns}\n){options}")
+            try:
+                self.driver.query(f"CREATE TABLE {self.table} (\n    {columns}\n){options}")
+            except StatementError:
+                if not self.exists():
+                    raise
+                # another session created it at the same moment (PostgreSQL reports that as
+                # a unique violation in pg_type): it is there, which is all this asks
             self._columns = frozenset(_COLUMNS)
             return
         missing = [name for name in _COLUMNS if name not in self._existing()]
