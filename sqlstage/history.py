@@ -200,8 +200,10 @@ class History:
             statements_done=values["statements_done"],
         )
 
-    def record(self, row: AppliedMigration, sql: str) -> None:
-        """Insert a history row; inside a transaction it commits with the migration."""
+    def record(self, row: AppliedMigration, sql: str, *, with_migration: bool = False) -> None:
+        """Insert a history row; inside a transaction it commits with the migration.
+        `with_migration`: it is the `finish` of `Driver.run_transaction`, so where the
+        dialect can (`Dialect.elapsed_ms`) the server writes the migration's duration."""
         values: list[Any] = [
             row.migration,
             row.checksum,
@@ -217,8 +219,15 @@ class History:
             row.statements_done,
         ]
         names = (*_READ[:8], "applied_sql", *_READ[8:])
-        marks = ", ".join([self.driver.facts.placeholder] * len(names))
-        self.driver.defer(f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({marks})", values)
+        marks = [self.driver.facts.placeholder] * len(names)
+        elapsed = self.driver.facts.elapsed_ms
+        if with_migration and elapsed is not None:
+            duration = names.index("duration_ms")
+            marks[duration] = elapsed
+            del values[duration]
+        self.driver.defer(
+            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join(marks)})", values
+        )
 
     def forget(self, migration: str) -> None:
         mark = self.driver.facts.placeholder
