@@ -18,7 +18,6 @@ that the migration cannot be undone (`-- sqlstage:irreversible`, optionally foll
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -96,6 +95,8 @@ def checksum(forward: str) -> str:
     Trailing blank lines are not part of it: the blank line before a `-- rollback` added after
     the file was applied (or a final newline an editor adds or drops) is not an edit of the SQL.
     """
+    import hashlib  # not imported when the checksum cache answers for every file
+
     return hashlib.sha256((forward.rstrip() + "\n").encode("utf-8")).hexdigest()
 
 
