@@ -27,7 +27,7 @@ def edited(
         for row in history
         if row.status == "applied"
         and (migration := files.get(row.migration)) is not None
-        and migration.checksum != row.checksum
+        and not migration.matches(row.checksum)
     ]
 
 
@@ -71,7 +71,7 @@ def refuse_edited_offline(status: StatusFile, catalog: Catalog) -> None:
     for key, state in status.environments.items():
         for row in state.applied:
             migration = files.get(row.migration)
-            if migration and row.checksum and row.checksum != migration.checksum:
+            if migration and row.checksum and not migration.matches(row.checksum):
                 raise ChecksumChanged(
                     f"{migration.path}: edited after it was applied to {key} "
                     "(its checksum differs from status.json)",

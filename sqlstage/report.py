@@ -4,6 +4,7 @@ database compared with status.json."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlstage.config import Environment
 from sqlstage.errors import SqlstageError, StatusFileError
@@ -13,6 +14,9 @@ from sqlstage.plan import history_warnings
 from sqlstage.project import Project
 from sqlstage.session import Session
 from sqlstage.status_file import Recorded, pending_for
+
+if TYPE_CHECKING:
+    from sqlstage.lint import Finding
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def status_report(project: Project) -> StatusReport:
                 warnings.append(
                     f"{row.migration} is recorded as applied to {key} but its file is gone"
                 )
-            elif row.checksum and row.checksum != migration.checksum:
+            elif row.checksum and not migration.matches(row.checksum):
                 edited.append(
                     f"{migration.file_name} was edited after it was applied "
                     f"to {key} (checksum differs from status.json)"
@@ -97,6 +101,24 @@ def pending_anywhere(project: Project) -> list[Migration]:
     report = status_report(project)
     names = {name for pending in report.pending.values() for name in pending}
     return [m for m in project.catalog.migrations if m.name in names]
+
+
+def lint_pending(project: Project, dialect: str) -> tuple[list[Migration], list[Finding]]:
+    """Offline: the migrations some environment still lacks, and the findings `apply` would
+    report for them: each environment's pending migrations are linted as the plan its next
+    `apply` runs (a table made earlier in that plan is new), and the findings of all the
+    plans are reported, each once, in file order."""
+    report = status_report(project)
+    order = {m.name: index for index, m in enumerate(project.catalog.migrations)}
+    files = project.catalog.by_name()
+    plans = dict.fromkeys(tuple(names) for names in report.pending.values() if names)
+    found: dict[Finding, None] = {}
+    for plan in plans:
+        found.update(dict.fromkeys(project.lint([files[n] for n in plan], dialect)))
+    migrations = pending_anywhere(project)
+    rank = {m.path: order[m.name] for m in migrations}
+    findings = sorted(found, key=lambda f: (rank.get(f.path, -1), f.line, f.column, f.rule))
+    return migrations, findings
 
 
 def live_report(project: Project, session: Session, write: bool = False) -> LiveReport:

@@ -46,7 +46,9 @@ def lint(
 ) -> None:
     """Find statements that lock or rewrite tables or break running code, with the safe SQL.
 
-    FILES default to the migrations some environment has not applied yet (from status.json).
+    FILES (linted as one plan, in the order given) default to the migrations some
+    environment has not applied yet (from status.json), linted as each environment's next
+    `apply` would.
     Exits 1 when an error-severity finding is neither waived in the file nor down-graded in
     sqlstage.toml. Rules are PostgreSQL rules: a SQLite project gets no findings.
     """
@@ -59,11 +61,11 @@ def lint(
 
         # as if started in -C DIR: relative paths are the project folder's
         migrations = [read_sql_file(state.directory / path) for path in files]
+        findings = project.lint(migrations, dialect or project.lint_dialect())
     else:
-        from sqlstage.report import pending_anywhere
+        from sqlstage.report import lint_pending
 
-        migrations = pending_anywhere(project)
-    findings = project.lint(migrations, dialect or project.lint_dialect())
+        migrations, findings = lint_pending(project, dialect or project.lint_dialect())
     paths = [relative(m.path, Path.cwd()) for m in migrations]
     if as_json:
         print_json(_findings_json(findings, paths, dialect or project.lint_dialect()))
