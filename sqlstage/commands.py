@@ -354,7 +354,7 @@ def _resume(
         )
     statements = tuple(section_statements(session.driver, migration, Direction.UP))
     start = row.statements_done or 0
-    step = Step(migration, statements, in_transaction=False, start_at=start)
+    step = Step(migration, statements, in_transaction=False, start_at=start, resumed=True)
     runner = Runner(session.driver, session.history, log, env.key, events)
     runner.run([step], Direction.UP)
     return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"

@@ -69,6 +69,8 @@ class Step:
     out_of_order: bool = False
     #: statements already committed by an earlier, interrupted run (`repair --resume`)
     start_at: int = 0
+    #: `repair --resume`: its history row is there, even when no statement had committed
+    resumed: bool = False
 
     @property
     def name(self) -> str:
