@@ -134,7 +134,7 @@ def lint_refusal(
         f"{env.key}: the plan has {len(blocking)} lint error"
         f"{'s' if len(blocking) != 1 else ''}, the gate every environment applies: "
         + ", ".join(f"{f.rule} at {f.path.name}:{f.line}" for f in blocking),
-        "write the safe form `sqlstage lint` shows, or waive each on the line above its "
+        "write the safe form shown, or waive each on the line above its "
         "statement with '-- sqlstage:allow RULE <why it is safe>' (directive lines are not "
         f"part of the checksum), or allow them for this run only: {command} {flags}",
     )

@@ -281,3 +281,55 @@ def test_serial_column_gets_steps_that_do_not_rewrite(pg_database: Database) -> 
     pg_database.query("CREATE TABLE users (id int); INSERT INTO users VALUES (1), (2)")
     pg_database.query(finding.safe)  # the steps, backfill included, as one script
     assert pg_database.query("SELECT n FROM users ORDER BY n") == [(1,), (2,)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "fires"),
+    [
+        ("CREATE TABLE t (id bigserial PRIMARY KEY);", False),
+        ("CREATE TABLE t (id serial8 PRIMARY KEY);", False),
+        ("CREATE TABLE t (id integer PRIMARY KEY);", False),  # the application assigns it
+        ("CREATE TABLE t (id smallserial PRIMARY KEY);", True),
+        ("CREATE TABLE t (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY);", True),
+        ("CREATE TABLE t (id int DEFAULT nextval('s') PRIMARY KEY);", True),
+    ],
+)
+def test_prefer_bigint_identity_is_about_counters_that_run_out(sql: str, fires: bool) -> None:
+    assert ("prefer-bigint-identity" in rules_of(sql)) is fires
+
+
+def plan_of(**files: str) -> list[tuple[str, int, str]]:
+    from sqlstage.lint import lint_plan
+    from sqlstage.migration import parse_text
+
+    migrations = [
+        parse_text(number, name, Path(f"{name}.sql"), textwrap.dedent(sql).lstrip("\n"))
+        for number, (name, sql) in enumerate(files.items(), start=1)
+    ]
+    return [(f.path.name, f.line, f.rule) for f in lint_plan(migrations, LintOptions())]
+
+
+def test_objects_created_earlier_in_the_plan_are_new() -> None:
+    assert plan_of(
+        m001="CREATE TABLE t (id bigint, x text);\nCREATE INDEX t_x ON t (x);\n",
+        m002="CREATE INDEX t_id ON t (id);\nALTER TABLE t ADD COLUMN y text NOT NULL;\n",
+        m003="DROP INDEX t_x;\nUPDATE u SET x = 'a';\n",
+    ) == [("m003.sql", 2, "update-without-where")]
+
+
+def test_a_rollback_section_is_checked_with_its_file_lines() -> None:
+    assert plan_of(
+        m001="""
+        CREATE TABLE t1 (id bigint);
+
+        -- rollback
+        -- DROP TABLE t1;
+        -- DROPP TABLE t2;
+        """,
+        m002="""
+        CREATE TABLE t2 (id bigint);
+        -- rollback
+        -- COMMIT;
+        -- DROP TABLE t2 CASCADE;
+        """,
+    ) == [("m001.sql", 5, "syntax-error"), ("m002.sql", 3, "transaction-control")]
