@@ -19,7 +19,7 @@ from sqlstage import __version__
 from sqlstage.catalog import Catalog, load_catalog
 from sqlstage.checksums import AppliedEdit, applied_edits
 from sqlstage.config import Config, Environment, load_config, resolve_url
-from sqlstage.git import file_at
+from sqlstage.git import changed_since, file_at
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
@@ -152,6 +152,11 @@ class Project:
             text = file_at(base, self.config.status_file)
             status = parse_status(text, self.config.status_file) if text else StatusFile()
         return applied_edits(status, self.catalog)
+
+    def changed_migrations(self, revision: str) -> list[Migration]:
+        """The migrations a branch adds or changes since it left git revision `revision`."""
+        changed = changed_since(revision, self.config.migrations_dir)
+        return [m for m in self.catalog.migrations if m.path.resolve() in changed]
 
     def verify_base(self) -> str:
         if "dev" in self.config.environments or not self.config.environments:

@@ -35,6 +35,12 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     help="Lint as this dialect (default: the environments' literal URLs' dialect when they "
     "agree, else postgresql).",
 )
+@click.option(
+    "--since",
+    metavar="REF",
+    help="Lint the migrations added or changed since the branch left git revision REF "
+    "(a pull request's base).",
+)
 @click.option("--rules", "list_rules", is_flag=True, help="List the rules and exit.")
 @click.pass_obj
 def lint(
@@ -42,18 +48,24 @@ def lint(
     files: tuple[Path, ...],
     output: str,
     dialect: str | None,
+    since: str | None,
     list_rules: bool,
 ) -> object:
     """Find statements that lock or rewrite tables or break running code, with the safe SQL.
 
-    FILES default to the migrations some environment has not applied yet (from status.json).
+    FILES default to the migrations some environment has not applied yet (from status.json),
+    or with --since REF to those added or changed since git revision REF.
     Exits 1 when an error-severity finding is neither waived in the file nor down-graded in
     sqlstage.toml. Rules are PostgreSQL rules: a SQLite project gets no findings.
     """
     if list_rules:
         return _print_rules()
+    if files and since:
+        raise click.UsageError("give FILES or --since REF, not both")
     project = _lint_project(state, bool(files))
-    if files:
+    if since:
+        migrations = project.changed_migrations(since)
+    elif files:
         from sqlstage.lint.files import read_sql_file
 
         # as if started in -C DIR: relative paths are the project folder's
