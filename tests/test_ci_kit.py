@@ -308,8 +308,8 @@ def test_pre_commit_hooks(repo: Repo) -> None:
     assert run_hook(repo, found["sqlstage-lint"], staged).returncode == 0
     assert run_hook(repo, found["sqlstage-check-edits"], staged).returncode == 0
 
-    (repo.migrations / "005_index.sql").write_text("CREATE INDEX t_idx ON posts (title);\n")
-    bad_lint = run_hook(repo, found["sqlstage-lint"], ["database/migrations/sql/005_index.sql"])
+    (repo.migrations / "006_index.sql").write_text("CREATE INDEX t_idx ON posts (title);\n")
+    bad_lint = run_hook(repo, found["sqlstage-lint"], ["database/migrations/sql/006_index.sql"])
     assert bad_lint.returncode == 1 and "create-index-without-concurrently" in bad_lint.stdout
 
     path = repo.migrations / "003_add_user_profile.sql"
