@@ -188,6 +188,6 @@ def cli(ctx: click.Context, directory: Path) -> None:
     \b
     Exit codes: 0 done or nothing to do, 1 a migration failed, 2 usage, configuration
     or migration-file error, 3 refused (not confirmed, a safety rule), 4 cannot connect,
-    130 interrupted.
+    5 not up to date (--exit-code, --check), 130 interrupted.
     """
     ctx.obj = State(directory, ctx.meta.get(META_KEY))
