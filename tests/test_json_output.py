@@ -83,6 +83,7 @@ def test_a_failed_migration_is_an_error_document(dev: ProjectDir) -> None:
     data = document(result, "apply")
     assert data["error"]["code"] == "migration-failed"
     assert "005_broken.sql:2" in data["error"]["message"]
+    assert data["done"] == NAMES  # what committed before it
     assert "error: " in result.stderr  # the one line for people, as without --json
 
 

@@ -12,7 +12,7 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import Screen, TerminalAsk, lock_wait_option
-from sqlstage.cli.output import json_option
+from sqlstage.cli.output import json_option, keep
 from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -95,6 +95,7 @@ def apply(
     project = state.project()
     started = time.perf_counter()
     with _screen(state, lock_wait) as screen:
+        keep({"done": screen.finished})  # what committed, if a later migration fails
         result = commands.apply(project, environment, options, TerminalAsk(state), screen)
     plan = result.plan
     if plan.already_applied is not None:
@@ -151,6 +152,7 @@ def rollback(
     project = state.project()
     started = time.perf_counter()
     with _screen(state, lock_wait) as screen:
+        keep({"done": screen.finished})  # what committed, if a later migration fails
         result = commands.rollback(project, environment, options, TerminalAsk(state), screen)
     plan = result.plan
     if plan.not_applied is not None or plan.empty:
