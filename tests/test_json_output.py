@@ -309,3 +309,51 @@ def test_usage_and_config_errors_are_documents(applied: ProjectDir) -> None:
     usage = applied.run("apply", "dev", "--no-such-flag", "--json")
     assert usage.exit_code == 2
     assert document(usage, "apply")["error"]["code"] == "usage"
+
+
+def test_plan_offline(applied: ProjectDir) -> None:
+    applied.write("005_index.sql", "CREATE INDEX posts_title_idx ON posts (title);\n")
+    applied.configure(  # dev's database is never reached: the plan is offline
+        dev={"name": "Development", "url": UNREACHABLE},
+        pro={"name": "Production", "url": "prompt", "protected": True},
+    )
+
+    text = applied.run("plan")
+    as_json = applied.run("plan", "--json")
+
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[0] == "dev (Development): 2 migrations to apply"
+    assert lines[1].startswith("  004_add_status_column")  # its warnings are lint's business
+    assert lines[2].startswith("  005_index  (lint: 1 error, ")
+    assert lines[3].startswith("pro (Production): 5 migrations to apply")
+    assert as_json.exit_code == 0, as_json.output
+    data = document(as_json, "plan")
+    dev, pro = data["environments"]["dev"], data["environments"]["pro"]
+    assert [m["migration"] for m in dev["pending"]] == ["004_add_status_column", "005_index"]
+    assert dev["pending"][1]["findings"][0]["rule"] == "create-index-without-concurrently"
+    assert dev["blockingFindings"] == 1 and dev["upToDate"] is False
+    assert len(pro["pending"]) == 5 and pro["protected"] is True
+
+
+def test_check_edits_json(applied: ProjectDir) -> None:
+    assert document(applied.run("check-edits", "--json"), "check-edits")["edits"] == []
+    path = applied.migrations / "001_create_users.sql"
+    path.write_text(path.read_text().replace("email TEXT", "email VARCHAR(320)"))
+
+    result = applied.run("check-edits", "--json")
+
+    assert result.exit_code == 2
+    data = document(result, "check-edits")
+    (edit,) = data["edits"]
+    recorded = applied.status_json()["environments"]["dev"]["applied"]["001_create_users"]
+    assert edit == {
+        "environment": "dev",
+        "migration": "001_create_users",
+        "file": str(path),
+        "recordedChecksum": recorded["checksum"],
+        "fileChecksum": edit["fileChecksum"],
+        "kind": "edited",
+    }
+    assert edit["fileChecksum"] != recorded["checksum"]
+    assert data["error"]["code"] == "checksum-changed"
