@@ -358,3 +358,11 @@ def test_check_edits_json(applied: ProjectDir) -> None:
     }
     assert edit["fileChecksum"] != recorded["checksum"]
     assert data["error"]["code"] == "checksum-changed"
+
+
+def test_status_repair_json(applied: ProjectDir) -> None:
+    result = applied.run("status", "--repair", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert document(result, "status")["repaired"] is False
+    assert "needed no repair" in result.stderr

@@ -98,7 +98,6 @@ def json_option(command: Any) -> Any:
         "as_json",
         is_flag=True,
         expose_value=False,
-        is_eager=True,
         callback=start,
         help="Print one JSON document on stdout (docs/json.md); all else goes to stderr.",
     )(command)
