@@ -366,3 +366,15 @@ def test_status_repair_json(applied: ProjectDir) -> None:
     assert result.exit_code == 0, result.output
     assert document(result, "status")["repaired"] is False
     assert "needed no repair" in result.stderr
+
+
+def test_a_password_json_would_escape_is_masked_too(four: ProjectDir) -> None:
+    four.configure(dev={"url": "env:SQLSTAGE_JSON_TEST_URL"})
+    url = 'postgresql://postgres:pa"ss\\word@127.0.0.1:1/nowhere'
+
+    result = four.run("check", "dev", "--json", env={"SQLSTAGE_JSON_TEST_URL": url})
+
+    assert result.exit_code == 4
+    assert "postgres:***@127.0.0.1:1" in document(result, "check")["error"]["message"]
+    for spelling in ('pa"ss\\word', json.dumps('pa"ss\\word')[1:-1], "ss\\\\word", "word"):
+        assert spelling not in result.stdout

@@ -136,10 +136,8 @@ class SqlstageGroup(click.Group):
         if not (output.active or (error is not None and ctx.meta.get("sqlstage.json_asked"))):
             return
         state = ctx.find_object(State)
-        name = ctx.invoked_subcommand or ""
-        if error is not None:
-            error = {**error, "message": redact(error["message"], state.secrets if state else [])}
-        output.emit(output.document(name, value, error), state.secrets if state else [])
+        document = output.document(ctx.invoked_subcommand or "", value, error)
+        output.emit(document, state.secrets if state else [])  # redacted as a whole
         output.stop()
         ctx.meta["sqlstage.json_asked"] = False
         output.command = None

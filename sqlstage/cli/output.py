@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
@@ -52,8 +53,8 @@ class JsonOutput:
 
     def emit(self, document: dict[str, Any], secrets: list[str]) -> None:
         stream = self._stdout or sys.stdout
-        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
-        stream.write(redact(text, secrets) + "\n")
+        clean = redacted(document, secrets)
+        stream.write(json.dumps(clean, indent=2, ensure_ascii=False, default=str) + "\n")
         stream.flush()
 
     def document(self, name: str, value: object, error: dict[str, Any] | None) -> dict[str, Any]:
@@ -66,6 +67,20 @@ class JsonOutput:
             head["environment"] = params["environment"]
         body = fields(value) if value is not None else {}
         return {**head, **body, "ok": error is None, "error": error}
+
+
+def redacted(value: Any, secrets: list[str]) -> Any:
+    """Every string in the document redacted before it is encoded: after encoding, a password
+    holding `"` or `\\` would be spelled differently from the secret looked for."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {key: redacted(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(item, secrets) for item in value]
+    if isinstance(value, Path):
+        return redact(str(value), secrets)
+    return value
 
 
 def error_fields(error: SqlstageError) -> dict[str, Any]:
