@@ -16,6 +16,7 @@ from sqlstage.cli.render import annotation, plural, relative
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.checksums import AppliedEdit
     from sqlstage.lint import Finding
+    from sqlstage.migration import Migration
     from sqlstage.report import OfflinePlan, OfflinePlans
 
 #: the first line of the Markdown comment, so a workflow can find and update its own comment
@@ -77,46 +78,54 @@ def _finding_count(findings: list[Finding]) -> str:
 
 
 def markdown(plans: OfflinePlans) -> str:
-    """The plan as a GitHub comment: one section per environment, each migration with its
-    lint findings, and its SQL folded away."""
+    """The plan as a GitHub comment: a table per environment, then each migration's lint
+    findings and SQL once, folded away."""
     lines = [COMMENT_MARKER, "### sqlstage plan", ""]
+    shown: dict[str, tuple[Migration, list[Finding]]] = {}
     for item in plans.plans:
-        env = item.status.environment
-        protected = ", protected" if env.protected else ""
-        if not item.migrations and not item.status.failed:
-            lines += [f"**{env.key}** ({env.name}{protected}): up to date", ""]
-            continue
-        count = plural(len(item.migrations), "migration")
-        lines += [f"**{env.key}** ({env.name}{protected}): {count} to apply", ""]
-        if item.migrations:
-            lines += ["| migration | lint | notes |", "| --- | --- | --- |"]
+        lines += _environment_markdown(item)
         for migration in item.migrations:
-            findings = [f for f in item.findings if f.path == migration.path]
-            notes = []
-            if migration.name in item.status.out_of_order:
-                notes.append("out of order: needs `--allow-out-of-order`")
-            if migration.no_transaction:
-                notes.append("no transaction")
-            lint = _finding_count(findings).removeprefix("lint: ") if findings else "clean"
-            lines.append(f"| `{migration.name}` | {lint} | {', '.join(notes)} |")
-        for name in item.status.failed:
-            lines.append(f"- `{name}` **failed** midway: `sqlstage repair {env.key} {name}`")
-        lines.append("")
-        for migration in item.migrations:
-            lines += _details(migration.path, migration.forward, item.findings)
+            mine = [f for f in item.findings if f.path == migration.path and f.waived is None]
+            shown.setdefault(migration.name, (migration, mine))
+    for migration, findings in sorted(shown.values(), key=lambda pair: pair[0].number):
+        lines += _details(migration, findings)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _details(path: Path, sql: str, findings: tuple[Finding, ...]) -> list[str]:
-    mine = [f for f in findings if f.path == path and f.waived is None]
-    lines = [f"<details><summary>{path.name}</summary>", ""]
-    for finding in mine:
+def _environment_markdown(item: OfflinePlan) -> list[str]:
+    env = item.status.environment
+    protected = ", protected" if env.protected else ""
+    if not item.migrations and not item.status.failed:
+        return [f"**{env.key}** ({env.name}{protected}): up to date", ""]
+    count = plural(len(item.migrations), "migration")
+    lines = [f"**{env.key}** ({env.name}{protected}): {count} to apply", ""]
+    if item.migrations:
+        lines += ["| migration | lint | notes |", "| --- | --- | --- |"]
+    for migration in item.migrations:
+        findings = [f for f in item.findings if f.path == migration.path]
+        notes = []
+        if migration.name in item.status.out_of_order:
+            notes.append("out of order: needs `--allow-out-of-order`")
+        if migration.no_transaction:
+            notes.append("no transaction")
+        lint = _finding_count(findings).removeprefix("lint: ") if findings else "clean"
+        lines.append(f"| `{migration.name}` | {lint} | {', '.join(notes)} |")
+    for name in item.status.failed:
+        lines.append(f"- `{name}` **failed** midway: `sqlstage repair {env.key} {name}`")
+    return [*lines, ""]
+
+
+def _details(migration: Migration, findings: list[Finding]) -> list[str]:
+    lines = [f"<details><summary>{migration.file_name}</summary>", ""]
+    for finding in findings:
         lines.append(
             f"- line {finding.line}: **{finding.severity}** `{finding.rule}`: {finding.message}"
         )
+    if findings:
+        lines.append("")
+    sql = migration.forward.rstrip()
     fence = "````" if "```" in sql else "```"
-    lines += ["", f"{fence}sql", sql.rstrip(), fence, "", "</details>", ""]
-    return lines
+    return [*lines, f"{fence}sql", sql, fence, "", "</details>", ""]
 
 
 @cli.command("check-edits")
