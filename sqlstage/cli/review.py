@@ -157,6 +157,10 @@ def check_edits(state: State, base: str | None, output: str) -> object:
     if output == "github" and not json_requested():
         for edit in edits:
             click.echo(_edit_annotation(edit, project.config.status_file, source))
+    elif len(edits) > 1:  # the error names the first; list them all
+        for edit in edits:
+            what = "edited" if edit.file else "deleted"
+            click.echo(f"  {edit.migration}: {what}, applied to {edit.environment}", err=True)
     refuse_applied_edits(edits, source)
     click.echo(
         f"no applied migration was edited ({plural(len(project.catalog.migrations), 'file')} "
