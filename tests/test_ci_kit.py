@@ -317,3 +317,22 @@ def test_pre_commit_hooks(repo: Repo) -> None:
     edited = run_hook(repo, found["sqlstage-check-edits"], [str(path.relative_to(repo.root))])
     assert edited.returncode == 2
     assert "003_add_user_profile.sql: edited after it was applied to dev" in edited.stderr
+
+
+def test_the_guard_is_the_library_s(repo: Repo) -> None:
+    """A script gets the CLI's answer: the same edits, the same refusal (exit 2)."""
+    from sqlstage.checksums import refuse_applied_edits
+    from sqlstage.errors import ChecksumChanged
+    from sqlstage.project import Project
+
+    repo.branch("sneaky")
+    path = repo.migrations / "004_add_status_column.sql"
+    path.write_text(path.read_text().replace("'draft'", "'new'"))
+
+    project = Project.load(repo.root)
+    (edit,) = project.applied_edits(base="main")
+
+    assert (edit.environment, edit.migration, edit.file) == ("dev", path.stem, path)
+    with pytest.raises(ChecksumChanged) as refused:
+        refuse_applied_edits([edit], "status.json at main")
+    assert refused.value.exit_code == 2
