@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from sqlstage import __version__
 from sqlstage.catalog import Catalog, load_catalog
+from sqlstage.checksums import AppliedEdit, applied_edits
 from sqlstage.config import Config, Environment, load_config, resolve_url
+from sqlstage.git import changed_since, file_at
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
@@ -25,6 +27,7 @@ from sqlstage.runner import current_user
 from sqlstage.status_file import (
     StatusFile,
     check_writable,
+    parse_status,
     pending_for,
     read_status,
     state_from_history,
@@ -143,6 +146,21 @@ class Project:
             scratch.url.masked, scratch.name, keep, server.describe(), outcome, log.path
         )
 
+    def applied_edits(self, base: str | None = None) -> list[AppliedEdit]:
+        """Applied migrations whose file was edited or removed, by the checksums of
+        status.json as committed at git revision `base` (a pull request's target, which the
+        branch cannot rewrite), or of the file on disk."""
+        status = self.read_status()
+        if base is not None:
+            text = file_at(base, self.config.status_file)
+            status = parse_status(text, self.config.status_file) if text else StatusFile()
+        return applied_edits(status, self.catalog)
+
+    def changed_migrations(self, revision: str) -> list[Migration]:
+        """The migrations a branch adds or changes since it left git revision `revision`."""
+        changed = changed_since(revision, self.config.migrations_dir)
+        return [m for m in self.catalog.migrations if m.path.resolve() in changed]
+
     def verify_base(self) -> str:
         if "dev" in self.config.environments or not self.config.environments:
             return "dev"
@@ -167,14 +185,16 @@ class Project:
         server_version: int | None = None,
         tool_lock_timeout: bool | None = None,
     ) -> list[Finding]:
-        """Lint findings for the migrations' forward SQL under `[lint]` of sqlstage.toml.
+        """Lint findings for the migrations one run applies, in order, under `[lint]` of
+        sqlstage.toml: each forward section knowing what the earlier ones created, and each
+        rollback section (sqlstage.lint.lint_plan).
 
         The target version is the lower of `[lint] pg_version` and `server_version` (the
-        connected server). `tool_lock_timeout` says whether sqlstage sets lock_timeout itself
-        for the run; None means: every protected environment (or every one, when none is
-        protected) has one.
+        connected server). `tool_lock_timeout` says whether sqlstage sets lock_timeout itself;
+        None means: every protected environment (or every one, when none is protected) has
+        one, which is what `lint` and every `apply` use, so they report the same findings.
         """
-        from sqlstage.lint import DEFAULT_PG_VERSION, LintOptions, lint_all
+        from sqlstage.lint import DEFAULT_PG_VERSION, LintOptions, lint_plan
 
         settings = self.config.lint
         versions = [v for v in (settings.pg_version, server_version) if v is not None]
@@ -191,7 +211,7 @@ class Project:
             warn=frozenset(settings.warn),
             tool_lock_timeout=tool_lock_timeout,
         )
-        return lint_all([(m.path, m.forward) for m in migrations], options)
+        return lint_plan(migrations, options)
 
     def repair_status(self) -> tuple[bool, tuple[str, ...]]:
         """Offline: rewrite status.json from what it still tells; returns whether it was
