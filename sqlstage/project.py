@@ -24,8 +24,10 @@ from sqlstage.runlog import RunLog, check_log_dir
 from sqlstage.runner import current_user
 from sqlstage.scratch import Workspace, scratch_database
 from sqlstage.status_file import (
+    Recorded,
     StatusFile,
     check_writable,
+    only_in_file,
     pending_for,
     read_status,
     state_from_history,
@@ -78,15 +80,20 @@ class Project:
             check_log_dir(self.config.log_dir)
 
     def record_status(
-        self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
+        self,
+        environment: Environment,
+        history: list[AppliedMigration],
+        rebuild: bool = False,
+        keep: Sequence[Recorded] = (),
     ) -> bool:
         """Write the environment's entry of status.json from its database's history.
 
         The file is re-read and rewritten under a lock on its folder, so runs on other
         environments of this checkout keep their entries. A damaged file is an error (exit
         2), so that no run quietly drops what it says of other environments; `rebuild`
-        (status --live ENV --write) keeps what can still be read of them instead."""
-        state = state_from_history(environment.name, history)
+        (status --live ENV --write) keeps what can still be read of them instead. `keep`:
+        records only the file held before the run, kept while the history lacks them."""
+        state = state_from_history(environment.name, history, keep)
         return update_environment(
             self.config.status_file,
             environment.key,
@@ -144,6 +151,13 @@ class Project:
         if "dev" in self.config.environments or not self.config.environments:
             return "dev"
         return next(iter(self.config.environments))
+
+    def only_in_file(
+        self, environment: str, history: Sequence[AppliedMigration]
+    ) -> tuple[Recorded, ...]:
+        """What status.json records for `environment` that its database's `history` does not."""
+        state = self.read_status().environments.get(environment)
+        return only_in_file(state, self.catalog, history)
 
     def pending(self, environment: str) -> list[Migration]:
         """What status.json says the environment still lacks (offline)."""

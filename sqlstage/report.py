@@ -42,6 +42,8 @@ class LiveReport:
     unknown: tuple[str, ...] = ()
     #: an applied file edited since (exit 2, with the diff), shown after the report
     edited: SqlstageError | None = None
+    #: sqlstage has no history of this database though it is not new: `baseline` it
+    adoption: SqlstageError | None = None
 
 
 def status_report(project: Project) -> StatusReport:
@@ -99,10 +101,16 @@ def pending_anywhere(project: Project) -> list[Migration]:
     return [m for m in project.catalog.migrations if m.name in names]
 
 
-def live_report(project: Project, session: Session, write: bool = False) -> LiveReport:
-    """Compare the database's history with status.json; with `write`, trust the database."""
+def live_report(
+    project: Project,
+    session: Session,
+    write: bool = False,
+    history: list[AppliedMigration] | None = None,
+) -> LiveReport:
+    """Compare the database's history (read now unless given) with status.json; with
+    `write`, trust the database."""
     env = session.environment
-    history = session.applied()
+    history = session.applied() if history is None else history
     try:  # compare with the file as it is, before any rewrite
         recorded = project.read_status().environments.get(env.key)
     except StatusFileError as error:

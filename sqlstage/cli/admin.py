@@ -89,6 +89,10 @@ def check(state: State, environment: str) -> None:
             else "nothing yet"
         )
     )
+    if report.adoption is not None:
+        click.secho(f"  history   {report.adoption.message}", fg="yellow")
+        if report.adoption.fix:
+            click.echo(f"            {report.adoption.fix}")
     if report.refusal is not None:
         raise report.refusal
 

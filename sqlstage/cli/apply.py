@@ -53,6 +53,12 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     metavar="RULE",
     help="Apply to a protected environment despite this lint rule's errors (logged).",
 )
+@click.option(
+    "--not-from-migrations",
+    is_flag=True,
+    help="The database's tables (it has no sqlstage history) are not from these migrations: "
+    "apply them all instead of refusing (see `sqlstage baseline`).",
+)
 @lock_wait_option
 @click.pass_obj
 def apply(
@@ -68,6 +74,7 @@ def apply(
     reason: str | None,
     adopt: bool,
     allow_lint: tuple[str, ...],
+    not_from_migrations: bool,
     lock_wait: float,
 ) -> None:
     """Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the next
@@ -89,6 +96,7 @@ def apply(
         adopt=adopt,
         allow_lint=allow_lint,
         lock_wait=lock_wait,
+        not_from_migrations=not_from_migrations,
     )
     project = state.project()
     started = time.perf_counter()

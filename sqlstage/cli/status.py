@@ -19,6 +19,12 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--live", "live", metavar="ENV", help="Compare ENV's database with status.json.")
 @click.option("--write", is_flag=True, help="With --live: rewrite status.json from the database.")
+@click.option(
+    "--forget-file-only",
+    "forget",
+    is_flag=True,
+    help="With --write: forget, without asking, what only status.json records for ENV.",
+)
 @click.option("--all", "show_all", is_flag=True, help="List every migration, not just recent ones.")
 @click.option(
     "--repair",
@@ -28,7 +34,13 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 )
 @click.pass_obj
 def status(
-    state: State, as_json: bool, live: str | None, write: bool, show_all: bool, repair_file: bool
+    state: State,
+    as_json: bool,
+    live: str | None,
+    write: bool,
+    forget: bool,
+    show_all: bool,
+    repair_file: bool,
 ) -> None:
     """Where each environment stands, from status.json and the files (no connection).
 
@@ -36,6 +48,8 @@ def status(
     """
     if write and not live:
         raise click.UsageError("--write goes with --live ENV")
+    if forget and not write:
+        raise click.UsageError("--forget-file-only goes with --live ENV --write")
     if repair_file and live:
         raise click.UsageError("--repair is offline; to rebuild from a database: --live ENV")
     project = state.project()
@@ -43,7 +57,7 @@ def status(
         _repair_status_file(project)
         return
     if live:
-        _live_status(state, project, live, write, as_json)
+        _live_status(state, project, live, write, as_json, forget)
         return
     from sqlstage.report import status_report
 
@@ -86,10 +100,14 @@ def _repair_status_file(project: Project) -> None:
         click.echo(f"commit {path}")
 
 
-def _live_status(state: State, project: Project, key: str, write: bool, as_json: bool) -> None:
+def _live_status(
+    state: State, project: Project, key: str, write: bool, as_json: bool, forget: bool
+) -> None:
     from sqlstage import commands
 
-    report = commands.live_status(project, key, write, TerminalAsk(state), Screen(state))
+    report = commands.live_status(
+        project, key, write, TerminalAsk(state), Screen(state), forget=forget
+    )
     _render_live(project, key, report, as_json)
     if report.edited is not None:
         raise report.edited
@@ -104,6 +122,7 @@ def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None
                 "differences": list(report.differences),
                 "written": report.written,
                 "needsRebuild": list(report.unknown),
+                "adoption": report.adoption.message if report.adoption else None,
             }
         )
         return
@@ -111,6 +130,10 @@ def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None
         click.echo(f"status.json agrees with the {key} database")
     for difference in report.differences:
         click.secho(f"  {difference}", fg="yellow")
+    if report.adoption is not None:
+        click.secho(f"warning: {report.adoption.message}", fg="yellow", err=True)
+        if report.adoption.fix:
+            click.echo(f"  {report.adoption.fix}", err=True)
     if report.written:
         click.echo(f"rewrote {relative(project.config.status_file, Path.cwd())} from {key}")
     for other in report.unknown:
