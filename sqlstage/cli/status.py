@@ -122,7 +122,6 @@ def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None
                 "differences": list(report.differences),
                 "written": report.written,
                 "needsRebuild": list(report.unknown),
-                "adoption": report.adoption.message if report.adoption else None,
             }
         )
         return
