@@ -370,6 +370,47 @@ def _resume(
     return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"
 
 
+def remark(
+    project: Project,
+    environment: str,
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+    lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS,
+) -> str:
+    """Mark the database as `environment` though its marker says it is another one (a dev
+    database restored from a production dump). The person must type the environment's key,
+    whatever else was said: a script (UNATTENDED) is refused. Returns what was done."""
+    from sqlstage.history import write_marker
+
+    env = project.config.environment(environment)
+    project.preflight()
+    refuse_unattended(env, ask, False)
+    session = open_session(project.config, env.key, ask.secret, create=False, verify_identity=False)
+    with session, _locked(session, lock_wait, events):
+        events.connected(session)
+        marker = session.marker
+        try:
+            check_marker(session)
+        except Refused:
+            pass
+        else:
+            said = f"marked '{env.key}'" if marker.present else "not marked (apply marks it)"
+            raise Refused(f"this database is already {said}: nothing to re-mark")
+        was = f"'{marker.environment}'" + (" (protected)" if marker.protected else "")
+        answer = ask.typed(
+            f"This database is marked {was}, not '{env.key}'. If it is {env.label}, restored "
+            f"from a dump of {marker.environment}, type '{env.key}' to mark it as '{env.key}'"
+        )
+        if answer.strip() != env.key:
+            raise Refused(f"not confirmed: {env.key}'s marker was not changed")
+        with bookkeeping.run_log(project, session, "repair", session.applied()) as log:
+            by = current_user()
+            own_statement(session, lambda: write_marker(session.driver, env.key, env.protected, by))
+            done = f"re-marked this database as '{env.key}' (it was marked {was})"
+            log.write(done)
+    return done
+
+
 @dataclass(frozen=True)
 class BaselineResult:
     migrations: tuple[Migration, ...]

@@ -54,20 +54,36 @@ class VerifyReport:
 
 
 class Project:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, read_only: bool = False) -> None:
         self.config = config
+        #: only reading (status, pending): a file with no SQL yet is left out and named in
+        #: `catalog.unwritten` instead of stopping the command
+        self.read_only = read_only
 
     @classmethod
-    def load(cls, start: Path) -> Project:
+    def load(cls, start: Path, read_only: bool = False) -> Project:
         """The project whose sqlstage.toml is at or above `start`."""
-        return cls(load_config(start))
+        return cls(load_config(start), read_only)
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.config.migrations_dir, self.config.log_dir / ".cache")
+        return load_catalog(
+            self.config.migrations_dir, self.config.log_dir / ".cache", self.read_only
+        )
 
     def read_status(self) -> StatusFile:
         return read_status(self.config.status_file)
+
+    def missing_status(self) -> str | None:
+        """A warning when status.json does not exist (yet): then nothing is recorded as
+        applied anywhere, which is true of a new project and a surprise in any other."""
+        path = self.config.status_file
+        if path.exists():
+            return None
+        return (
+            f"{path} does not exist: nothing is recorded as applied to any environment "
+            "(a run writes it; `sqlstage status --live ENV --write` rebuilds it from a database)"
+        )
 
     def preflight(self, writes: bool = True) -> None:
         """Read the migration files and status.json, and (`writes`: the run will change the

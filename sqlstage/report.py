@@ -54,7 +54,8 @@ def status_report(project: Project) -> StatusReport:
     applied: dict[str, dict[str, Recorded]] = {}
     pending: dict[str, tuple[str, ...]] = {}
     failed: dict[str, tuple[str, ...]] = {}
-    warnings: list[str] = []
+    missing = project.missing_status()
+    warnings: list[str] = [missing] if missing else []
     edited: list[str] = []
     for key in project.config.environments:
         state = status.environments.get(key)

@@ -52,7 +52,7 @@ def status(
         raise click.UsageError("--forget-file-only goes with --live ENV --write")
     if repair_file and live:
         raise click.UsageError("--repair is offline; to rebuild from a database: --live ENV")
-    project = state.project()
+    project = state.project(read_only=not write and not repair_file)
     if repair_file:
         _repair_status_file(project)
         return
@@ -198,7 +198,11 @@ def _print_status_table(report: Any, show_all: bool) -> None:
 @click.pass_obj
 def pending(state: State, environment: str, as_json: bool) -> None:
     """List what ENVIRONMENT still lacks, from status.json (no connection)."""
-    names = [m.name for m in state.project().pending(environment)]
+    project = state.project(read_only=True)
+    missing = project.missing_status()
+    if missing:
+        click.secho(f"warning: {missing}", fg="yellow", err=True)
+    names = [m.name for m in project.pending(environment)]
     if as_json:
         print_json(names)
     else:
