@@ -183,9 +183,7 @@ def test_a_repair_keeps_what_only_status_json_records(
     assert len(database.history()) == 4
 
 
-def test_baseline_keeps_each_date_a_full_record_gives(
-    four: ProjectDir, database: Database
-) -> None:
+def test_baseline_keeps_each_date_a_full_record_gives(four: ProjectDir, database: Database) -> None:
     four.configure(dev={"name": "Development", "url": database.url})
     build(database, sorted(four.migrations.glob("*.sql"))[:2])
     dates = {"001_create_users": "2025-10-01T09:30:00Z", "002_create_posts": "2025-10-02T10:00:00Z"}

@@ -150,8 +150,8 @@ class Screen:
     def step_started(self, step: Step, index: int, total: int) -> None:
         from sqlstage.cli.progress import Progress, Ticker
 
-        live = sys.stdout.isatty() and not plain()  # redrawn in place: a terminal only
-        if index == 1 and total >= self.LONG_RUN and live:
+        live = sys.stdout.isatty()  # redrawn in place (with \r alone): a terminal only
+        if index == 1 and total >= self.LONG_RUN and live and not plain():  # rich draws
             self.bar = Progress(enabled=True)
             self.bar.started(total, self.verb)
         if self.bar is not None and self.bar.active:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sqlstage.cli.app import State, cli
+from sqlstage.cli.app import State, cli, plain
 from sqlstage.cli.guard import Screen, TerminalAsk
 from sqlstage.cli.render import print_json
 from sqlstage.errors import MigrationFailed
@@ -60,7 +60,7 @@ def verify(
     if not project.catalog.migrations:
         click.echo("no migrations to verify")
         return
-    with Progress(enabled=sys.stdout.isatty() and not as_json) as progress:
+    with Progress(enabled=sys.stdout.isatty() and not as_json and not plain()) as progress:
         from sqlstage import commands
 
         report = commands.verify(
