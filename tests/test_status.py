@@ -223,7 +223,8 @@ def test_missing_status_file_means_nothing_applied(four: ProjectDir) -> None:
     result = four.run("pending", "dev", "--json")
 
     assert result.exit_code == 0
-    assert json.loads(result.output) == NAMES
+    assert json.loads(result.stdout) == NAMES
+    assert "status.json does not exist" in result.stderr  # said, not silently "0 applied"
 
 
 # -- status --live -------------------------------------------------------------------------
