@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -196,3 +198,32 @@ def test_apply_and_rollback_help_say_what_migration_means(project: ProjectDir) -
     assert "exactly 005, which must be the next pending one" in apply_help
     assert "rolls back 005 and everything after" in apply_help
     assert "002 and every migration applied after it" in rollback_help
+
+
+# -- hidden input ---------------------------------------------------------------------------
+def test_input_that_cannot_be_hidden_is_not_read(tmp_path: Path) -> None:
+    """No terminal to turn echo off on (a new session, stdin a pipe): getpass would print
+    GetPassWarning and read the pipe with echo on; sqlstage reads nothing and says why."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from sqlstage.cli.app import State\n"
+        "from sqlstage.errors import ConfigError\n"
+        "try:\n"
+        "    State(Path('.')).ask_hidden('Database URL for pro')\n"
+        "except ConfigError as error:\n"
+        "    print(error)\n"
+        "    sys.exit(2)\n"
+    )
+    result = subprocess.run(
+        ["setsid", "-w", sys.executable, "-c", script],
+        input="postgresql://app:Secret@db/app\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "GetPassWarning" not in result.stderr
+    assert "the input cannot be hidden here, so it is not read" in result.stdout
