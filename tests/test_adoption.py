@@ -72,6 +72,8 @@ def test_every_command_that_connects_names_baseline_and_apply_runs_nothing(
     live = seeded.run("status", "--live", "dev")
     assert live.exit_code == 0, live.output
     assert "`sqlstage baseline dev`" in live.stderr
+    document = json.loads(seeded.run("status", "--live", "dev", "--json").stdout)
+    assert "`sqlstage baseline dev`" in document["adoption"]["fix"]
 
     applied = seeded.run("apply", "dev", "--yes")
     assert applied.exit_code == 3, applied.output

@@ -66,6 +66,8 @@ class Screen:
         self.past = "applied"
         self.verb, self.gerund = "apply", "applying"
         self.key = "the database"
+        #: the migrations that finished, for --json's document when a later one fails
+        self.finished: list[str] = []
 
     # -- commands.Events --------------------------------------------------------------------
     def connected(self, session: Session) -> None:
@@ -160,6 +162,7 @@ class Screen:
         self.ticker = Ticker(f"  {self.gerund} {step.name} ...", live)
 
     def step_finished(self, step: Step, duration_ms: int) -> None:
+        self.finished.append(step.name)
         if self.bar is not None and self.bar.active:
             self.bar.step(f"{self.past} {step.name}")
             return
