@@ -219,12 +219,11 @@ def _decide_apply(project: Project, session: Session, plan: Plan, options: Apply
             plan.migrations,
             session.driver.dialect,
             session.info.major if session.info.product == "PostgreSQL" else None,
-            env.effective_lock_timeout is not None,
         )
     )
     refusals = [
         adoption(project, session, plan.history, options.not_from_migrations),
-        lint_refusal(env, findings, options.allow_lint),
+        lint_refusal(env, findings, options.allow_lint, _apply_command(env, options)),
     ]
     notes = [lint_note(findings, options.allow_lint)]
     if options.skip_rehearsal is not None:
@@ -240,6 +239,17 @@ def _decide_apply(project: Project, session: Session, plan: Plan, options: Apply
         note="; ".join(n for n in notes if n) or None,
     )
     return _decide(session, plan, options.yes, options.backup, options.adopt)
+
+
+def _apply_command(env: Environment, options: ApplyOptions) -> str:
+    """The command line that runs this plan again: `sqlstage apply pro 005 --yes`."""
+    words = ["sqlstage apply", env.key]
+    words += [options.target] if options.target else []
+    words += [f"--to {options.to}"] if options.to else []
+    words += ["--yes"] if options.yes else []
+    words += ["--not-from-migrations"] if options.not_from_migrations else []
+    words += [f"--allow-lint {rule}" for rule in options.allow_lint]
+    return " ".join(words)
 
 
 def _decide(session: Session, plan: Plan, yes: bool, backup: bool, adopt: bool) -> Plan:
@@ -356,7 +366,7 @@ def _resume(
             f"nothing to resume: {row.migration if row else 'that migration'} did not stop "
             f"midway on {env.key}"
         )
-    if migration.checksum != row.checksum:
+    if not migration.matches(row.checksum):
         raise Refused(
             f"{migration.file_name} changed since it stopped midway on {env.key}: resuming "
             "would run statements of another file",
@@ -364,7 +374,7 @@ def _resume(
         )
     statements = tuple(section_statements(session.driver, migration, Direction.UP))
     start = row.statements_done or 0
-    step = Step(migration, statements, in_transaction=False, start_at=start)
+    step = Step(migration, statements, in_transaction=False, start_at=start, resumed=True)
     runner = Runner(session.driver, session.history, log, env.key, events)
     runner.run([step], Direction.UP)
     return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"
