@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    import threading
+
     from rich.progress import Progress as RichProgress
 
     from sqlstage.project import VerifyReport
@@ -72,18 +74,18 @@ class Ticker:
     puts the last line in its place; elsewhere (CI logs) the line is printed whole, once."""
 
     def __init__(self, text: str, live: bool) -> None:
+        self.text, self.live = text, live
+        self._thread: threading.Thread | None = None
+        if not live:  # one line per migration of a long run: no thread, no clock
+            click.echo(text)
+            return
         import threading
         import time
 
-        self.text, self.live = text, live
         self.started = time.monotonic()
         self._width = len(text)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        if not live:
-            click.echo(text)
-            return
         click.echo(text, nl=False)
         self._thread = threading.Thread(target=self._tick, name="sqlstage-ticker", daemon=True)
         self._thread.start()
