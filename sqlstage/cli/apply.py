@@ -15,7 +15,7 @@ from sqlstage.cli.guard import Screen, TerminalAsk, lock_wait_option
 from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
-    from sqlstage.commands import RunResult
+    from sqlstage.commands import ApplyOptions, RunResult
     from sqlstage.plan import Plan
     from sqlstage.project import Project
 
@@ -53,6 +53,23 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     metavar="RULE",
     help="Apply to a protected environment despite this lint rule's errors (logged).",
 )
+@click.option(
+    "--target",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="A fleet: only this target (repeatable).",
+)
+@click.option(
+    "--max-failures",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="K",
+    help="A fleet: go on starting targets until more than K have failed.",
+)
+@click.option(
+    "--resume", is_flag=True, help="A fleet: continue a stopped run, its failed targets first."
+)
 @lock_wait_option
 @click.pass_obj
 def apply(
@@ -68,10 +85,13 @@ def apply(
     reason: str | None,
     adopt: bool,
     allow_lint: tuple[str, ...],
+    only: tuple[str, ...],
+    max_failures: int,
+    resume: bool,
     lock_wait: float,
 ) -> None:
     """Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the next
-    pending one), or those up to --to."""
+    pending one), or those up to --to. On a fleet, to each of its targets."""
     from sqlstage import commands
 
     if migration and to:
@@ -92,6 +112,11 @@ def apply(
     )
     project = state.project()
     started = time.perf_counter()
+    if project.config.environment(environment).is_fleet:
+        _apply_fleet(state, project, environment, options, (only, max_failures, resume))
+        return
+    if only or max_failures or resume:
+        raise click.UsageError("--target, --max-failures and --resume are for fleets")
     with _screen(state, lock_wait) as screen:
         result = commands.apply(project, environment, options, TerminalAsk(state), screen)
     plan = result.plan
@@ -159,6 +184,37 @@ def rollback(
         return
     done = plural(len(result.done), "migration")
     _report(project, f"Rolled back {done} on {plan.environment.key}", started, result)
+
+
+def _apply_fleet(
+    state: State,
+    project: Project,
+    environment: str,
+    options: ApplyOptions,
+    fleet_flags: tuple[tuple[str, ...], int, bool],
+) -> None:
+    from sqlstage import fleet
+    from sqlstage.cli.fleet import FleetScreen, report
+
+    only, max_failures, resume = fleet_flags
+    started = time.perf_counter()
+    screen = FleetScreen(state)
+    try:
+        result = fleet.apply(
+            project,
+            environment,
+            options,
+            fleet.FleetOptions(only=only, max_failures=max_failures, resume=resume),
+            TerminalAsk(state),
+            screen,
+        )
+    finally:
+        screen.close()
+    if options.dry_run:
+        click.echo("dry run: nothing was changed")
+        return
+    if result.plan.to_run:
+        report(project, result, started)
 
 
 @contextmanager

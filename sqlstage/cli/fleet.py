@@ -1,0 +1,97 @@
+"""What a fleet's run shows: one plan for all targets, then a line (or a bar with counts,
+on a terminal) per target."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sqlstage.cli.app import State
+from sqlstage.cli.render import plural, relative
+
+if TYPE_CHECKING:  # keep start-up light
+    from sqlstage.fleet import FleetPlan, FleetResult, TargetOutcome
+    from sqlstage.project import Project
+
+
+class FleetScreen:
+    """Implements sqlstage.fleet.FleetEvents."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.bar: Any = None
+
+    def warning(self, text: str) -> None:
+        click.secho(f"warning: {text}", fg="yellow", err=True)
+
+    def planned_fleet(self, plan: FleetPlan) -> None:
+        self.state.secrets.extend(
+            item.target.url.password for item in plan.targets if item.target.url.password
+        )
+        env, total = plan.environment, len(plan.targets)
+        runnable = len(plan.to_run)
+        if not plan.lacking and not plan.errors:
+            click.echo(f"{env.key}: all {plural(total, 'target')} are up to date")
+            return
+        click.echo(
+            f"Plan for {env.label}: {plural(len(plan.lacking), 'migration')} on "
+            f"{runnable} of {plural(total, 'target')}"
+        )
+        width = max((len(m.name) for m, _ in plan.lacking), default=0)
+        for migration, count in plan.lacking:
+            click.echo(f"  {migration.name:<{width}}  lacking on {count} of {total}")
+        for item in plan.errors:
+            click.secho(f"  cannot plan: {item.error}", fg="red", err=True)
+        if plan.canaries:
+            click.echo(f"Canary, one by one first: {', '.join(plan.canaries)}")
+        lead = plan.confirmation
+        for warning in lead.warnings if lead is not None else ():
+            self.warning(warning)
+
+    def target_finished(self, outcome: TargetOutcome, finished: int, total: int) -> None:
+        if sys.stdout.isatty() and total >= 10:
+            self._bar(outcome, total)
+            if outcome.error is None:
+                return
+        where = f"[{finished}/{total}] {outcome.name}"
+        if outcome.error is not None:
+            click.secho(f"  {where}: FAILED: {outcome.error.message}", fg="red", err=True)
+        elif not outcome.started:
+            click.echo(f"  {where}: not started")
+        elif outcome.up_to_date:
+            click.echo(f"  {where}: up to date")
+        else:
+            click.echo(f"  {where}: applied {', '.join(outcome.done) or 'nothing'}")
+
+    def _bar(self, outcome: TargetOutcome, total: int) -> None:
+        if self.bar is None:
+            from sqlstage.cli.progress import Progress
+
+            self.bar = Progress(enabled=True)
+            self.bar.started(total)
+        self.bar.step(f"{outcome.name}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__()
+            self.bar = None
+
+
+def report(project: Project, result: FleetResult, started: float) -> None:
+    applied = [o for o in result.outcomes if o.done]
+    click.secho(
+        f"Applied to {len(applied)} of {plural(len(result.plan.targets), 'target')} of "
+        f"{result.plan.environment.key} in {time.perf_counter() - started:.1f} s",
+        fg="green",
+    )
+    if result.log_path is not None:
+        click.echo(f"log: {relative(result.log_path, Path.cwd())}")
+    paths = [result.record_path] if result.record_path else []
+    if result.status_written:
+        paths.append(project.config.status_file)
+    for path in paths:
+        click.echo(f"updated {relative(path, Path.cwd())}: commit it")
