@@ -305,15 +305,12 @@ def apply(
     refuse_unattended(env, ask, options.yes, changes=not options.dry_run)
     chosen = targets(project.config, env, ask.secret, fleet.only)
     record = fleet_record.read_record(fleet_record.record_path(project.config, env.key), env.key)
-    earlier = {n: s.failure for n, s in record.targets.items() if s.failure is not None}
-    earlier = {n: f for n, f in earlier.items() if n in {t.name for t in chosen}}
-    if earlier and not fleet.resume and not options.dry_run:
-        names = ", ".join(sorted(earlier))
-        raise Refused(
-            f"{len(earlier)} target{'s' if len(earlier) != 1 else ''} of {env.key} failed in "
-            f"an earlier run ({names}: {next(iter(earlier.values())).migration})",
-            f"fix the cause, then `sqlstage apply {env.key} --resume` (they run first, one by one)",
-        )
+    chosen_names = {t.name for t in chosen}
+    earlier = {
+        name: state.failure
+        for name, state in record.targets.items()
+        if state.failure is not None and name in chosen_names
+    }
     parallel = fleet.parallel or env.parallel
     planned = _plan_all(project, chosen, options, parallel)
     plan = _fleet_plan(env, planned, project, fleet, earlier)

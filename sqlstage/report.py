@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlstage import fleet_record
 from sqlstage.config import Environment
 from sqlstage.errors import SqlstageError, StatusFileError
 from sqlstage.history import AppliedMigration
@@ -12,7 +13,7 @@ from sqlstage.migration import Migration
 from sqlstage.plan import history_warnings
 from sqlstage.project import Project
 from sqlstage.session import Session
-from sqlstage.status_file import Recorded, pending_for
+from sqlstage.status_file import EnvironmentState, Recorded, pending_for
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class StatusReport:
     failed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: applied files edited since (an error once the report is shown: exit 2)
     edited: tuple[str, ...] = ()
+    #: per fleet environment: `58 of 60 targets at 002_x; 2 at 001_y (a, b: failed)`
+    fleets: dict[str, str] = field(default_factory=dict)
+    #: per fleet environment, migrations some but not all targets have: "58/60"
+    partial: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,14 @@ def status_report(project: Project) -> StatusReport:
     failed: dict[str, tuple[str, ...]] = {}
     warnings: list[str] = []
     edited: list[str] = []
-    for key in project.config.environments:
+    fleets: dict[str, str] = {}
+    partial: dict[str, dict[str, str]] = {}
+    for key, env in project.config.environments.items():
         state = status.environments.get(key)
         rows = {row.migration: row for row in state.applied} if state else {}
+        if env.is_fleet:
+            fleets[key], partial[key] = _fleet(project, key, state)
+            rows = {name: row for name, row in rows.items() if name not in partial[key]}
         if state is not None:
             for name in state.applied_names(catalog) - rows.keys():
                 # a seed-shaped file dates only its lastApplied migration
@@ -89,7 +99,24 @@ def status_report(project: Project) -> StatusReport:
         tuple(warnings),
         failed,
         tuple(edited),
+        fleets,
+        partial,
     )
+
+
+def _fleet(
+    project: Project, key: str, state: EnvironmentState | None
+) -> tuple[str, dict[str, str]]:
+    """A fleet's one-line summary from its record, and its partly applied migrations."""
+    config = project.config
+    record = fleet_record.read_record(fleet_record.record_path(config, key), key)
+    total = state.targets if state is not None else None
+    partial = {
+        row.migration: f"{row.targets}/{total}"
+        for row in (state.applied if state is not None else ())
+        if total is not None and row.targets is not None and row.targets < total
+    }
+    return fleet_record.summary(record, project.catalog), partial
 
 
 def pending_anywhere(project: Project) -> list[Migration]:

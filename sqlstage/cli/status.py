@@ -149,9 +149,10 @@ def _print_status_table(report: Any, show_all: bool) -> None:
     for migration in rows:
         found = [report.applied[env].get(migration.name) for env in envs]
         failed = [migration.name in report.failed.get(env, ()) for env in envs]
+        partly = [report.partial.get(env, {}).get(migration.name) for env in envs]
         cells = [
-            "FAILED" if bad else date_of(row.applied_at) if row else "pending"
-            for row, bad in zip(found, failed, strict=True)
+            "FAILED" if bad else date_of(row.applied_at) if row else part or "pending"
+            for row, bad, part in zip(found, failed, partly, strict=True)
         ]
         colours = [
             "red" if bad else None if row else "yellow"
@@ -160,6 +161,9 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         click.echo(_row(f"{migration.name:<{width}}", cells, columns, colours))
     click.echo()
     for env in report.environments:
+        if env.key in report.fleets:  # `pro: 58 of 60 targets at 002_x; 2 at 001_y (...)`
+            click.echo(f"{env.label}: {report.fleets[env.key]}")
+            continue
         pending = report.pending[env.key]
         done = len(report.applied[env.key])
         if pending:

@@ -1,0 +1,292 @@
+"""Fleets (issue 16): one environment, many databases. On three PostgreSQL servers (this
+one and two started for the session), on one database of many tenant schemas, and on
+SQLite files; through the CLI as a user runs it, asserting exit codes, output, what each
+database holds, fleets/ENV.json and status.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from tests.conftest import PG_ADMIN_URL, ProjectDir, _pg_admin
+
+ITEMS = """
+    CREATE TABLE items (id serial PRIMARY KEY, qty integer NOT NULL);
+    CREATE TABLE runs (migration text NOT NULL);
+    INSERT INTO runs VALUES ('001');
+
+    -- rollback
+    -- DROP TABLE runs; DROP TABLE items;
+    """
+CHECK = """
+    ALTER TABLE items ADD CONSTRAINT qty_not_negative CHECK (qty >= 0);
+    INSERT INTO runs VALUES ('002');
+
+    -- rollback
+    -- ALTER TABLE items DROP CONSTRAINT qty_not_negative;
+    """
+
+
+def _url(admin: str, database: str) -> str:
+    return urlunsplit(urlsplit(admin)._replace(path=f"/{database}"))
+
+
+def _name(url: str) -> str:
+    """The target name sqlstage derives: host:port/database."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}{parts.path}"
+
+
+def _query(url: str, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+class Tenants:
+    """Tenant databases on several servers, created for one test and dropped after it."""
+
+    def __init__(self, servers: list[str], per_server: int) -> None:
+        self.tag = uuid.uuid4().hex[:8]
+        self.urls: list[str] = []
+        self._made: list[tuple[str, str]] = []
+        for number, server in enumerate(servers):
+            with psycopg.connect(server, autocommit=True) as admin:
+                for index in range(per_server):
+                    name = f"tenant_{self.tag}_{number}_{index:02d}"
+                    admin.execute(f'CREATE DATABASE "{name}"')
+                    self._made.append((server, name))
+                    self.urls.append(_url(server, name))
+
+    def drop(self) -> None:
+        for server, name in self._made:
+            with psycopg.connect(server, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def servers(extra_pg_servers: list[str]) -> list[str]:
+    _pg_admin().close()  # the main server is up (or the test skips / fails under CI)
+    return [PG_ADMIN_URL, *extra_pg_servers]
+
+
+def _tenants(servers: list[str], per_server: int) -> Iterator[Tenants]:
+    tenants = Tenants(servers, per_server)
+    try:
+        yield tenants
+    finally:
+        tenants.drop()
+
+
+@pytest.fixture
+def sixty(servers: list[str]) -> Iterator[Tenants]:
+    """The issue's fleet: three servers with 20 tenant databases each."""
+    yield from _tenants(servers, 20)
+
+
+@pytest.fixture
+def six(servers: list[str]) -> Iterator[Tenants]:
+    yield from _tenants(servers, 2)
+
+
+def _configure(project: ProjectDir, body: str) -> None:
+    (project.root / "sqlstage.toml").write_text(body, encoding="utf-8")
+
+
+def _fleet_project(project: ProjectDir, urls: list[str], extra: str = "") -> None:
+    (project.root / "tenants.txt").write_text("\n".join(urls) + "\n", encoding="utf-8")
+    _configure(
+        project,
+        f'[environments.tenants]\nname = "Tenants"\ntargets_file = "tenants.txt"\n'
+        f"parallel = 4\n{extra}",
+    )
+
+
+def _record(project: ProjectDir, key: str) -> dict[str, object]:
+    path = project.root / "database" / "migrations" / "fleets" / f"{key}.json"
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _has(url: str, migration: str) -> bool:
+    rows = _query(url, "SELECT migration FROM sqlstage_history")
+    return (migration,) in rows
+
+
+def test_canary_failure_stops_then_max_failures_then_resume(
+    project: ProjectDir, sixty: Tenants
+) -> None:
+    urls = sixty.urls
+    bad = [urls[0], urls[37]]  # the canary is one of the two tenants whose data breaks
+    _fleet_project(project, urls, f'canary = ["{_name(bad[0])}"]\n')
+    project.write("001_items.sql", ITEMS)
+    first = project.run("apply", "tenants", "--yes")
+    assert first.exit_code == 0, first.output
+    assert "1 migration on 60 of 60 targets" in first.output
+    for url in bad:
+        _query(url, "INSERT INTO items (qty) VALUES (5), (-1)")
+    project.write("002_check.sql", CHECK)
+
+    stopped = project.run("apply", "tenants", "--yes")
+    assert stopped.exit_code == 1, stopped.output
+    assert f"target {_name(bad[0])}" in stopped.output
+    assert "qty_not_negative" in stopped.output
+    assert "59 not started" in stopped.output
+    assert not any(_has(url, "002_check") for url in urls)
+    record = _record(project, "tenants")["targets"]
+    assert isinstance(record, dict)
+    assert record[_name(bad[0])]["failed"]["migration"] == "002_check"
+
+    more = project.run("apply", "tenants", "--yes", "--max-failures", "5")
+    assert more.exit_code == 1, more.output
+    assert "58 of 60 targets changed, 2 failed" in more.output
+    for url in bad:
+        assert _name(url) in more.output
+        assert not _has(url, "002_check")
+    assert sum(_has(url, "002_check") for url in urls) == 58
+
+    offline = project.run("status")
+    assert offline.exit_code == 0, offline.output
+    names = ", ".join(sorted(_name(url) for url in bad))
+    assert f"58 of 60 targets at 002_check; 2 at 001_items ({names}: failed)" in offline.output
+    assert "58/60" in offline.output
+    status = project.status_json()
+    assert status["pending"]["tenants"] == ["002_check"]
+    assert status["environments"]["tenants"]["applied"]["002_check"]["targets"] == 58
+    assert status["environments"]["tenants"]["targets"] == 60
+
+    for url in bad:  # the fix: the data
+        _query(url, "DELETE FROM items WHERE qty < 0")
+    resumed = project.run("apply", "tenants", "--yes", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "1 migration on 2 of 60 targets" in resumed.output
+    assert all(_has(url, "002_check") for url in urls)
+    assert project.status_json()["pending"]["tenants"] == []
+    assert "60 of 60 targets at 002_check" in project.run("status").output
+    assert all("failed" not in entry for entry in _record(project, "tenants")["targets"].values())  # type: ignore[union-attr]
+    # each migration ran once on each target
+    assert all(
+        _query(url, "SELECT migration FROM runs ORDER BY 1") == [("001",), ("002",)] for url in urls
+    )
+
+
+def test_two_runs_at_once_apply_each_migration_once(project: ProjectDir, six: Tenants) -> None:
+    _fleet_project(project, six.urls, "canary = 0\n")
+    project.write("001_items.sql", ITEMS)
+    project.write("002_slow.sql", "SELECT pg_sleep(0.3);\nINSERT INTO runs VALUES ('002');\n")
+    command = [
+        sys.executable,
+        "-m",
+        "sqlstage",
+        "-C",
+        str(project.root),
+        "apply",
+        "tenants",
+        "--yes",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120)[0].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    for url in six.urls:
+        assert _query(url, "SELECT migration FROM runs ORDER BY 1") == [("001",), ("002",)]
+    assert project.status_json()["pending"]["tenants"] == []
+
+
+def test_protected_fleet_refuses_without_a_terminal(project: ProjectDir, six: Tenants) -> None:
+    _fleet_project(project, six.urls, "protected = true\n")
+    project.write("001_items.sql", ITEMS)
+    result = project.run("apply", "tenants", "--yes")
+    assert result.exit_code == 3, result.output
+    assert "no terminal" in result.output
+    assert not any(
+        "sqlstage_history" in str(_query(u, "SELECT tablename FROM pg_tables")) for u in six.urls
+    )
+
+
+def test_not_rehearsed_in_dev_is_refused_for_every_target(
+    project: ProjectDir, six: Tenants, tmp_path: Path
+) -> None:
+    (project.root / "tenants.txt").write_text("\n".join(six.urls) + "\n", encoding="utf-8")
+    _configure(
+        project,
+        f'[environments.dev]\nurl = "sqlite:///{tmp_path / "dev.db"}"\n\n'
+        '[environments.pro]\nprotected = true\nallow_non_interactive = true\nrequires = "dev"\n'
+        'targets_file = "tenants.txt"\n',
+    )
+    project.write("001_items.sql", ITEMS.replace("serial", "integer"))
+    result = project.run("apply", "pro", "--yes")
+    assert result.exit_code == 3, result.output
+    assert "001_items has not been applied to 'dev'" in result.output
+    assert "refused for every target of pro (6)" in result.output
+    assert not any(
+        _query(u, "SELECT 1 FROM pg_tables WHERE tablename = 'sqlstage_history'") for u in six.urls
+    )
+
+
+@pytest.fixture
+def schemas_db(pg_database) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    for index in range(50):
+        _query(pg_database.url, f"CREATE SCHEMA tenant_{index:02d}")
+    yield pg_database.url
+
+
+def test_schema_per_tenant(project: ProjectDir, schemas_db: str) -> None:
+    schemas = [f"tenant_{index:02d}" for index in range(50)]
+    _configure(
+        project,
+        f'[environments.tenants]\nurl = "{schemas_db}"\nschemas = {json.dumps(schemas)}\n'
+        "parallel = 8\n",
+    )
+    project.write("001_items.sql", ITEMS)
+    narrowed = project.run("apply", "tenants", "--yes", "--target", "tenant_07")
+    assert narrowed.exit_code == 0, narrowed.output
+    assert _query(schemas_db, "SELECT count(*) FROM tenant_07.runs") == [(1,)]
+    assert not _query(schemas_db, "SELECT 1 FROM pg_tables WHERE schemaname = 'tenant_08'")
+    result = project.run("apply", "tenants", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "1 migration on 49 of 50 targets" in result.output
+    for schema in schemas:  # history, marker and tables inside each schema; none in public
+        tables = {
+            r[0]
+            for r in _query(
+                schemas_db, f"SELECT tablename FROM pg_tables WHERE schemaname = '{schema}'"
+            )
+        }
+        assert {"items", "runs", "sqlstage_history", "sqlstage_environment"} <= tables
+    assert not _query(schemas_db, "SELECT 1 FROM pg_tables WHERE schemaname = 'public'")
+    assert "50 of 50 targets at 001_items" in project.run("status").output
+    _configure(
+        project,
+        f'[environments.tenants]\nurl = "{schemas_db}"\nschemas = ["tenant_00", "missing"]\n',
+    )
+    missing = project.run("apply", "tenants", "--yes")
+    assert missing.exit_code == 3, missing.output
+    assert "schema missing does not exist" in missing.output
+
+
+def test_sqlite_files(project: ProjectDir) -> None:
+    _configure(
+        project,
+        '[environments.dev]\ntargets = ["sqlite:///a.db", "sqlite:///b.db", "sqlite:///c.db"]\n',
+    )
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n")
+    result = project.run("apply", "dev", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "1 migration on 3 of 3 targets" in result.output
+    record = _record(project, "dev")["targets"]
+    assert sorted(record) == ["a.db", "b.db", "c.db"]  # type: ignore[arg-type]
+    assert project.status_json()["environments"]["dev"]["applied"]["001_users"]["targets"] == 3
+    again = project.run("apply", "dev", "--yes")
+    assert again.exit_code == 0 and "all 3 targets are up to date" in again.output
