@@ -175,14 +175,22 @@ def rollback(
     """Run the rollback sections of the environment's last migration, or of `target` and
     every one applied after it, newest first."""
     env = project.config.environment(environment)
+    refuse_fleet(env, "sqlstage.fleet.rollback")
     with _changing(project, env, ask, events, options) as (session, history):
-        plan = choose_rollback(env, project.catalog, history, options.target)
-        plan = _pooler_warning(session, with_steps(plan, session.driver))
-        plan = _decide(session, plan, options.yes, options.backup, adopt=False)
+        plan = plan_rollback(project, session, history, options)
         events.planned(plan)
         if options.dry_run or plan.not_applied is not None or plan.empty:
             return RunResult(plan)
         return _run(project, session, plan, ask, events, options.yes)
+
+
+def plan_rollback(
+    project: Project, session: Session, history: list[AppliedMigration], options: RollbackOptions
+) -> Plan:
+    """The rollback plan for one database, every decision taken."""
+    plan = choose_rollback(session.environment, project.catalog, history, options.target)
+    plan = _pooler_warning(session, with_steps(plan, session.driver))
+    return _decide(session, plan, options.yes, options.backup, adopt=False)
 
 
 @contextmanager

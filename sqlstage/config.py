@@ -97,6 +97,10 @@ class Environment:
     canary: int | tuple[str, ...] = 1
 
     @property
+    def canary_names(self) -> tuple[str, ...]:
+        return self.canary if isinstance(self.canary, tuple) else ()
+
+    @property
     def is_fleet(self) -> bool:
         return bool(self.targets or self.targets_file or self.schemas)
 

@@ -1,27 +1,27 @@
 """Fleets: one environment, many databases (tenants on one server or several, or schemas of
-one database), each run through the same path as one database.
+one database), each target run through the same path as one database.
 
     from sqlstage import fleet
-    result = fleet.apply(project, "pro", ApplyOptions(yes=True), fleet.FleetOptions(parallel=8))
+    result = fleet.apply(project, "pro", ApplyOptions(yes=True), fleet.FleetOptions())
 
-A fleet is a list of `Target`s. `apply` connects to each (`parallel` at a time, closing each
-again), plans each with `commands.plan_apply` (the rules of one database, per target: edited
-files, lint, rehearsal, identity, a migration stopped midway), shows one plan for the fleet
-and asks one confirmation for all of it. Then canary targets run one by one, the rest
-`parallel` at a time, each opened only when its turn comes, locked, planned again inside its
-lock (so two runs at once apply each migration to each target once) and run by
-`commands.execute`. At the first failure no new target starts (`max_failures` lets some
-through); Ctrl-C lets running targets finish the migration they are in. Every target's
-result goes to the fleet's record (`fleet_record`) and status.json as it ends.
+`apply` (and `rollback`) connect to each target (`parallel` at a time, closing each again),
+plan each with `commands.plan_apply` (the rules of one database, per target: edited files,
+lint, rehearsal, identity, a migration stopped midway), make one plan for the fleet and ask
+one confirmation for all of it. Then canary targets run one by one and the rest `parallel`
+at a time, each opened only when its turn comes, locked, planned again inside its lock (so
+two runs at once apply each migration to each target once) and run by `commands.execute`.
+After more than `max_failures` failures no new target starts; Ctrl-C lets running targets
+finish the migration they are in. Each target's result goes to the fleet's record
+(`fleet_record`) and to status.json as it ends; the run's log has a section per target.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -30,164 +30,30 @@ from sqlstage import __version__, fleet_record
 from sqlstage.bookkeeping import backup, signals_as_interrupts
 from sqlstage.commands import (
     ApplyOptions,
+    RollbackOptions,
     check_apply_options,
     execute,
     plan_apply,
+    plan_rollback,
     refuse_stopped,
     refuse_unattended,
 )
-from sqlstage.config import Config, Environment, resolve_url
+from sqlstage.config import Environment
 from sqlstage.errors import ConfigError, ExitCode, Refused, SqlstageError
+from sqlstage.fleet_target import Target, target_session, targets
 from sqlstage.history import AppliedMigration
 from sqlstage.interaction import QUIET, UNATTENDED, Ask, confirm
 from sqlstage.migration import Migration
-from sqlstage.plan import Plan, Step
+from sqlstage.plan import Direction, Plan, Step
 from sqlstage.project import Project
 from sqlstage.runlog import RunLog
 from sqlstage.runner import current_user
-from sqlstage.session import Session, open_session
-from sqlstage.urls import DatabaseUrl
+from sqlstage.session import Session
+
+#: how one target is planned: its session and history -> its plan (apply or rollback)
+Planner = Callable[[Project, Session, list[AppliedMigration]], Plan]
 
 
-# -- targets --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Target:
-    """One database (or schema) of a fleet. `environment` is the fleet's, with `url` the
-    target's own spec, so every rule and message of one database holds for it."""
-
-    name: str
-    environment: Environment
-    url: DatabaseUrl = field(repr=False)
-    schema: str | None = None
-
-
-def targets(
-    config: Config,
-    env: Environment,
-    ask: Callable[[str], str] | None = None,
-    only: Sequence[str] = (),
-) -> list[Target]:
-    """The fleet's targets in configured order (narrowed to `only`, by name). URLs from
-    `env:VAR` are read here; names are stable: given in targets_file, the schema's name, or
-    the URL's host, port and database (never its user or password)."""
-    if not env.is_fleet:
-        raise ConfigError(f"{env.key} is one database, not a fleet: it has no targets")
-    if env.schemas:
-        base = resolve_url(config, env, ask)
-        found = [_schema_target(env, base, schema) for schema in env.schemas]
-    elif env.targets_file:
-        found = _from_file(config, env)
-    else:
-        found = [_target(config, env, None, spec, "sqlstage.toml") for spec in env.targets]
-    _check_unique(env, found)
-    return _narrowed(env, found, only)
-
-
-def _target(config: Config, env: Environment, name: str | None, spec: str, where: str) -> Target:
-    target_env = replace(env, url=spec)
-    try:
-        url = resolve_url(config, target_env)
-    except ConfigError as error:
-        raise ConfigError(f"{where}: {error.message}", error.fix) from error
-    return Target(name or derived_name(url, config.root), target_env, url)
-
-
-def _schema_target(env: Environment, base: DatabaseUrl, schema: str) -> Target:
-    if base.dialect != "postgresql":
-        raise ConfigError(
-            f"environments.{env.key}.schemas: schema-per-tenant needs PostgreSQL "
-            f"({base.masked} is {base.dialect})"
-        )
-    if "options=" in base.raw:
-        raise ConfigError(
-            f"environments.{env.key}: a fleet of schemas sets each one's search_path through "
-            "the URL's options parameter, which this URL already gives",
-            "move those settings into the migrations, or drop options= from the URL",
-        )
-    joiner = "&" if "?" in base.raw else "?"
-    option = f"{joiner}options=-csearch_path%3D{schema}"
-    url = replace(base, raw=base.raw + option, masked=base.masked + option)
-    return Target(schema, env, url, schema)
-
-
-def _from_file(config: Config, env: Environment) -> list[Target]:
-    """targets_file: a URL or env:VAR a line, optionally after a name (`acme env:ACME_URL`);
-    blank lines and `#` comments skipped."""
-    path = config.root / (env.targets_file or "")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(
-            f"environments.{env.key}.targets_file: cannot read {path}: {err.strerror}",
-            "create it with one URL (or env:VAR) a line; keep it out of git",
-        ) from err
-    found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
-        if not words:
-            continue
-        if len(words) > 2:
-            raise ConfigError(f"{path}:{number}: expected `URL` or `NAME URL`, not more words")
-        name, spec = (None, words[0]) if len(words) == 1 else (words[0], words[1])
-        found.append(_target(config, env, name, spec, f"{path}:{number}"))
-    if not found:
-        raise ConfigError(f"{path}: lists no targets", "one URL (or env:VAR) a line")
-    return found
-
-
-def derived_name(url: DatabaseUrl, root: Path) -> str:
-    """`127.0.0.1:5433/tenant_01` for a server, the file's path (relative to the project)
-    for SQLite."""
-    if url.sqlite_path is not None:
-        path = url.sqlite_path
-        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    rest = url.masked.split("://", 1)[-1].split("?", 1)[0]
-    return rest.rpartition("@")[2] or "local"
-
-
-def _check_unique(env: Environment, found: list[Target]) -> None:
-    seen: set[str] = set()
-    for target in found:
-        if target.name in seen:
-            raise ConfigError(
-                f"{env.key}: two targets are both named {target.name}",
-                "each database of a fleet is listed once",
-            )
-        seen.add(target.name)
-
-
-def _narrowed(env: Environment, found: list[Target], only: Sequence[str]) -> list[Target]:
-    if not only:
-        return found
-    names = {target.name for target in found}
-    unknown = [name for name in only if name not in names]
-    if unknown:
-        shown = ", ".join(sorted(names)[:5]) + (" ..." if len(names) > 5 else "")
-        raise ConfigError(f"--target {unknown[0]}: {env.key} has no such target (it has {shown})")
-    return [target for target in found if target.name in only]
-
-
-@contextmanager
-def target_session(
-    config: Config, target: Target, create: bool = True, verify_identity: bool = True
-) -> Iterator[Session]:
-    """The target opened as one database; a tenant schema that does not exist is refused
-    (its search_path would fall through to another schema)."""
-    session = open_session(
-        config, target.environment, create=create, verify_identity=verify_identity, url=target.url
-    )
-    with session:
-        actual = getattr(session.driver, "schema", None)
-        if target.schema is not None and actual != target.schema:
-            raise Refused(
-                f"schema {target.schema} does not exist in {session.url.masked}; nothing "
-                "was changed",
-                f"create it (CREATE SCHEMA {target.schema}) or remove it from schemas",
-            )
-        yield session
-
-
-# -- options, plan, result ------------------------------------------------------------------
 @dataclass(frozen=True)
 class FleetOptions:
     #: only these targets (`--target NAME`, repeatable)
@@ -210,12 +76,14 @@ class TargetPlan:
 
 @dataclass(frozen=True)
 class FleetPlan:
-    """One plan for the fleet: each target's, and per migration how many targets lack it."""
+    """One plan for the fleet: each target's, and per migration on how many targets it
+    runs (apply: how many lack it; rollback: how many have it)."""
 
     environment: Environment
+    direction: Direction
     targets: tuple[TargetPlan, ...]
-    #: the migrations some target will run, in file order, with how many lack each
-    lacking: tuple[tuple[Migration, int], ...]
+    #: the migrations some target will run, in the order they run, with how many run each
+    counts: tuple[tuple[Migration, int], ...]
     #: run first, one by one
     canaries: tuple[str, ...] = ()
     #: what is asked once for all of them (sqlstage.interaction.confirm)
@@ -237,7 +105,7 @@ class TargetOutcome:
     error: SqlstageError | None = None
     #: never started: an earlier failure or Ctrl-C stopped the run first
     started: bool = True
-    #: up to date by the time its turn came (another run did it)
+    #: nothing left to do by the time its turn came (another run did it)
     up_to_date: bool = False
 
 
@@ -282,52 +150,101 @@ class QuietFleet:
 
 
 QUIET_FLEET = QuietFleet()
-DEFAULT_OPTIONS = ApplyOptions()
+DEFAULT_APPLY = ApplyOptions()
+DEFAULT_ROLLBACK = RollbackOptions()
+DEFAULT_FLEET = FleetOptions()
 
 
-# -- apply ----------------------------------------------------------------------------------
+# -- apply and rollback -------------------------------------------------------------------
 def apply(
     project: Project,
     environment: str,
-    options: ApplyOptions = DEFAULT_OPTIONS,
-    fleet: FleetOptions = FleetOptions(),
+    options: ApplyOptions = DEFAULT_APPLY,
+    fleet: FleetOptions = DEFAULT_FLEET,
     ask: Ask = UNATTENDED,
     events: FleetEvents = QUIET_FLEET,
 ) -> FleetResult:
     """Plan every target, confirm once, then run canaries one by one and the rest
     `parallel` at a time. Raises FleetFailed (the first failure's exit code) naming the
     targets that failed, after recording every target's result."""
-    env = project.config.environment(environment)
     check_apply_options(options)
+
+    def planner(project: Project, session: Session, history: list[AppliedMigration]) -> Plan:
+        return plan_apply(project, session, history, options)
+
+    settings = _Settings(options.dry_run, options.yes, options.lock_wait)
+    return _fleet_run(project, environment, Direction.UP, planner, settings, fleet, ask, events)
+
+
+def rollback(
+    project: Project,
+    environment: str,
+    options: RollbackOptions = DEFAULT_ROLLBACK,
+    fleet: FleetOptions = DEFAULT_FLEET,
+    ask: Ask = UNATTENDED,
+    events: FleetEvents = QUIET_FLEET,
+) -> FleetResult:
+    """Roll back each target's last migration (or `options.target` and every one after
+    it), with one plan and one confirmation for the fleet, canaries first."""
+
+    def planner(project: Project, session: Session, history: list[AppliedMigration]) -> Plan:
+        return plan_rollback(project, session, history, options)
+
+    settings = _Settings(options.dry_run, options.yes, options.lock_wait)
+    return _fleet_run(project, environment, Direction.DOWN, planner, settings, fleet, ask, events)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What apply and rollback share of their options."""
+
+    dry_run: bool
+    yes: bool
+    lock_wait: float
+
+
+def _fleet_run(
+    project: Project,
+    environment: str,
+    direction: Direction,
+    planner: Planner,
+    settings: _Settings,
+    fleet: FleetOptions,
+    ask: Ask,
+    events: FleetEvents,
+) -> FleetResult:
+    env = project.config.environment(environment)
+    dry_run, yes = settings.dry_run, settings.yes
     if fleet.max_failures < 0:
         raise ConfigError("--max-failures must be 0 or more")
-    project.preflight(writes=not options.dry_run)
-    refuse_unattended(env, ask, options.yes, changes=not options.dry_run)
+    project.preflight(writes=not dry_run)
+    refuse_unattended(env, ask, yes, changes=not dry_run)
     chosen = targets(project.config, env, ask.secret, fleet.only)
-    record = fleet_record.read_record(fleet_record.record_path(project.config, env.key), env.key)
-    chosen_names = {t.name for t in chosen}
-    earlier = {
-        name: state.failure
-        for name, state in record.targets.items()
-        if state.failure is not None and name in chosen_names
-    }
     parallel = fleet.parallel or env.parallel
-    planned = _plan_all(project, chosen, options, parallel)
-    plan = _fleet_plan(env, planned, project, fleet, earlier)
+    planned = _plan_all(project, chosen, planner, parallel)
+    plan = _fleet_plan(env, direction, planned, fleet, _failed_before(project, env, chosen))
     events.planned_fleet(plan)
-    if options.dry_run:
+    if dry_run:
         return FleetResult(plan)
-    record_written = _record_planned(project, env, planned)
     if not plan.to_run and not plan.errors:
-        return FleetResult(plan, status_written=record_written)
+        return FleetResult(plan, status_written=_record_planned(project, env, planned))
     _refuse(env, plan, fleet.max_failures)
     if plan.confirmation is not None:
         confirm(plan.confirmation, ask)
-    return _run(project, env, plan, options, fleet, parallel, events)
+    _record_planned(project, env, planned)
+    run = _Run(project, env, plan, planner, settings.lock_wait, events, fleet.max_failures)
+    return _run(run, parallel)
+
+
+def _failed_before(project: Project, env: Environment, chosen: list[Target]) -> set[str]:
+    path = fleet_record.record_path(project.config, env.key)
+    record = fleet_record.read_record(path, env.key)
+    names = {t.name for t in chosen}
+    return {name for name, state in record.targets.items() if state.failure and name in names}
 
 
 def _plan_all(
-    project: Project, chosen: list[Target], options: ApplyOptions, parallel: int
+    project: Project, chosen: list[Target], planner: Planner, parallel: int
 ) -> list[TargetPlan]:
     """Connect, plan and close each target, `parallel` at a time: no connection is held by
     a target waiting for its turn."""
@@ -337,7 +254,7 @@ def _plan_all(
             with target_session(project.config, target, create=False) as session:
                 history = session.applied()
                 refuse_stopped(session, project, history)
-                plan = plan_apply(project, session, history, options)
+                plan = planner(project, session, history)
                 return TargetPlan(target, plan, history=tuple(history))
         except SqlstageError as error:
             return TargetPlan(target, error=named(target.name, error))
@@ -348,39 +265,41 @@ def _plan_all(
 
 def _fleet_plan(
     env: Environment,
+    direction: Direction,
     planned: list[TargetPlan],
-    project: Project,
     fleet: FleetOptions,
-    earlier: dict[str, fleet_record.TargetFailure],
+    failed_before: set[str],
 ) -> FleetPlan:
     steps: dict[str, Step] = {}
-    lacking: dict[str, int] = {}
+    counts: dict[str, int] = {}
     for item in planned:
         for step in item.plan.steps if item.plan else ():
             steps.setdefault(step.name, step)
-            lacking[step.name] = lacking.get(step.name, 0) + 1
-    order = [m for m in project.catalog.migrations if m.name in steps]
+            counts[step.name] = counts.get(step.name, 0) + 1
+    order = sorted(steps.values(), key=lambda step: step.migration.number)
+    if direction is Direction.DOWN:
+        order.reverse()
     runnable = [t for t in planned if t.plan is not None and not t.plan.empty]
     confirmation = None
     if runnable:
-        lead = runnable[0].plan
-        assert lead is not None
+        plans = [t.plan for t in runnable if t.plan is not None]
         count = len(runnable)
         confirmation = replace(
-            lead,
+            plans[0],
             environment=replace(
                 env, name=f"{count} target{'s' if count != 1 else ''} of {env.name}"
             ),
-            steps=tuple(steps[m.name] for m in order),
+            steps=tuple(order),
             renames=(),
-            adopt=any(t.plan.adopt for t in runnable if t.plan),
-            backup=all(t.plan.backup for t in runnable if t.plan),
+            adopt=any(p.adopt for p in plans),
+            backup=all(p.backup for p in plans),
         )
-    canaries = _canaries(env, runnable, set(earlier) if fleet.resume else set())
+    canaries = _canaries(env, runnable, failed_before if fleet.resume else set())
     return FleetPlan(
         env,
+        direction,
         tuple(planned),
-        tuple((m, lacking[m.name]) for m in order),
+        tuple((step.migration, counts[step.name]) for step in order),
         canaries,
         confirmation,
     )
@@ -391,38 +310,38 @@ def _canaries(env: Environment, runnable: list[TargetPlan], earlier: set[str]) -
     already up to date, or narrowed away by --target, has nothing to prove)."""
     names = [t.target.name for t in runnable]
     chosen = [name for name in names if name in earlier]
-    if isinstance(env.canary, tuple):
-        chosen += [name for name in env.canary if name in names and name not in chosen]
-    else:
+    if env.canary_names:
+        chosen += [name for name in env.canary_names if name in names and name not in chosen]
+    elif isinstance(env.canary, int):
         chosen += [name for name in names if name not in chosen][: env.canary]
     return tuple(chosen)
 
 
 def _refuse(env: Environment, plan: FleetPlan, max_failures: int) -> None:
     """The rules, before anything changes: a refusal of any target's plan refuses the run;
-    targets that cannot be planned (unreachable, refused) count as failures."""
-    for item in plan.to_run:
-        assert item.plan is not None
-        if item.plan.refusals:
-            refusal = item.plan.refusals[0]
-            same = sum(1 for t in plan.to_run if t.plan and t.plan.refusals)
-            scope = (
-                f"every target of {env.key} ({same})"
-                if same == len(plan.to_run) and same > 1
-                else f"{item.target.name}" + (f" and {same - 1} more" if same > 1 else "")
-            )
-            raise _with_message(
-                refusal,
-                f"{refusal.message} (refused for {scope}; nothing was changed on any target)",
-            )
+    more than `max_failures` targets that cannot be planned (unreachable, refused) too."""
+    refused = [t for t in plan.to_run if t.plan is not None and t.plan.refusals]
+    if refused:
+        first = refused[0]
+        assert first.plan is not None
+        refusal = first.plan.refusals[0]
+        if len(refused) == len(plan.to_run) and len(refused) > 1:
+            scope = f"every target of {env.key} ({len(refused)})"
+        else:
+            more = f" and {len(refused) - 1} more" if len(refused) > 1 else ""
+            scope = f"{first.target.name}{more}"
+        raise _with_message(
+            refusal,
+            f"{refusal.message} (refused for {scope}; nothing was changed on any target)",
+        )
     errors = plan.errors
     if len(errors) > max_failures:
-        first = errors[0].error
-        assert first is not None
+        error = errors[0].error
+        assert error is not None
         names = ", ".join(t.target.name for t in errors[:5])
         raise _with_message(
-            first,
-            f"{first.message} ({len(errors)} of {len(plan.targets)} targets cannot be "
+            error,
+            f"{error.message} ({len(errors)} of {len(plan.targets)} targets cannot be "
             f"planned: {names}; nothing was changed)",
         )
 
@@ -464,96 +383,91 @@ class _Run:
     project: Project
     env: Environment
     plan: FleetPlan
-    options: ApplyOptions
-    log: RunLog
+    planner: Planner
+    lock_wait: float
     events: FleetEvents
     max_failures: int
+    log: RunLog | None = None
     stop: threading.Event = field(default_factory=threading.Event)
-    interrupted: KeyboardInterrupt | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    interrupted: KeyboardInterrupt | None = None
     failures: int = 0
     finished: int = 0
     status_written: bool = False
 
 
-def _run(
-    project: Project,
-    env: Environment,
-    plan: FleetPlan,
-    options: ApplyOptions,
-    fleet: FleetOptions,
-    parallel: int,
-    events: FleetEvents,
-) -> FleetResult:
+def _run(run: _Run, parallel: int) -> FleetResult:
+    project, env, plan = run.project, run.env, run.plan
     secrets = [t.target.url.password for t in plan.targets if t.target.url.password]
     outcomes = [TargetOutcome(t.target.name, error=t.error) for t in plan.errors]
+    run.failures = len(outcomes)
+    verb = plan.direction.value
     with signals_as_interrupts(), RunLog(project.config.log_dir, env.key, secrets) as log:
-        run = _Run(
-            project, env, plan, options, log, events, fleet.max_failures, failures=len(outcomes)
-        )
-        log.write(f"sqlstage {__version__} apply {env.key} by {current_user()}")
+        run.log = log
+        log.write(f"sqlstage {__version__} {verb} {env.key} by {current_user()}")
         log.write(
             f"fleet {env.key}: {len(plan.targets)} targets, {len(plan.to_run)} to change, "
             f"canaries {', '.join(plan.canaries) or 'none'}, {parallel} at a time"
         )
+        log.write("plan: " + ", ".join(f"{m.name} on {n}" for m, n in plan.counts))
         for item in plan.errors:
             log.write(f"not planned: {item.error}")
-        outcomes += _drive(run, plan, fleet, parallel)
-        failed = [o for o in outcomes if o.error is not None]
-        log.write(_summary(env, plan, outcomes))
-    result = FleetResult(
-        plan,
-        tuple(outcomes),
-        log.path,
-        run.status_written,
-        fleet_record.record_path(project.config, env.key),
-    )
+        outcomes += _drive(run, parallel)
+        summary = _summary(env, plan, outcomes)
+        log.write(summary)
     if run.interrupted is not None:
         raise run.interrupted
+    failed = [o for o in outcomes if o.error is not None]
     if failed:
+        first = failed[0].error
         raise FleetFailed(
-            _summary(env, plan, outcomes),
+            summary,
             f"fix the cause on {'them' if len(failed) > 1 else 'it'}, then run `sqlstage "
-            f"apply {env.key} --resume`; log: {log.path}",
-            failed[0].error.exit_code if failed[0].error else ExitCode.MIGRATION_FAILED,
+            f"{verb} {env.key} --resume`; log: {log.path}",
+            first.exit_code if first is not None else ExitCode.MIGRATION_FAILED,
         )
-    return result
+    record = fleet_record.record_path(project.config, env.key)
+    return FleetResult(plan, tuple(outcomes), log.path, run.status_written, record)
 
 
-def _drive(run: _Run, plan: FleetPlan, fleet: FleetOptions, parallel: int) -> list[TargetOutcome]:
+def _drive(run: _Run, parallel: int) -> list[TargetOutcome]:
     """Canaries one by one, then the rest `parallel` at a time; no new target after more
     than `max_failures` failed, or after Ctrl-C (running ones finish their migration)."""
+    plan = run.plan
     by_name = {t.target.name: t for t in plan.to_run}
     canaries = [by_name[name] for name in plan.canaries]
     rest = [t for t in plan.to_run if t.target.name not in plan.canaries]
     total = len(plan.to_run)
-    outcomes: list[TargetOutcome] = []
+    submitted: list[Future[TargetOutcome]] = []
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="target") as pool:
+
+        def start(items: list[TargetPlan]) -> None:
+            futures = [pool.submit(_one, run, item, total) for item in items]
+            submitted.extend(futures)
+            pending = set(futures)
+            while pending:  # a timeout, so that Ctrl-C and SIGTERM reach this thread
+                _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+
         try:
             for item in canaries:
-                outcomes += _wait([pool.submit(_one, run, item, fleet, total)])
-            futures = [pool.submit(_one, run, item, fleet, total) for item in rest]
-            outcomes += _wait(futures)
+                start([item])
+            start(rest)
         except KeyboardInterrupt as interrupt:
             run.stop.set()
             run.interrupted = interrupt
-            run.log.write("INTERRUPTED: no new target starts; running ones finish their migration")
-            outcomes += _finish(futures if "futures" in locals() else [])
-    return outcomes
+            _write(run, "INTERRUPTED: no new target starts; running ones finish their migration")
+        return _results(submitted)
 
 
-def _wait(futures: list[Future[TargetOutcome]]) -> list[TargetOutcome]:
-    outcomes = []
-    pending = set(futures)
-    while pending:
-        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-        for future in done:
-            outcomes.append(future.result())
-    return outcomes
+def _write(run: _Run, text: str) -> None:
+    if run.log is not None:
+        with run.lock:
+            run.log.write(text)
 
 
-def _finish(futures: list[Future[TargetOutcome]]) -> list[TargetOutcome]:
-    """After Ctrl-C: wait for the running targets (a second Ctrl-C waits on)."""
+def _results(futures: list[Future[TargetOutcome]]) -> list[TargetOutcome]:
+    """Every target's outcome, waiting for those still running (a second Ctrl-C waits on:
+    they stop after the migration they are in)."""
     outcomes = []
     for future in futures:
         while True:
@@ -565,10 +479,10 @@ def _finish(futures: list[Future[TargetOutcome]]) -> list[TargetOutcome]:
     return outcomes
 
 
-def _one(run: _Run, item: TargetPlan, fleet: FleetOptions, total: int) -> TargetOutcome:
+def _one(run: _Run, item: TargetPlan, total: int) -> TargetOutcome:
     """One target's turn: opened, locked, planned again inside the lock, run, recorded."""
     name = item.target.name
-    if run.stop.is_set():
+    if run.stop.is_set() or run.log is None:
         return TargetOutcome(name, started=False)
     section = _Section(run.log, run.lock, name)
     history: list[AppliedMigration] = list(item.history)
@@ -576,43 +490,40 @@ def _one(run: _Run, item: TargetPlan, fleet: FleetOptions, total: int) -> Target
     try:
         with target_session(run.project.config, item.target) as session:
             section.write(f"target {session.url.masked}: {session.info.describe()}")
-            with session.locked(
-                run.options.lock_wait,
-                lambda who: section.write(f"waiting for the run lock, held by {who}"),
-            ):
+            with session.locked(run.lock_wait, lambda who: section.write(f"waiting for {who}")):
                 history = session.applied()
                 refuse_stopped(session, run.project, history)
-                outcome, history = _apply_target(run, session, section, history)
+                outcome, history = _run_target(run, session, section, history)
     except SqlstageError as error:
         section.write(f"ERROR: {error}")
         outcome = TargetOutcome(name, error=named(name, error))
     finally:
         section.close()
-        outcome = _ended(run, item, outcome, history, total)
+        outcome = _ended(run, outcome, history, total)
     return outcome
 
 
-def _apply_target(
+def _run_target(
     run: _Run, session: Session, section: _Section, history: list[AppliedMigration]
 ) -> tuple[TargetOutcome, list[AppliedMigration]]:
+    """Plan the target again inside its lock and run the confirmed steps it still needs."""
     name = section.name
-    confirmed = {m.name for m, _ in run.plan.lacking}
-    plan = plan_apply(run.project, session, history, replace(run.options, yes=True))
+    confirmed = {m.name for m, _ in run.plan.counts}
+    plan = run.planner(run.project, session, history)
     plan = replace(plan, steps=tuple(s for s in plan.steps if s.name in confirmed))
     if plan.refusals:
         raise plan.refusals[0]
     if plan.empty:
-        section.write("up to date (another run got here first)")
+        section.write("nothing left to do (another run got here first)")
         return TargetOutcome(name, up_to_date=True), history
     if plan.backup:
         session.driver.check_backup()
         section.write(f"backup: {backup(run.project, session)}")
-    done: list[Step] = []
     try:
         done = execute(session, plan, section, QUIET, stop=run.stop.is_set)
     except SqlstageError as error:
         section.write(f"ERROR: {error}")
-        with suppress(Exception):
+        with suppress(Exception):  # what committed before the failure
             session.driver.recover()
             history = session.applied()
         return TargetOutcome(name, error=named(name, error)), history
@@ -620,24 +531,21 @@ def _apply_target(
 
 
 def _ended(
-    run: _Run,
-    item: TargetPlan,
-    outcome: TargetOutcome,
-    history: list[AppliedMigration],
-    total: int,
+    run: _Run, outcome: TargetOutcome, history: list[AppliedMigration], total: int
 ) -> TargetOutcome:
     """Record the target's place (and failure) in the fleet's record and status.json; stop
     starting new targets when too many failed; tell the caller."""
     project, env = run.project, run.env
-    state = fleet_record.target_state(history, project.catalog)
+    catalog = project.catalog
+    state = fleet_record.target_state(history, catalog)
     if outcome.error is not None:
-        missing = next(
-            (m for m, _ in run.plan.lacking if not state.has(m.name, project.catalog)), None
+        up = run.plan.direction is Direction.UP
+        stuck = next(
+            (m for m, _ in run.plan.counts if state.has(m.name, catalog) != up),
+            None,
         )
-        state = replace(
-            state,
-            failure=fleet_record.failure(missing.name if missing else "?", outcome.error.message),
-        )
+        where = stuck.name if stuck else "?"
+        state = replace(state, failure=fleet_record.failure(where, outcome.error.message))
     with run.lock:
         if outcome.error is not None:
             run.failures += 1
@@ -647,19 +555,17 @@ def _ended(
         finished = run.finished
     try:
         record = fleet_record.update_targets(project.config, env.key, {outcome.name: state})
-        written = fleet_record.record_status(
-            project.config, project.catalog, env, record, [history]
-        )
+        written = fleet_record.record_status(project.config, catalog, env, record, [history])
         run.status_written = run.status_written or written
     except SqlstageError as error:
-        run.log.write(f"{outcome.name}: the record was not updated: {error}")
+        _write(run, f"{outcome.name}: the record was not updated: {error}")
     run.events.target_finished(outcome, finished, total)
     return outcome
 
 
 def _record_planned(project: Project, env: Environment, planned: list[TargetPlan]) -> bool:
-    """Before the run: every reached target's place, from the history just read (a failure
-    recorded earlier stays until the target gets past it)."""
+    """Every reached target's place, from the history just read (a failure recorded
+    earlier stays until the target gets past it); returns whether status.json changed."""
     catalog = project.catalog
     states = {
         t.target.name: fleet_record.target_state(t.history, catalog)
@@ -679,15 +585,24 @@ def _record_planned(project: Project, env: Environment, planned: list[TargetPlan
 
 
 def _summary(env: Environment, plan: FleetPlan, outcomes: Sequence[TargetOutcome]) -> str:
-    """`pro: 58 of 60 targets changed, 2 failed (tenant_17: ..., tenant_311: ...)`"""
+    """`pro: 58 of 60 targets changed, 2 failed (target tenant_17: ...; ...)`"""
     changed = [o for o in outcomes if o.done]
     failed = [o for o in outcomes if o.error is not None]
     waiting = [o for o in outcomes if not o.started]
     parts = [f"{env.key}: {len(changed)} of {len(plan.targets)} targets changed"]
     if failed:
-        shown = "; ".join(f"{o.error.message}" for o in failed[:5] if o.error)
+        shown = "; ".join(o.error.message for o in failed[:5] if o.error is not None)
         more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
         parts.append(f"{len(failed)} failed ({shown}{more})")
     if waiting:
         parts.append(f"{len(waiting)} not started")
     return ", ".join(parts)
+
+
+def refused_everywhere(plan: FleetPlan) -> Refused | None:
+    """For callers that show a dry run: the refusal the run would make, if any."""
+    try:
+        _refuse(plan.environment, plan, max_failures=len(plan.targets))
+    except Refused as refusal:
+        return refusal
+    return None

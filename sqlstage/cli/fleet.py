@@ -24,6 +24,7 @@ class FleetScreen:
     def __init__(self, state: State) -> None:
         self.state = state
         self.bar: Any = None
+        self.past = "applied"
 
     def warning(self, text: str) -> None:
         click.secho(f"warning: {text}", fg="yellow", err=True)
@@ -34,16 +35,22 @@ class FleetScreen:
         )
         env, total = plan.environment, len(plan.targets)
         runnable = len(plan.to_run)
-        if not plan.lacking and not plan.errors:
-            click.echo(f"{env.key}: all {plural(total, 'target')} are up to date")
+        from sqlstage.plan import Direction
+
+        up = plan.direction is Direction.UP
+        self.past = plan.direction.past
+        if not plan.counts and not plan.errors:
+            done = "are up to date" if up else "have nothing to roll back"
+            click.echo(f"{env.key}: all {plural(total, 'target')} {done}")
             return
         click.echo(
-            f"Plan for {env.label}: {plural(len(plan.lacking), 'migration')} on "
-            f"{runnable} of {plural(total, 'target')}"
+            f"{'Plan' if up else 'Rollback plan'} for {env.label}: "
+            f"{plural(len(plan.counts), 'migration')} on {runnable} of {plural(total, 'target')}"
         )
-        width = max((len(m.name) for m, _ in plan.lacking), default=0)
-        for migration, count in plan.lacking:
-            click.echo(f"  {migration.name:<{width}}  lacking on {count} of {total}")
+        width = max((len(m.name) for m, _ in plan.counts), default=0)
+        for migration, count in plan.counts:
+            how = "lacking on" if up else "to roll back on"
+            click.echo(f"  {migration.name:<{width}}  {how} {count} of {total}")
         for item in plan.errors:
             click.secho(f"  cannot plan: {item.error}", fg="red", err=True)
         if plan.canaries:
@@ -65,7 +72,7 @@ class FleetScreen:
         elif outcome.up_to_date:
             click.echo(f"  {where}: up to date")
         else:
-            click.echo(f"  {where}: applied {', '.join(outcome.done) or 'nothing'}")
+            click.echo(f"  {where}: {self.past} {', '.join(outcome.done) or 'nothing'}")
 
     def _bar(self, outcome: TargetOutcome, total: int) -> None:
         if self.bar is None:
@@ -83,8 +90,9 @@ class FleetScreen:
 
 def report(project: Project, result: FleetResult, started: float) -> None:
     applied = [o for o in result.outcomes if o.done]
+    verb = result.plan.direction.past.capitalize()
     click.secho(
-        f"Applied to {len(applied)} of {plural(len(result.plan.targets), 'target')} of "
+        f"{verb} on {len(applied)} of {plural(len(result.plan.targets), 'target')} of "
         f"{result.plan.environment.key} in {time.perf_counter() - started:.1f} s",
         fg="green",
     )

@@ -1,0 +1,202 @@
+"""A fleet's targets: the databases (or schemas) one environment names, each with a stable
+name, opened as one database through `session.open_session`.
+
+    [environments.pro]
+    targets = ["env:TENANT_A_URL", "env:TENANT_B_URL"]   # or targets_file = "tenants.txt"
+    # schemas = ["tenant_a", "tenant_b"] with url = "env:PRO_URL"
+
+A target's name is the name before its URL in the targets_file, its schema, or its URL's
+`host:port/database` (never the user or password); the fleet's record (`fleet_record`) is
+kept by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlstage import fleet_record
+from sqlstage.config import Config, Environment, resolve_url
+from sqlstage.errors import ConfigError, Refused
+from sqlstage.history import AppliedMigration
+from sqlstage.project import Project
+from sqlstage.session import Session, open_session
+from sqlstage.urls import DatabaseUrl
+
+
+@dataclass(frozen=True)
+class Target:
+    """One database (or schema) of a fleet. `environment` is the fleet's, with `url` the
+    target's own spec, so every rule and message of one database holds for it."""
+
+    name: str
+    environment: Environment
+    url: DatabaseUrl = field(repr=False)
+    schema: str | None = None
+
+
+def targets(
+    config: Config,
+    env: Environment,
+    ask: Callable[[str], str] | None = None,
+    only: Sequence[str] = (),
+) -> list[Target]:
+    """The fleet's targets in configured order (narrowed to `only`, by name). URLs from
+    `env:VAR` are read here; names are stable: given in targets_file, the schema's name, or
+    the URL's host, port and database (never its user or password)."""
+    if not env.is_fleet:
+        raise ConfigError(f"{env.key} is one database, not a fleet: it has no targets")
+    if env.schemas:
+        base = resolve_url(config, env, ask)
+        found = [_schema_target(env, base, schema) for schema in env.schemas]
+    elif env.targets_file:
+        found = _from_file(config, env)
+    else:
+        found = [_target(config, env, None, spec, "sqlstage.toml") for spec in env.targets]
+    _check_unique(env, found)
+    names = {target.name for target in found}
+    unknown = [name for name in env.canary_names if name not in names]
+    if unknown:
+        raise ConfigError(
+            f"environments.{env.key}.canary names {unknown[0]}, which is not one of its targets",
+            f"a target's name is its schema, the name before its URL in the targets_file, or "
+            f"host:port/database (`sqlstage check {env.key}` lists them)",
+        )
+    return _narrowed(env, found, only)
+
+
+def _target(config: Config, env: Environment, name: str | None, spec: str, where: str) -> Target:
+    target_env = replace(env, url=spec)
+    try:
+        url = resolve_url(config, target_env)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error.message}", error.fix) from error
+    return Target(name or derived_name(url, config.root), target_env, url)
+
+
+def _schema_target(env: Environment, base: DatabaseUrl, schema: str) -> Target:
+    if base.dialect != "postgresql":
+        raise ConfigError(
+            f"environments.{env.key}.schemas: schema-per-tenant needs PostgreSQL "
+            f"({base.masked} is {base.dialect})"
+        )
+    if "options=" in base.raw:
+        raise ConfigError(
+            f"environments.{env.key}: a fleet of schemas sets each one's search_path through "
+            "the URL's options parameter, which this URL already gives",
+            "move those settings into the migrations, or drop options= from the URL",
+        )
+    joiner = "&" if "?" in base.raw else "?"
+    option = f"{joiner}options=-csearch_path%3D{schema}"
+    url = replace(base, raw=base.raw + option, masked=base.masked + option)
+    return Target(schema, env, url, schema)
+
+
+def _from_file(config: Config, env: Environment) -> list[Target]:
+    """targets_file: a URL or env:VAR a line, optionally after a name (`acme env:ACME_URL`);
+    blank lines and `#` comments skipped."""
+    path = config.root / (env.targets_file or "")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(
+            f"environments.{env.key}.targets_file: cannot read {path}: {err.strerror}",
+            "create it with one URL (or env:VAR) a line; keep it out of git",
+        ) from err
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
+        if not words:
+            continue
+        if len(words) > 2:
+            raise ConfigError(f"{path}:{number}: expected `URL` or `NAME URL`, not more words")
+        name, spec = (None, words[0]) if len(words) == 1 else (words[0], words[1])
+        found.append(_target(config, env, name, spec, f"{path}:{number}"))
+    if not found:
+        raise ConfigError(f"{path}: lists no targets", "one URL (or env:VAR) a line")
+    return found
+
+
+def derived_name(url: DatabaseUrl, root: Path) -> str:
+    """`127.0.0.1:5433/tenant_01` for a server, the file's path (relative to the project)
+    for SQLite."""
+    if url.sqlite_path is not None:
+        path = url.sqlite_path
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    rest = url.masked.split("://", 1)[-1].split("?", 1)[0]
+    return rest.rpartition("@")[2] or "local"
+
+
+def _check_unique(env: Environment, found: list[Target]) -> None:
+    seen: set[str] = set()
+    for target in found:
+        if target.name in seen:
+            raise ConfigError(
+                f"{env.key}: two targets are both named {target.name}",
+                "each database of a fleet is listed once",
+            )
+        seen.add(target.name)
+
+
+def _narrowed(env: Environment, found: list[Target], only: Sequence[str]) -> list[Target]:
+    if not only:
+        return found
+    names = {target.name for target in found}
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        shown = ", ".join(sorted(names)[:5]) + (" ..." if len(names) > 5 else "")
+        raise ConfigError(f"--target {unknown[0]}: {env.key} has no such target (it has {shown})")
+    return [target for target in found if target.name in only]
+
+
+@contextmanager
+def target_session(
+    config: Config, target: Target, create: bool = True, verify_identity: bool = True
+) -> Iterator[Session]:
+    """The target opened as one database; a tenant schema that does not exist is refused
+    (its search_path would fall through to another schema)."""
+    session = open_session(
+        config, target.environment, create=create, verify_identity=verify_identity, url=target.url
+    )
+    with session:
+        actual = getattr(session.driver, "schema", None)
+        if target.schema is not None and actual != target.schema:
+            raise Refused(
+                f"schema {target.schema} does not exist in {session.url.masked}; nothing "
+                "was changed",
+                f"create it (CREATE SCHEMA {target.schema}) or remove it from schemas",
+            )
+        yield session
+
+
+class TargetProject(Project):
+    """The project as one target of a fleet sees it: the environment is that one database,
+    so `sqlstage.commands` (repair, baseline, check, status --live) runs on it with every
+    rule of one database; what it records goes to the fleet's record and status.json's
+    entry for the fleet, not over it."""
+
+    def __init__(self, project: Project, target: Target) -> None:
+        env = target.environment
+        self.fleet_config = project.config
+        self.target = target
+        one = replace(
+            env,
+            url=target.url.raw if target.schema else env.url,
+            targets=(),
+            targets_file=None,
+            schemas=(),
+        )
+        super().__init__(
+            replace(project.config, environments={**project.config.environments, env.key: one})
+        )
+
+    def record_status(
+        self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
+    ) -> bool:
+        config, key = self.fleet_config, environment.key
+        state = fleet_record.target_state(history, self.catalog)
+        record = fleet_record.update_targets(config, key, {self.target.name: state})
+        fleet_env = config.environment(key)
+        return fleet_record.record_status(config, self.catalog, fleet_env, record, [history])
