@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlstage.catalog import Catalog
 from sqlstage.config import Config, Environment
-from sqlstage.errors import StatusFileError
-from sqlstage.history import AppliedMigration
+from sqlstage.errors import ConfigError, StatusFileError
+from sqlstage.history import AppliedMigration, Origin
 from sqlstage.status_file import (
     EnvironmentState,
     Recorded,
@@ -217,9 +217,14 @@ def fleet_entry(
                 at = utc_stamp(row.applied_at)
                 old = rows.get(row.migration)
                 if old is None or (old.applied_at or "") < at:
+                    # a run on any target is a rehearsal, whatever the others recorded
+                    ran = old is not None and old.origin is Origin.RAN
+                    origin = Origin.RAN if ran else row.origin
                     rows[row.migration] = Recorded(
-                        row.migration, at, row.checksum, row.out_of_order, row.origin
+                        row.migration, at, row.checksum, row.out_of_order, origin
                     )
+                elif row.origin is Origin.RAN and old.origin is not Origin.RAN:
+                    rows[row.migration] = replace(old, origin=Origin.RAN)
         kept = [
             replace(rows[m.name], targets=counts[m.name])
             for m in catalog.migrations
@@ -282,3 +287,19 @@ def _names(names: Sequence[str], limit: int = 5) -> str:
 
 def failures(record: FleetRecord) -> list[tuple[str, TargetFailure]]:
     return sorted((name, state.failure) for name, state in record.targets.items() if state.failure)
+
+
+def pending_on(config: Config, catalog: Catalog, key: str, names: Sequence[str]) -> list[str]:
+    """Offline: the migrations some of the named targets lack, from the record."""
+    env = config.environment(key)
+    if not env.is_fleet:
+        raise ConfigError(f"--target is for fleets; {key} is one database")
+    record = read_record(record_path(config, key), key)
+    unknown = [name for name in names if name not in record.targets]
+    if unknown:
+        raise ConfigError(
+            f"{key}'s record ({record_path(config, key).name}) has no target {unknown[0]}",
+            f"`sqlstage status --live {key} --write` records every target",
+        )
+    states = [record.targets[name] for name in names]
+    return [m.name for m in catalog.migrations if not all(s.has(m.name, catalog) for s in states)]

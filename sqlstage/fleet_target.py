@@ -13,17 +13,22 @@ kept by name.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from sqlstage import fleet_record
 from sqlstage.config import Config, Environment, resolve_url
-from sqlstage.errors import ConfigError, Refused
+from sqlstage.errors import ConfigError, Refused, SqlstageError
 from sqlstage.history import AppliedMigration
 from sqlstage.project import Project
 from sqlstage.session import Session, open_session
+from sqlstage.status_file import EnvironmentState, Recorded, StatusFile, with_environment
 from sqlstage.urls import DatabaseUrl
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,32 @@ class TargetProject(Project):
         super().__init__(
             replace(project.config, environments={**project.config.environments, env.key: one})
         )
+        self.__dict__["catalog"] = project.catalog  # one catalog for the fleet: files read once
+
+    @property
+    def key(self) -> str:
+        return self.target.environment.key
+
+    def state(self) -> fleet_record.TargetState | None:
+        """What the fleet's record says of this target."""
+        path = fleet_record.record_path(self.fleet_config, self.key)
+        return fleet_record.read_record(path, self.key).targets.get(self.target.name)
+
+    def read_status(self) -> StatusFile:
+        """status.json as this target sees it: its environment's entry is the target's
+        place in the fleet's record (checksums are in the database)."""
+        status = super().read_status()
+        state = self.state()
+        if state is None:
+            return with_environment(status, self.key, EnvironmentState(self.key, complete=True))
+        names = [m.name for m in self.catalog.migrations if state.has(m.name, self.catalog)]
+        entry = EnvironmentState(
+            self.target.environment.name,
+            state.last_applied,
+            state.applied_at,
+            tuple(Recorded(name) for name in names),
+        )
+        return with_environment(status, self.key, entry)
 
     def record_status(
         self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
@@ -200,3 +231,42 @@ class TargetProject(Project):
         record = fleet_record.update_targets(config, key, {self.target.name: state})
         fleet_env = config.environment(key)
         return fleet_record.record_status(config, self.catalog, fleet_env, record, [history])
+
+
+def target_projects(
+    project: Project,
+    environment: str,
+    only: Sequence[str] = (),
+    ask: Callable[[str], str] | None = None,
+) -> list[TargetProject]:
+    """Each chosen target of the fleet as a project of one database (`sqlstage.commands`
+    runs on it unchanged)."""
+    env = project.config.environment(environment)
+    return [TargetProject(project, t) for t in targets(project.config, env, ask, only)]
+
+
+def one_target(project: Project, environment: str, only: Sequence[str], what: str) -> TargetProject:
+    """The one target a command that changes records (repair, baseline) works on."""
+    if len(only) != 1:
+        raise ConfigError(
+            f"{environment} is a fleet: {what} works on one target at a time",
+            f"name it: --target NAME (`sqlstage check {environment}` lists them)",
+        )
+    return target_projects(project, environment, only)[0]
+
+
+def each(
+    projects: Sequence[TargetProject], action: Callable[[TargetProject], T], parallel: int
+) -> list[tuple[str, T | SqlstageError]]:
+    """`action` on every target, `parallel` at a time, in the targets' order: its result
+    or the error it raised (its message naming the target)."""
+
+    def one(project: TargetProject) -> T | SqlstageError:
+        try:
+            return action(project)
+        except SqlstageError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="target") as pool:
+        results = list(pool.map(one, projects))
+    return [(p.target.name, result) for p, result in zip(projects, results, strict=True)]

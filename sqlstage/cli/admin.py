@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -52,14 +52,29 @@ def new(state: State, name: str) -> None:
     click.echo(relative(new_migration(project.config.migrations_dir, name), Path.cwd()))
 
 
+def target_option(command: Any) -> Any:
+    return click.option(
+        "--target",
+        "only",
+        multiple=True,
+        metavar="NAME",
+        help="A fleet: this target (repeatable where it makes sense).",
+    )(command)
+
+
 @cli.command()
 @click.argument("environment")
+@target_option
 @click.pass_obj
-def check(state: State, environment: str) -> None:
-    """Test ENVIRONMENT's connection and show what it is; changes nothing."""
+def check(state: State, environment: str, only: tuple[str, ...]) -> None:
+    """Test ENVIRONMENT's connection and show what it is; changes nothing. On a fleet, a
+    line per target."""
     from sqlstage import commands
 
     project = state.project()
+    if project.config.environment(environment).is_fleet:
+        _check_fleet(state, project, environment, only)
+        return
     report = commands.check(project, environment, TerminalAsk(state), Screen(state))
     info = report.info
     click.echo(f"  server    {info.product} {info.version}")
@@ -91,6 +106,36 @@ def check(state: State, environment: str) -> None:
     )
     if report.refusal is not None:
         raise report.refusal
+
+
+def _check_fleet(state: State, project: Project, environment: str, only: tuple[str, ...]) -> None:
+    from sqlstage import commands
+    from sqlstage.cli.fleet import remember_secrets
+    from sqlstage.fleet_target import each, target_projects
+    from sqlstage.interaction import QUIET
+
+    ask = TerminalAsk(state)
+    projects = target_projects(project, environment, only, ask.secret)
+    remember_secrets(state, [p.target for p in projects])
+    env = project.config.environment(environment)
+    results = each(projects, lambda p: commands.check(p, environment, ask, QUIET), env.parallel)
+    click.echo(f"{env.label}: a fleet of {plural(len(results), 'target')}")
+    problems: list[Exception] = []
+    for name, report in results:
+        if isinstance(report, commands.CheckReport):
+            last = report.last_applied
+            where = f"last {last.migration}" if last else "nothing applied yet"
+            line = f"  {name}  {report.info.product} {report.info.version}, {where}"
+            if report.refusal is not None:
+                problems.append(report.refusal)
+                click.secho(f"{line}: {report.refusal.message}", fg="red")
+            else:
+                click.echo(line)
+        else:
+            problems.append(report)
+            click.secho(f"  {name}  {report.message}", fg="red")
+    if problems:
+        raise problems[0]
 
 
 @cli.command()
@@ -148,6 +193,7 @@ def agents(state: State, target: Path | None) -> None:
     help="Make the history follow MIGRATION's file, renamed after it ran (same number and SQL).",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@target_option
 @lock_wait_option
 @click.pass_obj
 def repair(
@@ -156,6 +202,7 @@ def repair(
     migration: str,
     action: str | None,
     yes: bool,
+    only: tuple[str, ...],
     lock_wait: float,
 ) -> None:
     """Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL (but --resume,
@@ -167,7 +214,7 @@ def repair(
         raise click.UsageError(
             "say what to do: --mark-applied, --forget, --accept, --resume or --rename"
         )
-    project = state.project()
+    project = _one_database(state, environment, only, "repair")
     with closing(Screen(state, lock_wait)) as screen:
         result = commands.repair(
             project,
@@ -180,7 +227,35 @@ def repair(
             screen,
         )
     click.echo(result.done)
-    click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
+    _updated(project)
+
+
+def _one_database(state: State, environment: str, only: tuple[str, ...], what: str) -> Project:
+    """The project, or on a fleet the one target --target names, as a project of its own."""
+    project = state.project()
+    if not project.config.environment(environment).is_fleet:
+        if only:
+            raise click.UsageError(f"--target is for fleets; {environment} is one database")
+        return project
+    from sqlstage.cli.fleet import remember_secrets
+    from sqlstage.fleet_target import one_target
+
+    target = one_target(project, environment, only, what)
+    remember_secrets(state, [target.target])
+    return target
+
+
+def _updated(project: Project) -> None:
+    """The files to commit after a change of records."""
+    from sqlstage.fleet_target import TargetProject
+
+    paths = [project.config.status_file]
+    if isinstance(project, TargetProject):
+        from sqlstage.fleet_record import record_path
+
+        paths.insert(0, record_path(project.fleet_config, project.key))
+    for path in paths:
+        click.echo(f"updated {relative(path, Path.cwd())}: commit it")
 
 
 @cli.command()
@@ -192,6 +267,7 @@ def repair(
     is_flag=True,
     help="Mark a database that has migrations but no environment marker as ENVIRONMENT.",
 )
+@target_option
 @lock_wait_option
 @click.pass_obj
 def baseline(
@@ -200,6 +276,7 @@ def baseline(
     migration: str | None,
     yes: bool,
     adopt: bool,
+    only: tuple[str, ...],
     lock_wait: float,
 ) -> None:
     """Mark ENVIRONMENT as having reached MIGRATION without running anything.
@@ -209,7 +286,7 @@ def baseline(
     """
     from sqlstage import commands
 
-    project = state.project()
+    project = _one_database(state, environment, only, "baseline")
     env = project.config.environment(environment)
     target = migration or _recorded_last(project, env.key)
 
@@ -237,7 +314,7 @@ def baseline(
         return
     click.secho(f"Baselined {env.key} at {result.migrations[-1].name}", fg="green")
     if result.status_written:
-        click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
+        _updated(project)
 
 
 def _recorded_last(project: Project, key: str) -> str:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,9 +15,38 @@ from sqlstage.cli.guard import Screen, TerminalAsk, lock_wait_option
 from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
-    from sqlstage.commands import ApplyOptions, RunResult
+    from sqlstage.commands import ApplyOptions, RollbackOptions, RunResult
     from sqlstage.plan import Plan
     from sqlstage.project import Project
+
+
+def fleet_options(command: Any) -> Any:
+    """--target, --max-failures, --resume: for an environment that is a fleet."""
+    for option in reversed(
+        [
+            click.option(
+                "--target",
+                "only",
+                multiple=True,
+                metavar="NAME",
+                help="A fleet: only this target (repeatable).",
+            ),
+            click.option(
+                "--max-failures",
+                type=click.IntRange(min=0),
+                default=0,
+                metavar="K",
+                help="A fleet: go on starting targets until more than K have failed.",
+            ),
+            click.option(
+                "--resume",
+                is_flag=True,
+                help="A fleet: continue a stopped run, its failed targets first.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 @cli.command()
@@ -53,23 +82,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     metavar="RULE",
     help="Apply to a protected environment despite this lint rule's errors (logged).",
 )
-@click.option(
-    "--target",
-    "only",
-    multiple=True,
-    metavar="NAME",
-    help="A fleet: only this target (repeatable).",
-)
-@click.option(
-    "--max-failures",
-    type=click.IntRange(min=0),
-    default=0,
-    metavar="K",
-    help="A fleet: go on starting targets until more than K have failed.",
-)
-@click.option(
-    "--resume", is_flag=True, help="A fleet: continue a stopped run, its failed targets first."
-)
+@fleet_options
 @lock_wait_option
 @click.pass_obj
 def apply(
@@ -113,7 +126,7 @@ def apply(
     project = state.project()
     started = time.perf_counter()
     if project.config.environment(environment).is_fleet:
-        _apply_fleet(state, project, environment, options, (only, max_failures, resume))
+        _fleet_run(state, project, environment, options, (only, max_failures, resume))
         return
     if only or max_failures or resume:
         raise click.UsageError("--target, --max-failures and --resume are for fleets")
@@ -149,6 +162,7 @@ def apply(
     help="Do not ask. A protected environment accepts it only with allow_non_interactive.",
 )
 @click.option("--backup", is_flag=True, help="Back the database up before rolling back.")
+@fleet_options
 @lock_wait_option
 @click.pass_obj
 def rollback(
@@ -158,6 +172,9 @@ def rollback(
     dry_run: bool,
     yes: bool,
     backup: bool,
+    only: tuple[str, ...],
+    max_failures: int,
+    resume: bool,
     lock_wait: float,
 ) -> None:
     """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it
@@ -171,6 +188,11 @@ def rollback(
     options = commands.RollbackOptions(migration, dry_run, yes, backup, lock_wait)
     project = state.project()
     started = time.perf_counter()
+    if project.config.environment(environment).is_fleet:
+        _fleet_run(state, project, environment, options, (only, max_failures, resume))
+        return
+    if only or max_failures or resume:
+        raise click.UsageError("--target, --max-failures and --resume are for fleets")
     with _screen(state, lock_wait) as screen:
         result = commands.rollback(project, environment, options, TerminalAsk(state), screen)
     plan = result.plan
@@ -186,28 +208,31 @@ def rollback(
     _report(project, f"Rolled back {done} on {plan.environment.key}", started, result)
 
 
-def _apply_fleet(
+def _fleet_run(
     state: State,
     project: Project,
     environment: str,
-    options: ApplyOptions,
+    options: ApplyOptions | RollbackOptions,
     fleet_flags: tuple[tuple[str, ...], int, bool],
 ) -> None:
+    """apply or rollback on every target of a fleet (sqlstage.fleet)."""
     from sqlstage import fleet
     from sqlstage.cli.fleet import FleetScreen, report
+    from sqlstage.commands import ApplyOptions
 
     only, max_failures, resume = fleet_flags
     started = time.perf_counter()
     screen = FleetScreen(state)
+    settings = fleet.FleetOptions(only=only, max_failures=max_failures, resume=resume)
     try:
-        result = fleet.apply(
-            project,
-            environment,
-            options,
-            fleet.FleetOptions(only=only, max_failures=max_failures, resume=resume),
-            TerminalAsk(state),
-            screen,
-        )
+        if isinstance(options, ApplyOptions):
+            result = fleet.apply(
+                project, environment, options, settings, TerminalAsk(state), screen
+            )
+        else:
+            result = fleet.rollback(
+                project, environment, options, settings, TerminalAsk(state), screen
+            )
     finally:
         screen.close()
     if options.dry_run:

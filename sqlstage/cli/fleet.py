@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,17 @@ from sqlstage.cli.render import plural, relative
 
 if TYPE_CHECKING:  # keep start-up light
     from sqlstage.fleet import FleetPlan, FleetResult, TargetOutcome
+    from sqlstage.fleet_target import Target
     from sqlstage.project import Project
+
+
+def remember_secrets(state: State, targets: Sequence[Target]) -> None:
+    """Every target's password is kept out of any output."""
+    state.secrets.extend(t.url.password for t in targets if t.url.password)
+
+
+#: targets that cannot be planned, shown one by one before "... and N more"
+SHOWN = 5
 
 
 class FleetScreen:
@@ -30,9 +41,7 @@ class FleetScreen:
         click.secho(f"warning: {text}", fg="yellow", err=True)
 
     def planned_fleet(self, plan: FleetPlan) -> None:
-        self.state.secrets.extend(
-            item.target.url.password for item in plan.targets if item.target.url.password
-        )
+        remember_secrets(self.state, [item.target for item in plan.targets])
         env, total = plan.environment, len(plan.targets)
         runnable = len(plan.to_run)
         from sqlstage.plan import Direction
@@ -51,8 +60,10 @@ class FleetScreen:
         for migration, count in plan.counts:
             how = "lacking on" if up else "to roll back on"
             click.echo(f"  {migration.name:<{width}}  {how} {count} of {total}")
-        for item in plan.errors:
+        for item in plan.errors[:SHOWN]:
             click.secho(f"  cannot plan: {item.error}", fg="red", err=True)
+        if len(plan.errors) > SHOWN:
+            click.secho(f"  ... and {len(plan.errors) - SHOWN} more (the log names them)", err=True)
         if plan.canaries:
             click.echo(f"Canary, one by one first: {', '.join(plan.canaries)}")
         lead = plan.confirmation

@@ -19,6 +19,9 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--live", "live", metavar="ENV", help="Compare ENV's database with status.json.")
 @click.option("--write", is_flag=True, help="With --live: rewrite status.json from the database.")
+@click.option(
+    "--target", "only", multiple=True, metavar="NAME", help="With --live on a fleet: this target."
+)
 @click.option("--all", "show_all", is_flag=True, help="List every migration, not just recent ones.")
 @click.option(
     "--repair",
@@ -28,7 +31,13 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 )
 @click.pass_obj
 def status(
-    state: State, as_json: bool, live: str | None, write: bool, show_all: bool, repair_file: bool
+    state: State,
+    as_json: bool,
+    live: str | None,
+    write: bool,
+    only: tuple[str, ...],
+    show_all: bool,
+    repair_file: bool,
 ) -> None:
     """Where each environment stands, from status.json and the files (no connection).
 
@@ -41,6 +50,11 @@ def status(
     project = state.project()
     if repair_file:
         _repair_status_file(project)
+        return
+    if only and not live:
+        raise click.UsageError("--target goes with --live ENV")
+    if live and project.config.environment(live).is_fleet:
+        _live_fleet(state, project, live, write, only, as_json)
         return
     if live:
         _live_status(state, project, live, write, as_json)
@@ -93,6 +107,61 @@ def _live_status(state: State, project: Project, key: str, write: bool, as_json:
     _render_live(project, key, report, as_json)
     if report.edited is not None:
         raise report.edited
+
+
+def _live_fleet(
+    state: State, project: Project, key: str, write: bool, only: tuple[str, ...], as_json: bool
+) -> None:
+    """Each target's database compared with its place in the fleet's record; with
+    --write, the record (and status.json's entry for the fleet) rebuilt from them."""
+    from sqlstage import commands
+    from sqlstage.cli.fleet import remember_secrets
+    from sqlstage.fleet_target import each, target_projects
+    from sqlstage.interaction import QUIET
+
+    ask = TerminalAsk(state)
+    projects = target_projects(project, key, only, ask.secret)
+    remember_secrets(state, [p.target for p in projects])
+
+    def live(target: Any) -> Any:
+        return commands.live_status(target, key, write, ask, QUIET)
+
+    results = each(projects, live, project.config.environment(key).parallel)
+    from sqlstage.errors import SqlstageError
+
+    errors = [r for _, r in results if isinstance(r, SqlstageError)]
+    if as_json:
+        print_json(
+            {
+                "environment": key,
+                "targets": {
+                    name: {"error": r.message}
+                    if isinstance(r, SqlstageError)
+                    else {
+                        "applied": [row.migration for row in r.history if row.is_applied],
+                        "differences": list(r.differences),
+                    }
+                    for name, r in results
+                },
+            }
+        )
+    else:
+        agree = 0
+        for name, r in results:
+            if isinstance(r, SqlstageError):
+                click.secho(f"  {name}: {r.message}", fg="red")
+            elif not r.differences:
+                agree += 1
+            for difference in [] if isinstance(r, Exception) else r.differences:
+                click.secho(f"  {name}: {difference}", fg="yellow")
+        click.echo(f"{key}: the record agrees with {agree} of {len(results)} target databases")
+        if write:
+            click.echo(f"rewrote the record of {key} and status.json from its databases")
+    edited = next((r.edited for _, r in results if not isinstance(r, Exception) and r.edited), None)
+    if errors:
+        raise errors[0]
+    if edited is not None:
+        raise edited
 
 
 def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None:
@@ -177,10 +246,20 @@ def _print_status_table(report: Any, show_all: bool) -> None:
 @cli.command()
 @click.argument("environment")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option(
+    "--target", "only", multiple=True, metavar="NAME", help="A fleet: what these targets lack."
+)
 @click.pass_obj
-def pending(state: State, environment: str, as_json: bool) -> None:
-    """List what ENVIRONMENT still lacks, from status.json (no connection)."""
-    names = [m.name for m in state.project().pending(environment)]
+def pending(state: State, environment: str, as_json: bool, only: tuple[str, ...]) -> None:
+    """List what ENVIRONMENT still lacks, from status.json (no connection); on a fleet,
+    what some target lacks (`--target`: what those lack, from the fleet's record)."""
+    project = state.project()
+    if only:
+        from sqlstage.fleet_record import pending_on
+
+        names = pending_on(project.config, project.catalog, environment, only)
+    else:
+        names = [m.name for m in project.pending(environment)]
     if as_json:
         print_json(names)
     else:
