@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import signal
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,7 +109,7 @@ def _fleet_project(project: ProjectDir, urls: list[str], extra: str = "") -> Non
     _configure(
         project,
         f'[environments.tenants]\nname = "Tenants"\ntargets_file = "tenants.txt"\n'
-        f"parallel = 4\n{extra}",
+        f"{'' if 'parallel' in extra else 'parallel = 4'}\n{extra}",
     )
 
 
@@ -290,3 +292,148 @@ def test_sqlite_files(project: ProjectDir) -> None:
     assert project.status_json()["environments"]["dev"]["applied"]["001_users"]["targets"] == 3
     again = project.run("apply", "dev", "--yes")
     assert again.exit_code == 0 and "all 3 targets are up to date" in again.output
+
+
+def test_ctrl_c_lets_the_running_target_finish_its_migration(
+    project: ProjectDir, six: Tenants
+) -> None:
+    _fleet_project(project, six.urls, "canary = 0\nparallel = 1\n")
+    project.write("001_slow.sql", "CREATE TABLE runs (migration text);\nSELECT pg_sleep(2);\n")
+    project.write("002_next.sql", "INSERT INTO runs VALUES ('002');\n")
+    command = [
+        sys.executable,
+        "-m",
+        "sqlstage",
+        "-C",
+        str(project.root),
+        "apply",
+        "tenants",
+        "--yes",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    first = six.urls[0]
+    try:
+        for _ in range(300):  # until the first target is inside its migration
+            if _query(
+                first,
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2)%' "
+                "AND application_name LIKE 'sqlstage%'",
+            ):
+                break
+            assert run.poll() is None, run.stdout.read().decode() if run.stdout else ""
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        output = run.communicate(timeout=60)[0].decode()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, output
+    assert _has(first, "001_slow")  # finished the migration it was in ...
+    assert not _has(first, "002_next")  # ... and started no other
+    for url in six.urls[1:]:  # no new target started
+        assert not _query(url, "SELECT 1 FROM pg_tables WHERE tablename = 'sqlstage_history'")
+    assert _record(project, "tenants")["targets"][_name(first)]["lastApplied"] == "001_slow"  # type: ignore[index]
+
+
+def _sqlite_fleet(project: ProjectDir, count: int = 3) -> list[str]:
+    names = [f"t{index}.db" for index in range(1, count + 1)]
+    targets = json.dumps([f"sqlite:///{name}" for name in names])
+    _configure(project, f"[environments.dev]\ntargets = {targets}\ncanary = 0\n")
+    return names
+
+
+def test_commands_that_know_fleets(project: ProjectDir) -> None:
+    """check, status --live [--write], pending --target, repair --target, baseline --target
+    and rollback on a fleet of SQLite files."""
+    import sqlite3
+
+    names = _sqlite_fleet(project)
+    project.write(
+        "001_users.sql", "CREATE TABLE users (id INTEGER);\n\n-- rollback\n-- DROP TABLE users;\n"
+    )
+    project.write(
+        "002_posts.sql", "CREATE TABLE posts (id INTEGER);\n\n-- rollback\n-- DROP TABLE posts;\n"
+    )
+    assert project.run("apply", "dev", "--yes").exit_code == 0
+
+    check = project.run("check", "dev")
+    assert check.exit_code == 0, check.output
+    assert "a fleet of 3 targets" in check.output
+    assert all(f"{name}  SQLite" in check.output for name in names)
+
+    with sqlite3.connect(project.root / "t2.db") as conn:  # someone undoes 002 by hand
+        conn.execute("DROP TABLE posts")
+        conn.execute("DELETE FROM sqlstage_history WHERE migration = '002_posts'")
+    live = project.run("status", "--live", "dev")
+    assert live.exit_code == 0, live.output
+    assert "t2.db: 002_posts: in status.json, not applied in the database" in live.output
+    assert project.run("status", "--live", "dev", "--write").exit_code == 0
+    assert "2 of 3 targets at 002_posts; 1 at 001_users (t2.db)" in project.run("status").output
+    pending = project.run("pending", "dev", "--target", "t2.db")
+    assert pending.output.split() == ["002_posts"]
+    assert project.run("pending", "dev", "--target", "t1.db").output.split() == []
+    assert project.run("pending", "dev").output.split() == ["002_posts"]
+
+    needs_one = project.run("repair", "dev", "002_posts", "--forget", "--yes")
+    assert needs_one.exit_code == 2 and "--target NAME" in needs_one.output
+    repaired = project.run(
+        "repair", "dev", "002_posts", "--mark-applied", "--yes", "--target", "t2.db"
+    )
+    assert repaired.exit_code == 0, repaired.output
+    assert "fleets/dev.json: commit it" in repaired.output
+    assert "3 of 3 targets at 002_posts" in project.run("status").output
+
+    back = project.run("rollback", "dev", "--yes", "--target", "t1.db", "--target", "t3.db")
+    assert back.exit_code == 0, back.output
+    assert "002_posts  to roll back on 2 of 2" in back.output
+    assert (
+        "1 of 3 targets at 002_posts; 2 at 001_users (t1.db, t3.db)" in project.run("status").output
+    )
+
+    (project.root / "t4.db").touch()
+    _configure(project, '[environments.dev]\ntargets = ["sqlite:///t1.db", "sqlite:///t4.db"]\n')
+    with sqlite3.connect(project.root / "t4.db") as conn:
+        conn.execute("CREATE TABLE users (id INTEGER)")
+    based = project.run("baseline", "dev", "001_users", "--yes", "--target", "t4.db")
+    assert based.exit_code == 0, based.output
+    record = _record(project, "dev")["targets"]
+    assert record["t4.db"]["lastApplied"] == "001_users"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('url = "sqlite:///a.db"\ntargets = ["sqlite:///b.db"]', "gives both url and targets"),
+        ('targets = ["sqlite:///a.db"]\nschemas = ["a"]', "gives both targets and schemas"),
+        ('url = "sqlite:///a.db"\nschemas = ["Tenant-A"]', "not a lowercase schema name"),
+        ('targets = ["sqlite:///a.db"]\nparallel = 0', "parallel must be a number from 1 to 64"),
+        ('targets = ["sqlite:///a.db"]\ncanary = ["nope"]', "canary names nope"),
+        ('targets = ["sqlite:///a.db", "sqlite:///a.db"]', "two targets are both named a.db"),
+        ('url = "sqlite:///a.db"\nschemas = ["a"]', "schema-per-tenant needs PostgreSQL"),
+        ('targets_file = "missing.txt"', "cannot read"),
+    ],
+)
+def test_fleet_config_errors(project: ProjectDir, body: str, message: str) -> None:
+    _configure(project, f"[environments.dev]\n{body}\n")
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER);\n")
+    result = project.run("apply", "dev", "--yes")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (project.root / "a.db").exists()
+
+
+def test_targets_file_names_and_env_vars(project: ProjectDir, tmp_path: Path) -> None:
+    (project.root / "tenants.txt").write_text(
+        "# tenants, not committed\nacme env:ACME_URL\n\nglobex sqlite:///globex.db  # EU\n",
+        encoding="utf-8",
+    )
+    _configure(project, '[environments.dev]\ntargets_file = "tenants.txt"\n')
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER);\n")
+    unset = project.run("apply", "dev", "--yes")
+    assert unset.exit_code == 2 and "tenants.txt:2" in unset.output and "ACME_URL" in unset.output
+    result = project.run(
+        "apply", "dev", "--yes", env={"ACME_URL": f"sqlite:///{tmp_path / 'acme.db'}"}
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(_record(project, "dev")["targets"]) == ["acme", "globex"]  # type: ignore[arg-type]
