@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
@@ -226,12 +227,14 @@ def _fleet_run(
     events.planned_fleet(plan)
     if dry_run:
         return FleetResult(plan)
+    everyone = None if fleet.only else {t.name for t in chosen}
     if not plan.to_run and not plan.errors:
-        return FleetResult(plan, status_written=_record_planned(project, env, planned))
+        written = _record_planned(project, env, planned, everyone)
+        return FleetResult(plan, status_written=written)
     _refuse(env, plan, fleet.max_failures)
     if plan.confirmation is not None:
         confirm(plan.confirmation, ask)
-    _record_planned(project, env, planned)
+    _record_planned(project, env, planned, everyone)
     run = _Run(project, env, plan, planner, settings.lock_wait, events, fleet.max_failures)
     return _run(run, parallel)
 
@@ -394,6 +397,10 @@ class _Run:
     failures: int = 0
     finished: int = 0
     status_written: bool = False
+    #: targets ended since the record was last written, and their histories
+    unrecorded: dict[str, fleet_record.TargetState] = field(default_factory=dict)
+    histories: list[list[AppliedMigration]] = field(default_factory=list)
+    recorded_at: float = field(default_factory=time.monotonic)
 
 
 def _run(run: _Run, parallel: int) -> FleetResult:
@@ -412,7 +419,10 @@ def _run(run: _Run, parallel: int) -> FleetResult:
         log.write("plan: " + ", ".join(f"{m.name} on {n}" for m, n in plan.counts))
         for item in plan.errors:
             log.write(f"not planned: {item.error}")
-        outcomes += _drive(run, parallel)
+        try:
+            outcomes += _drive(run, parallel)
+        finally:
+            _flush_record(run)
         summary = _summary(env, plan, outcomes)
         log.write(summary)
     if run.interrupted is not None:
@@ -535,8 +545,7 @@ def _ended(
 ) -> TargetOutcome:
     """Record the target's place (and failure) in the fleet's record and status.json; stop
     starting new targets when too many failed; tell the caller."""
-    project, env = run.project, run.env
-    catalog = project.catalog
+    catalog = run.project.catalog
     state = fleet_record.target_state(history, catalog)
     if outcome.error is not None:
         up = run.plan.direction is Direction.UP
@@ -553,26 +562,52 @@ def _ended(
                 run.stop.set()
         run.finished += 1
         finished = run.finished
-    try:
-        record = fleet_record.update_targets(project.config, env.key, {outcome.name: state})
-        written = fleet_record.record_status(project.config, catalog, env, record, [history])
-        run.status_written = run.status_written or written
-    except SqlstageError as error:
-        _write(run, f"{outcome.name}: the record was not updated: {error}")
+        run.unrecorded[outcome.name] = state
+        run.histories.append(history)
+    if outcome.error is not None or time.monotonic() - run.recorded_at >= RECORD_EVERY_SECONDS:
+        _flush_record(run)
     run.events.target_finished(outcome, finished, total)
     return outcome
 
 
-def _record_planned(project: Project, env: Environment, planned: list[TargetPlan]) -> bool:
+#: how often a long run rewrites the fleet's record and status.json (and on every failure,
+#: and at its end): at every target, 1,000 targets would rewrite a 1,000-line file 1,000 times
+RECORD_EVERY_SECONDS = 1.0
+
+
+def _flush_record(run: _Run) -> None:
+    """Write the targets ended since the last write to the record and status.json."""
+    with run.lock:
+        states, histories = run.unrecorded, run.histories
+        run.unrecorded, run.histories, run.recorded_at = {}, [], time.monotonic()
+    if not states:
+        return
+    project, env = run.project, run.env
+    try:
+        record = fleet_record.update_targets(project.config, env.key, states)
+        written = fleet_record.record_status(
+            project.config, project.catalog, env, record, histories
+        )
+        run.status_written = run.status_written or written
+    except SqlstageError as error:
+        _write(run, f"the record of {', '.join(states)} was not updated: {error}")
+
+
+def _record_planned(
+    project: Project, env: Environment, planned: list[TargetPlan], everyone: set[str] | None
+) -> bool:
     """Every reached target's place, from the history just read (a failure recorded
-    earlier stays until the target gets past it); returns whether status.json changed."""
+    earlier stays until the target gets past it; with `everyone`, the fleet's every target,
+    those no longer configured leave the record); returns whether status.json changed."""
     catalog = project.catalog
     states = {
         t.target.name: fleet_record.target_state(t.history, catalog)
         for t in planned
         if t.error is None
     }
-    record = fleet_record.update_targets(project.config, env.key, states, keep_failures=True)
+    record = fleet_record.update_targets(
+        project.config, env.key, states, keep_failures=True, only=everyone
+    )
     passed = {
         name: fleet_record.cleared(state, catalog)
         for name, state in record.targets.items()

@@ -160,15 +160,20 @@ def _render(document: dict[str, Any]) -> str:
 
 
 def update_targets(
-    config: Config, key: str, states: dict[str, TargetState], keep_failures: bool = False
+    config: Config,
+    key: str,
+    states: dict[str, TargetState],
+    keep_failures: bool = False,
+    only: set[str] | None = None,
 ) -> FleetRecord:
     """Set these targets' entries (the others as the file holds them now); returns the
     record written. With `keep_failures`, a target's last failure stays unless it has
-    since reached that migration."""
+    since reached that migration; with `only` (the fleet's every target), targets no longer
+    configured are dropped."""
     path = record_path(config, key)
     with folder_lock(path.parent, path.name):
         record = read_record(path, key)
-        merged = dict(record.targets)
+        merged = {n: s for n, s in record.targets.items() if only is None or n in only}
         for name, state in states.items():
             old = merged.get(name)
             if keep_failures and state.failure is None and old is not None and old.failure:
