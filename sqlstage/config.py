@@ -38,6 +38,9 @@ ENVIRONMENT_KEYS = {
     "schemas",
     "parallel",
     "canary",
+    "targets_query",
+    "schemas_query",
+    "control_url",
 }
 #: top-level keys that are not paths or tables
 OPTIONAL_KEYS = ("verify_url",)
@@ -95,6 +98,11 @@ class Environment:
     parallel: int = 4
     #: the fleet's first targets, run one by one before the rest: how many, or their names
     canary: int | tuple[str, ...] = 1
+    #: targets from a query returning (name, url) rows, run on `control_url` ...
+    targets_query: str | None = None
+    control_url: str | None = None
+    #: ... or schemas from a query returning their names, run on `url`
+    schemas_query: str | None = None
 
     @property
     def canary_names(self) -> tuple[str, ...]:
@@ -102,7 +110,13 @@ class Environment:
 
     @property
     def is_fleet(self) -> bool:
-        return bool(self.targets or self.targets_file or self.schemas)
+        return bool(
+            self.targets
+            or self.targets_file
+            or self.schemas
+            or self.targets_query
+            or self.schemas_query
+        )
 
     @property
     def effective_lock_timeout(self) -> str | None:
@@ -249,13 +263,14 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
             f"the keys are {', '.join(sorted(ENVIRONMENT_KEYS))}",
         )
     fleet = fleet_settings(where, key, table)
-    url = table.get("url", "" if fleet["targets"] or fleet["targets_file"] else None)
-    if not isinstance(url, str) or not (url.strip() or fleet["targets"] or fleet["targets_file"]):
+    listed = bool(fleet["targets"] or fleet["targets_file"] or fleet["targets_query"])
+    url = table.get("url", "" if listed else None)
+    if not isinstance(url, str) or not (url.strip() or listed):
         raise ConfigError(
             f'{where}: [environments.{key}] needs url = "env:DATABASE_URL", "prompt" '
             'or a database URL (or targets = ["env:TENANT_A_URL", ...] for a fleet)'
         )
-    if url.strip() and (fleet["targets"] or fleet["targets_file"]):
+    if url.strip() and listed:
         raise ConfigError(
             f"{where}: [environments.{key}] gives both url and targets",
             "a fleet lists its databases in targets (or targets_file); schemas = [...] goes "
@@ -297,10 +312,21 @@ def fleet_settings(where: Path, key: str, table: dict[str, Any]) -> dict[str, An
                 f"{name}.schemas: {schema!r} is not a lowercase schema name of up to 63 "
                 "characters (a-z, 0-9, _; a letter or _ first)"
             )
-    settings["targets_file"] = _optional_str(where, key, table, "targets_file")
-    given = [k for k in ("targets", "targets_file", "schemas") if settings[k]]
+    for text_key in ("targets_file", "targets_query", "schemas_query"):
+        settings[text_key] = _optional_str(where, key, table, text_key)
+    kinds = ("targets", "targets_file", "targets_query", "schemas", "schemas_query")
+    given = [k for k in kinds if settings[k]]
     if len(given) > 1:
         raise ConfigError(f"{name} gives both {given[0]} and {given[1]}: give one of them")
+    control = table.get("control_url")
+    if control is not None and (not isinstance(control, str) or not control.strip()):
+        raise ConfigError(f'{name}.control_url must be "env:VAR" or a database URL in quotes')
+    settings["control_url"] = control.strip() if control else None
+    if bool(settings["targets_query"]) != bool(settings["control_url"]):
+        raise ConfigError(
+            f"{name}: targets_query and control_url go together",
+            'targets_query = "SELECT name, url FROM tenants" runs on control_url = "env:VAR"',
+        )
     parallel = table.get("parallel", 4)
     if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
         raise ConfigError(f"{name}.parallel must be a number from 1 to 64 (got {parallel!r})")
@@ -315,7 +341,7 @@ def fleet_settings(where: Path, key: str, table: dict[str, Any]) -> dict[str, An
             f"{name}.canary must be a number of targets (0 for none) or a list of target "
             f'names: canary = 1, canary = ["tenant_a"] (got {canary!r})'
         )
-    if table.get("pooler") == "transaction" and settings["schemas"]:
+    if table.get("pooler") == "transaction" and (settings["schemas"] or settings["schemas_query"]):
         raise ConfigError(
             f'{name}: schemas and pooler = "transaction" do not go together (a transaction '
             "pooler does not pass on each schema's search_path)",

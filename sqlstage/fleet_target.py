@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlstage import fleet_record
-from sqlstage.config import Config, Environment, resolve_url
+from sqlstage.config import SCHEMA_NAME, Config, Environment, resolve_url
 from sqlstage.errors import ConfigError, Refused, SqlstageError
 from sqlstage.history import AppliedMigration
 from sqlstage.project import Project
@@ -53,11 +53,14 @@ def targets(
     the URL's host, port and database (never its user or password)."""
     if not env.is_fleet:
         raise ConfigError(f"{env.key} is one database, not a fleet: it has no targets")
-    if env.schemas:
+    if env.schemas or env.schemas_query:
         base = resolve_url(config, env, ask)
-        found = [_schema_target(env, base, schema) for schema in env.schemas]
+        schemas = env.schemas or _queried_schemas(env, base)
+        found = [_schema_target(env, base, schema) for schema in schemas]
     elif env.targets_file:
         found = _from_file(config, env)
+    elif env.targets_query:
+        found = _queried_targets(config, env)
     else:
         found = [_target(config, env, None, spec, "sqlstage.toml") for spec in env.targets]
     _check_unique(env, found)
@@ -122,6 +125,52 @@ def _from_file(config: Config, env: Environment) -> list[Target]:
     if not found:
         raise ConfigError(f"{path}: lists no targets", "one URL (or env:VAR) a line")
     return found
+
+
+def _query(env: Environment, url: DatabaseUrl, what: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of a fleet's query (targets_query, schemas_query); a failure is one line."""
+    from sqlstage.drivers import connect
+    from sqlstage.drivers.base import StatementError
+
+    driver = connect(url, f"sqlstage {env.key} {what}", create=False, environment=env.key)
+    try:
+        return driver.query(sql)
+    except StatementError as error:
+        raise ConfigError(
+            f"environments.{env.key}.{what} failed on {url.masked}: {error.message}",
+            f"fix the query in sqlstage.toml: it returns {_SHAPES[what]}",
+        ) from error
+    finally:
+        driver.close()
+
+
+_SHAPES = {"targets_query": "(name, url) rows", "schemas_query": "one schema name a row"}
+
+
+def _queried_targets(config: Config, env: Environment) -> list[Target]:
+    control = resolve_url(config, replace(env, url=env.control_url or ""))
+    found = []
+    for row in _query(env, control, "targets_query", env.targets_query or ""):
+        if len(row) != 2 or not all(isinstance(value, str) and value for value in row):
+            raise ConfigError(
+                f"environments.{env.key}.targets_query must return (name, url) rows of text"
+            )
+        found.append(_target(config, env, row[0], row[1], "targets_query"))
+    return found
+
+
+def _queried_schemas(env: Environment, base: DatabaseUrl) -> list[str]:
+    names = []
+    for row in _query(env, base, "schemas_query", env.schemas_query or ""):
+        name = row[0] if len(row) == 1 else None
+        if not isinstance(name, str) or not SCHEMA_NAME.fullmatch(name):
+            raise ConfigError(
+                f"environments.{env.key}.schemas_query returned {name!r}, not a lowercase "
+                "schema name (a-z, 0-9, _)",
+                "return one column of plain schema names",
+            )
+        names.append(name)
+    return names
 
 
 def derived_name(url: DatabaseUrl, root: Path) -> str:

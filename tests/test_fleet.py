@@ -437,3 +437,35 @@ def test_targets_file_names_and_env_vars(project: ProjectDir, tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     assert sorted(_record(project, "dev")["targets"]) == ["acme", "globex"]  # type: ignore[arg-type]
+
+
+def test_targets_query_and_schemas_query(project: ProjectDir, pg_database, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = pg_database.url
+    _query(url, "CREATE TABLE tenants (name text, url text)")
+    _query(url, f"INSERT INTO tenants VALUES ('acme', 'sqlite:///{tmp_path / 'acme.db'}')")
+    _query(url, f"INSERT INTO tenants VALUES ('globex', 'sqlite:///{tmp_path / 'globex.db'}')")
+    for schema in ("tenant_a", "tenant_b"):
+        _query(url, f"CREATE SCHEMA {schema}")
+    _configure(
+        project,
+        f'[environments.files]\ntargets_query = "SELECT name, url FROM tenants ORDER BY 1"\n'
+        f'control_url = "{url}"\n\n'
+        f'[environments.schemas]\nurl = "{url}"\nschemas_query = '
+        "\"SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant%' ORDER BY 1\"\n",
+    )
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER);\n")
+    files = project.run("apply", "files", "--yes")
+    assert files.exit_code == 0, files.output
+    assert sorted(_record(project, "files")["targets"]) == ["acme", "globex"]  # type: ignore[arg-type]
+    schemas = project.run("apply", "schemas", "--yes")
+    assert schemas.exit_code == 0, schemas.output
+    assert _query(url, "SELECT count(*) FROM tenant_b.users") == [(0,)]
+    assert "2 of 2 targets at 001_users" in project.run("status").output
+    _configure(
+        project,
+        f'[environments.files]\ntargets_query = "SELECT name FROM nowhere"\n'
+        f'control_url = "{url}"\n',
+    )
+    broken = project.run("apply", "files", "--yes")
+    assert broken.exit_code == 2, broken.output
+    assert "environments.files.targets_query failed" in broken.output
