@@ -40,7 +40,7 @@ from sqlstage.commands import (
     refuse_unattended,
 )
 from sqlstage.config import Environment
-from sqlstage.errors import ConfigError, ExitCode, Refused, SqlstageError
+from sqlstage.errors import ConfigError, ExitCode, SqlstageError
 from sqlstage.fleet_target import Target, target_session, targets
 from sqlstage.history import AppliedMigration
 from sqlstage.interaction import QUIET, UNATTENDED, Ask, confirm
@@ -286,15 +286,13 @@ def _fleet_plan(
     confirmation = None
     if runnable:
         plans = [t.plan for t in runnable if t.plan is not None]
-        count = len(runnable)
+        count = f"{len(runnable)} target{'s' if len(runnable) != 1 else ''}"
+        adopting = next((p for p in plans if p.adopt), None)  # its history is the question's
         confirmation = replace(
-            plans[0],
-            environment=replace(
-                env, name=f"{count} target{'s' if count != 1 else ''} of {env.name}"
-            ),
+            adopting or plans[0],
+            environment=replace(env, name=f"{count} of {env.name}"),
             steps=tuple(order),
             renames=(),
-            adopt=any(p.adopt for p in plans),
             backup=all(p.backup for p in plans),
         )
     canaries = _canaries(env, runnable, failed_before if fleet.resume else set())
@@ -634,10 +632,10 @@ def _summary(env: Environment, plan: FleetPlan, outcomes: Sequence[TargetOutcome
     return ", ".join(parts)
 
 
-def refused_everywhere(plan: FleetPlan) -> Refused | None:
-    """For callers that show a dry run: the refusal the run would make, if any."""
+def refused_everywhere(plan: FleetPlan, max_failures: int = 0) -> SqlstageError | None:
+    """For a dry run: the error the run would stop at before changing anything, if any."""
     try:
-        _refuse(plan.environment, plan, max_failures=len(plan.targets))
-    except Refused as refusal:
+        _refuse(plan.environment, plan, max_failures)
+    except SqlstageError as refusal:
         return refusal
     return None

@@ -284,6 +284,10 @@ def test_sqlite_files(project: ProjectDir) -> None:
         '[environments.dev]\ntargets = ["sqlite:///a.db", "sqlite:///b.db", "sqlite:///c.db"]\n',
     )
     project.write("001_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n")
+    dry = project.run("apply", "dev", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "CREATE TABLE users" in dry.output and "dry run: nothing was changed" in dry.output
+    assert not (project.root / "a.db").exists()
     result = project.run("apply", "dev", "--yes")
     assert result.exit_code == 0, result.output
     assert "1 migration on 3 of 3 targets" in result.output

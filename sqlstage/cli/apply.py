@@ -236,6 +236,12 @@ def _fleet_run(
     finally:
         screen.close()
     if options.dry_run:
+        refusal = fleet.refused_everywhere(result.plan)
+        confirmation = result.plan.confirmation
+        if confirmation is not None and isinstance(options, ApplyOptions):
+            _show_sql(confirmation)
+        if refusal is not None:
+            click.secho(f"would refuse: {refusal}", fg="yellow")
         click.echo("dry run: nothing was changed")
         return
     if result.plan.to_run:

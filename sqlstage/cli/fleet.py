@@ -67,8 +67,16 @@ class FleetScreen:
         if plan.canaries:
             click.echo(f"Canary, one by one first: {', '.join(plan.canaries)}")
         lead = plan.confirmation
-        for warning in lead.warnings if lead is not None else ():
+        if lead is None:
+            return
+        for warning in lead.warnings:
             self.warning(warning)
+        if lead.findings:  # the same files on every target: linted alike
+            from sqlstage.cli.lint import lint_summary, print_findings
+
+            findings: Any = list(lead.findings)
+            click.echo(f"Lint: {lint_summary(findings, len(lead.steps))}")
+            print_findings(findings, verbose=False)
 
     def target_finished(self, outcome: TargetOutcome, finished: int, total: int) -> None:
         if sys.stdout.isatty() and total >= 10:
