@@ -473,3 +473,34 @@ def test_targets_query_and_schemas_query(project: ProjectDir, pg_database, tmp_p
     broken = project.run("apply", "files", "--yes")
     assert broken.exit_code == 2, broken.output
     assert "environments.files.targets_query failed" in broken.output
+
+
+def test_protected_fleet_confirms_once_at_a_terminal(project: ProjectDir) -> None:
+    """One typed confirmation for the whole fleet, and the prompt says how many targets."""
+    import pexpect
+
+    targets = json.dumps([f"sqlite:///t{index}.db" for index in range(1, 4)])
+    _configure(
+        project,
+        f'[environments.pro]\nname = "Production"\nprotected = true\ntargets = {targets}\n',
+    )
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER);\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = pexpect.spawn(
+        sys.executable,
+        ["-m", "sqlstage", "apply", "pro"],
+        cwd=str(project.root),
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+    )
+    run.expect("Backup taken?")
+    run.sendline("y")
+    run.expect("Type 'pro' to apply 1 migration to 3 targets of Production")
+    run.sendline("pro")
+    run.expect(pexpect.EOF)
+    shown = run.before
+    run.close()
+    assert run.exitstatus == 0, shown
+    assert "Applied to 3 of 3 targets of pro" in shown
+    assert sorted(_record(project, "pro")["targets"]) == ["t1.db", "t2.db", "t3.db"]  # type: ignore[arg-type]
