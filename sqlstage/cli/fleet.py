@@ -111,7 +111,7 @@ def report(project: Project, result: FleetResult, started: float) -> None:
     applied = [o for o in result.outcomes if o.done]
     verb = result.plan.direction.past.capitalize()
     click.secho(
-        f"{verb} on {len(applied)} of {plural(len(result.plan.targets), 'target')} of "
+        f"{verb} {result.plan.direction.prep} {len(applied)} of {plural(len(result.plan.targets), 'target')} of "
         f"{result.plan.environment.key} in {time.perf_counter() - started:.1f} s",
         fg="green",
     )
