@@ -109,9 +109,9 @@ class FleetScreen:
 
 def report(project: Project, result: FleetResult, started: float) -> None:
     applied = [o for o in result.outcomes if o.done]
-    verb = result.plan.direction.past.capitalize()
+    direction, total = result.plan.direction, plural(len(result.plan.targets), "target")
     click.secho(
-        f"{verb} {result.plan.direction.prep} {len(applied)} of {plural(len(result.plan.targets), 'target')} of "
+        f"{direction.past.capitalize()} {direction.prep} {len(applied)} of {total} of "
         f"{result.plan.environment.key} in {time.perf_counter() - started:.1f} s",
         fg="green",
     )
