@@ -246,6 +246,7 @@ class TargetProject(Project):
             replace(project.config, environments={**project.config.environments, env.key: one})
         )
         self.__dict__["catalog"] = project.catalog  # one catalog for the fleet: files read once
+        self.record_name = f"{fleet_record.FLEET_DIR}/{env.key}.json"
 
     @property
     def key(self) -> str:

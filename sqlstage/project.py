@@ -52,6 +52,9 @@ class VerifyReport:
 
 
 class Project:
+    #: what `status --live` compares a database with
+    record_name = "status.json"
+
     def __init__(self, config: Config) -> None:
         self.config = config
 

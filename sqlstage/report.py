@@ -141,11 +141,11 @@ def live_report(project: Project, session: Session, write: bool = False) -> Live
     in_db = {row.migration for row in history if row.is_applied}
     differences = [
         *(
-            f"{name}: applied in the database, not in status.json"
+            f"{name}: applied in the database, not in {project.record_name}"
             for name in sorted(in_db - in_file)
         ),
         *(
-            f"{name}: in status.json, not applied in the database"
+            f"{name}: in {project.record_name}, not applied in the database"
             for name in sorted(in_file - in_db)
         ),
         *history_warnings(project.catalog, history, env.key),

@@ -371,7 +371,7 @@ def test_commands_that_know_fleets(project: ProjectDir) -> None:
         conn.execute("DELETE FROM sqlstage_history WHERE migration = '002_posts'")
     live = project.run("status", "--live", "dev")
     assert live.exit_code == 0, live.output
-    assert "t2.db: 002_posts: in status.json, not applied in the database" in live.output
+    assert "t2.db: 002_posts: in fleets/dev.json, not applied in the database" in live.output
     assert project.run("status", "--live", "dev", "--write").exit_code == 0
     assert "2 of 3 targets at 002_posts; 1 at 001_users (t2.db)" in project.run("status").output
     pending = project.run("pending", "dev", "--target", "t2.db")
