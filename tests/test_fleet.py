@@ -504,3 +504,33 @@ def test_protected_fleet_confirms_once_at_a_terminal(project: ProjectDir) -> Non
     assert run.exitstatus == 0, shown
     assert "Applied to 3 of 3 targets of pro" in shown
     assert sorted(_record(project, "pro")["targets"]) == ["t1.db", "t2.db", "t3.db"]  # type: ignore[arg-type]
+
+
+def test_a_target_marked_as_another_environment(project: ProjectDir) -> None:
+    """The identity marker holds per target: one refusal stops the fleet before anything
+    changes, unless --max-failures lets the others go on."""
+    import sqlite3
+
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER);\n")
+    _configure(project, '[environments.staging]\nurl = "sqlite:///t2.db"\n')
+    assert project.run("apply", "staging", "--yes").exit_code == 0
+    targets = json.dumps([f"sqlite:///t{index}.db" for index in range(1, 4)])
+    _configure(project, f"[environments.dev]\ntargets = {targets}\n")
+    refused = project.run("apply", "dev", "--yes")
+    assert refused.exit_code == 3, refused.output
+    assert (
+        "target t2.db: this database is marked 'staging' but you asked for 'dev'" in refused.output
+    )
+    assert "1 of 3 targets cannot be planned" in refused.output
+    assert not (project.root / "t1.db").exists() and not (project.root / "t3.db").exists()
+    some = project.run("apply", "dev", "--yes", "--max-failures", "1")
+    assert some.exit_code == 3, some.output
+    assert (
+        "dev: 2 of 3 targets changed, 1 failed (target t2.db: this database is marked"
+        in some.output
+    )
+    for name in ("t1.db", "t3.db"):
+        with sqlite3.connect(project.root / name) as conn:
+            assert conn.execute("SELECT environment FROM sqlstage_environment").fetchall() == [
+                ("dev",)
+            ]
