@@ -417,6 +417,7 @@ def _run(run: _Run, parallel: int) -> FleetResult:
         log.write("plan: " + ", ".join(f"{m.name} on {n}" for m, n in plan.counts))
         for item in plan.errors:
             log.write(f"not planned: {item.error}")
+        run.unrecorded.update(_unreached(run))
         try:
             outcomes += _drive(run, parallel)
         finally:
@@ -589,6 +590,22 @@ def _flush_record(run: _Run) -> None:
         run.status_written = run.status_written or written
     except SqlstageError as error:
         _write(run, f"the record of {', '.join(states)} was not updated: {error}")
+
+
+def _unreached(run: _Run) -> dict[str, fleet_record.TargetState]:
+    """The targets that could not be planned, as failures at the fleet's first migration
+    (their place as the record last knew it)."""
+    project, env, plan = run.project, run.env, run.plan
+    record = fleet_record.read_record(fleet_record.record_path(project.config, env.key), env.key)
+    first = plan.counts[0][0].name if plan.counts else "?"
+    return {
+        item.target.name: replace(
+            record.targets.get(item.target.name, fleet_record.TargetState()),
+            failure=fleet_record.failure(first, item.error.message),
+        )
+        for item in plan.errors
+        if item.error is not None
+    }
 
 
 def _record_planned(

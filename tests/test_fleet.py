@@ -529,6 +529,9 @@ def test_a_target_marked_as_another_environment(project: ProjectDir) -> None:
         "dev: 2 of 3 targets changed, 1 failed (target t2.db: this database is marked"
         in some.output
     )
+    assert "2 of 3 targets at 001_users; 1 with nothing applied (t2.db: failed)" in (
+        project.run("status").output
+    )
     for name in ("t1.db", "t3.db"):
         with sqlite3.connect(project.root / name) as conn:
             assert conn.execute("SELECT environment FROM sqlstage_environment").fetchall() == [
