@@ -17,6 +17,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     REFUSED = 3
     CANNOT_CONNECT = 4
+    #: `pending --exit-code`, `status --check`: something is pending, failed or edited
+    NOT_UP_TO_DATE = 5
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -79,6 +81,13 @@ class MigrationFailed(SqlstageError):
     """A statement failed; its migration was rolled back and the run stopped."""
 
     exit_code = ExitCode.MIGRATION_FAILED
+
+
+class NotUpToDate(SqlstageError):
+    """`pending ENV --exit-code` / `status --check`: an environment has migrations pending,
+    failed or edited (or, once drift is checked, a drifted schema)."""
+
+    exit_code = ExitCode.NOT_UP_TO_DATE
 
 
 class Terminated(KeyboardInterrupt):

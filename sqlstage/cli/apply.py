@@ -12,6 +12,7 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import Screen, TerminalAsk, lock_wait_option
+from sqlstage.cli.output import json_option, keep
 from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -84,6 +85,7 @@ def fleet_options(command: Any) -> Any:
 )
 @fleet_options
 @lock_wait_option
+@json_option
 @click.pass_obj
 def apply(
     state: State,
@@ -102,7 +104,7 @@ def apply(
     max_failures: int,
     resume: bool,
     lock_wait: float,
-) -> None:
+) -> object:
     """Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the next
     pending one), or those up to --to. On a fleet, to each of its targets."""
     from sqlstage import commands
@@ -126,29 +128,30 @@ def apply(
     project = state.project()
     started = time.perf_counter()
     if project.config.environment(environment).is_fleet:
-        _fleet_run(state, project, environment, options, (only, max_failures, resume))
-        return
+        return _fleet_run(state, project, environment, options, (only, max_failures, resume))
     if only or max_failures or resume:
         raise click.UsageError("--target, --max-failures and --resume are for fleets")
     with _screen(state, lock_wait) as screen:
+        keep({"done": screen.finished})  # what committed, if a later migration fails
         result = commands.apply(project, environment, options, TerminalAsk(state), screen)
     plan = result.plan
     if plan.already_applied is not None:
         row = plan.already_applied
         key = plan.environment.key
         click.echo(f"{row.migration} is already applied to {key} ({date_of(row.applied_at)})")
-        return
+        return result
     if dry_run:
         if not plan.empty:
             _show_sql(plan)
             for refusal in plan.refusals:
                 click.secho(f"would refuse: {refusal}", fg="yellow")
         click.echo("dry run: nothing was changed")
-        return
+        return result
     if plan.empty:
-        return
+        return result
     done = plural(len(result.done), "migration")
     _report(project, f"Applied {done} to {plan.environment.key}", started, result)
+    return result
 
 
 @cli.command()
@@ -164,6 +167,7 @@ def apply(
 @click.option("--backup", is_flag=True, help="Back the database up before rolling back.")
 @fleet_options
 @lock_wait_option
+@json_option
 @click.pass_obj
 def rollback(
     state: State,
@@ -176,7 +180,7 @@ def rollback(
     max_failures: int,
     resume: bool,
     lock_wait: float,
-) -> None:
+) -> object:
     """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it
     (unlike `apply ENV MIGRATION`, which applies exactly one).
 
@@ -189,23 +193,24 @@ def rollback(
     project = state.project()
     started = time.perf_counter()
     if project.config.environment(environment).is_fleet:
-        _fleet_run(state, project, environment, options, (only, max_failures, resume))
-        return
+        return _fleet_run(state, project, environment, options, (only, max_failures, resume))
     if only or max_failures or resume:
         raise click.UsageError("--target, --max-failures and --resume are for fleets")
     with _screen(state, lock_wait) as screen:
+        keep({"done": screen.finished})  # what committed, if a later migration fails
         result = commands.rollback(project, environment, options, TerminalAsk(state), screen)
     plan = result.plan
     if plan.not_applied is not None or plan.empty:
-        return
+        return result
     if dry_run:
         for step in plan.steps:
             click.secho(f"\n-- {step.migration.file_name}, rollback", bold=True)
             click.echo((step.migration.rollback or "").strip())
         click.echo("\ndry run: nothing was changed")
-        return
+        return result
     done = plural(len(result.done), "migration")
     _report(project, f"Rolled back {done} on {plan.environment.key}", started, result)
+    return result
 
 
 def _fleet_run(
@@ -214,7 +219,7 @@ def _fleet_run(
     environment: str,
     options: ApplyOptions | RollbackOptions,
     fleet_flags: tuple[tuple[str, ...], int, bool],
-) -> None:
+) -> dict[str, Any]:
     """apply or rollback on every target of a fleet (sqlstage.fleet)."""
     from sqlstage import fleet
     from sqlstage.cli.fleet import FleetScreen, report
@@ -243,9 +248,10 @@ def _fleet_run(
         if refusal is not None:
             click.secho(f"would refuse: {refusal}", fg="yellow")
         click.echo("dry run: nothing was changed")
-        return
+        return screen.document
     if result.plan.to_run:
         report(project, result, started)
+    return screen.document
 
 
 @contextmanager

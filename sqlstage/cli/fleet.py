@@ -36,6 +36,8 @@ class FleetScreen:
         self.state = state
         self.bar: Any = None
         self.past = "applied"
+        #: --json's document: the plan's counts and each target's outcome as it ends
+        self.document: dict[str, Any] = {"plan": {}, "targets": {}}
 
     def warning(self, text: str) -> None:
         click.secho(f"warning: {text}", fg="yellow", err=True)
@@ -48,6 +50,9 @@ class FleetScreen:
 
         up = plan.direction is Direction.UP
         self.past = plan.direction.past
+        self.document["plan"] = {m.name: count for m, count in plan.counts}
+        for item in plan.errors:
+            self.document["targets"][item.target.name] = {"error": str(item.error)}
         if not plan.counts and not plan.errors:
             done = "are up to date" if up else "have nothing to roll back"
             click.echo(f"{env.key}: all {plural(total, 'target')} {done}")
@@ -79,6 +84,11 @@ class FleetScreen:
             print_findings(findings, verbose=False)
 
     def target_finished(self, outcome: TargetOutcome, finished: int, total: int) -> None:
+        self.document["targets"][outcome.name] = {
+            "done": list(outcome.done),
+            "started": outcome.started,
+            "error": None if outcome.error is None else str(outcome.error),
+        }
         if sys.stdout.isatty() and total >= 10:
             self._bar(outcome, total)
             if outcome.error is None:

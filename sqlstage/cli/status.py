@@ -9,14 +9,15 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import Screen, TerminalAsk
-from sqlstage.cli.render import date_of, print_json, relative
+from sqlstage.cli.output import json_option, json_requested, keep
+from sqlstage.cli.render import date_of, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.project import Project
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.option("--live", "live", metavar="ENV", help="Compare ENV's database with status.json.")
 @click.option("--write", is_flag=True, help="With --live: rewrite status.json from the database.")
 @click.option(
@@ -29,19 +30,25 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     is_flag=True,
     help="Rewrite a damaged status.json from what it still tells (no connection).",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 5 when an environment has anything pending, failed or edited.",
+)
 @click.pass_obj
 def status(
     state: State,
-    as_json: bool,
     live: str | None,
     write: bool,
     only: tuple[str, ...],
     show_all: bool,
     repair_file: bool,
-) -> None:
+    check: bool,
+) -> object:
     """Where each environment stands, from status.json and the files (no connection).
 
-    With --live ENV, connect to ENV and compare its history with status.json.
+    With --live ENV, connect to ENV and compare its history with status.json. With
+    --check, exit 5 (after the report) unless every environment (or ENV) is up to date.
     """
     if write and not live:
         raise click.UsageError("--write goes with --live ENV")
@@ -49,43 +56,30 @@ def status(
         raise click.UsageError("--repair is offline; to rebuild from a database: --live ENV")
     project = state.project()
     if repair_file:
-        _repair_status_file(project)
-        return
+        return _repair_status_file(project)
     if only and not live:
         raise click.UsageError("--target goes with --live ENV")
     if live and project.config.environment(live).is_fleet:
-        _live_fleet(state, project, live, write, only, as_json)
-        return
+        return _live_fleet(state, project, live, write, only)
     if live:
-        _live_status(state, project, live, write, as_json)
-        return
-    from sqlstage.report import status_report
+        return _live_status(state, project, live, write, check)
+    from sqlstage.report import refuse_not_up_to_date, status_report
 
     report = status_report(project)
-    if as_json:
-        print_json(
-            {
-                "environments": {
-                    env.key: {
-                        "name": env.name,
-                        "applied": sorted(report.applied[env.key]),
-                        "pending": list(report.pending[env.key]),
-                    }
-                    for env in report.environments
-                },
-                "warnings": [*report.warnings, *report.edited],
-            }
-        )
-    else:
+    keep(report)
+    if not json_requested():
         _print_status_table(report, show_all)
         for warning in report.warnings:
             click.secho(f"warning: {warning}", fg="yellow", err=True)
     from sqlstage.checksums import refuse_edited_offline
 
     refuse_edited_offline(project.read_status(), project.catalog)
+    if check:
+        refuse_not_up_to_date(report.by_environment.values())
+    return report
 
 
-def _repair_status_file(project: Project) -> None:
+def _repair_status_file(project: Project) -> dict[str, object]:
     written, unknown = project.repair_status()
     path = relative(project.config.status_file, Path.cwd())
     if written:
@@ -98,24 +92,32 @@ def _repair_status_file(project: Project) -> None:
         click.secho(f"  {key}: unknown; run `sqlstage status --live {key} --write`", fg="yellow")
     if written:
         click.echo(f"commit {path}")
+    return {"repaired": written, "unknown": list(unknown)}
 
 
-def _live_status(state: State, project: Project, key: str, write: bool, as_json: bool) -> None:
+def _live_status(state: State, project: Project, key: str, write: bool, check: bool) -> object:
     from sqlstage import commands
+    from sqlstage.report import refuse_not_up_to_date
 
     report = commands.live_status(project, key, write, TerminalAsk(state), Screen(state))
-    _render_live(project, key, report, as_json)
+    keep(report)
+    _render_live(project, key, report)
     if report.edited is not None:
         raise report.edited
+    if check:
+        refuse_not_up_to_date([report])
+    return report
 
 
 def _live_fleet(
-    state: State, project: Project, key: str, write: bool, only: tuple[str, ...], as_json: bool
-) -> None:
+    state: State, project: Project, key: str, write: bool, only: tuple[str, ...]
+) -> dict[str, object]:
     """Each target's database compared with its place in the fleet's record; with
     --write, the record (and status.json's entry for the fleet) rebuilt from them."""
     from sqlstage import commands
+    from sqlstage.cli.documents import fields
     from sqlstage.cli.fleet import remember_secrets
+    from sqlstage.errors import SqlstageError
     from sqlstage.fleet_target import each, target_projects
     from sqlstage.interaction import QUIET
 
@@ -127,55 +129,34 @@ def _live_fleet(
         return commands.live_status(target, key, write, ask, QUIET)
 
     results = each(projects, live, project.config.environment(key).parallel)
-    from sqlstage.errors import SqlstageError
-
+    document: dict[str, object] = {
+        "targets": {
+            name: {"error": str(r)} if isinstance(r, SqlstageError) else fields(r)
+            for name, r in results
+        }
+    }
+    keep(document)
+    agree = 0
+    for name, r in results:
+        if isinstance(r, SqlstageError):
+            click.secho(f"  {name}: {r.message}", fg="red")
+            continue
+        agree += not r.differences
+        for difference in r.differences:
+            click.secho(f"  {name}: {difference}", fg="yellow")
+    click.echo(f"{key}: the record agrees with {agree} of {len(results)} target databases")
+    if write:
+        click.echo(f"rewrote the record of {key} and status.json from its databases")
     errors = [r for _, r in results if isinstance(r, SqlstageError)]
-    if as_json:
-        print_json(
-            {
-                "environment": key,
-                "targets": {
-                    name: {"error": r.message}
-                    if isinstance(r, SqlstageError)
-                    else {
-                        "applied": [row.migration for row in r.history if row.is_applied],
-                        "differences": list(r.differences),
-                    }
-                    for name, r in results
-                },
-            }
-        )
-    else:
-        agree = 0
-        for name, r in results:
-            if isinstance(r, SqlstageError):
-                click.secho(f"  {name}: {r.message}", fg="red")
-            elif not r.differences:
-                agree += 1
-            for difference in [] if isinstance(r, Exception) else r.differences:
-                click.secho(f"  {name}: {difference}", fg="yellow")
-        click.echo(f"{key}: the record agrees with {agree} of {len(results)} target databases")
-        if write:
-            click.echo(f"rewrote the record of {key} and status.json from its databases")
-    edited = next((r.edited for _, r in results if not isinstance(r, Exception) and r.edited), None)
     if errors:
         raise errors[0]
+    edited = next((r.edited for _, r in results if not isinstance(r, Exception) and r.edited), None)
     if edited is not None:
         raise edited
+    return document
 
 
-def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None:
-    if as_json:
-        print_json(
-            {
-                "environment": key,
-                "applied": [row.migration for row in report.history],
-                "differences": list(report.differences),
-                "written": report.written,
-                "needsRebuild": list(report.unknown),
-            }
-        )
-        return
+def _render_live(project: Project, key: str, report: Any) -> None:
     if not report.differences:
         click.echo(f"status.json agrees with the {key} database")
     for difference in report.differences:
@@ -245,23 +226,44 @@ def _print_status_table(report: Any, show_all: bool) -> None:
 
 @cli.command()
 @click.argument("environment")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@json_option
+@click.option(
+    "--exit-code",
+    "exit_code",
+    is_flag=True,
+    help="Exit 5 when anything is pending, failed or edited (0 only when up to date).",
+)
 @click.option(
     "--target", "only", multiple=True, metavar="NAME", help="A fleet: what these targets lack."
 )
 @click.pass_obj
-def pending(state: State, environment: str, as_json: bool, only: tuple[str, ...]) -> None:
-    """List what ENVIRONMENT still lacks, from status.json (no connection); on a fleet,
-    what some target lacks (`--target`: what those lack, from the fleet's record)."""
+def pending(state: State, environment: str, exit_code: bool, only: tuple[str, ...]) -> object:
+    """List what ENVIRONMENT still lacks, from status.json (no connection).
+
+    A migration that stopped midway is listed as `NAME (failed)`: it is not pending, it
+    is blocked until `sqlstage repair`. On a fleet, what some target lacks; with --target,
+    what those targets lack, from the fleet's record.
+    """
+    from sqlstage.report import refuse_not_up_to_date, status_report
+
     project = state.project()
     if only:
         from sqlstage.fleet_record import pending_on
 
         names = pending_on(project.config, project.catalog, environment, only)
-    else:
-        names = [m.name for m in project.pending(environment)]
-    if as_json:
-        print_json(names)
-    else:
-        for name in names:
+        keep({"pending": names})
+        if not json_requested():
+            for name in names:
+                click.echo(name)
+        return {"pending": names}
+    key = project.config.environment(environment).key  # unknown: the error naming it
+    report = status_report(project).by_environment[key]
+    keep(report)
+    if not json_requested():
+        for name in report.pending:
             click.echo(name)
+        for name in report.failed:
+            click.echo(f"{name} (failed)")
+    if exit_code:
+        refuse_not_up_to_date([report])
+    return report
