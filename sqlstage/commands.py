@@ -116,7 +116,7 @@ def apply(
     """Plan and run the environment's pending migrations (or `target` / up to `to`)."""
     env = project.config.environment(environment)
     check_apply_options(options)
-    refuse_fleet(env, "sqlstage.fleet.apply")
+    refuse_fleet(env, "sqlstage.fleet.apply runs each of its targets through this same path")
     with _changing(project, env, ask, events, options) as (session, history):
         plan = plan_apply(project, session, history, options)
         events.planned(plan)
@@ -161,7 +161,7 @@ def refuse_fleet(env: Environment, instead: str) -> None:
     if env.is_fleet:
         raise ConfigError(
             f"{env.key} is a fleet (targets or schemas in sqlstage.toml), not one database",
-            f"call {instead}, which runs every target through this same path",
+            instead,
         )
 
 
@@ -175,7 +175,7 @@ def rollback(
     """Run the rollback sections of the environment's last migration, or of `target` and
     every one applied after it, newest first."""
     env = project.config.environment(environment)
-    refuse_fleet(env, "sqlstage.fleet.rollback")
+    refuse_fleet(env, "sqlstage.fleet.rollback runs each of its targets through this same path")
     with _changing(project, env, ask, events, options) as (session, history):
         plan = plan_rollback(project, session, history, options)
         events.planned(plan)
@@ -465,6 +465,12 @@ def connected(
 ) -> Iterator[Session]:
     """A session for a command that reads (`check`, `status --live`, `schema`)."""
     env = project.config.environment(environment)
+    refuse_fleet(
+        env,
+        f"this command reads one database; `sqlstage check {env.key}` and `sqlstage status "
+        f"--live {env.key} [--target NAME]` read each target (in a script: "
+        "sqlstage.fleet_target.target_projects)",
+    )
     refuse_unattended(env, ask, False, changes=changes)
     session = open_session(
         project.config, env.key, ask.secret, create=changes, verify_identity=verify_identity

@@ -537,3 +537,19 @@ def test_a_target_marked_as_another_environment(project: ProjectDir) -> None:
             assert conn.execute("SELECT environment FROM sqlstage_environment").fetchall() == [
                 ("dev",)
             ]
+
+
+def test_one_database_doors_refuse_a_fleet(project: ProjectDir) -> None:
+    """A script calling commands.apply on a fleet is told to use sqlstage.fleet; commands
+    that read one database say how to read each target; nothing is created."""
+    from sqlstage import commands
+    from sqlstage.errors import ConfigError
+    from sqlstage.project import Project
+
+    _sqlite_fleet(project)
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER);\n")
+    with pytest.raises(ConfigError, match=r"sqlstage\.fleet\.apply"):
+        commands.apply(Project.load(project.root), "dev", commands.ApplyOptions(yes=True))
+    schema = project.run("schema", "dev")
+    assert schema.exit_code == 2 and "`sqlstage check dev`" in schema.output
+    assert not (project.root / "t1.db").exists()
