@@ -2,10 +2,11 @@
 
 The cache is one JSON file beside the run logs (`logs/migrations/.cache/checksums.json`, in a
 folder with its own `.gitignore`). For each file name it keeps what `parse_text` learned that
-the commands need without the SQL (checksum, rollback line, no-transaction flag) under the
-file's identity: device, inode, size, mtime_ns and ctime_ns. A file is trusted only while all
-five match a fresh `stat`: an editor that rewrites a file changes its mtime and ctime (the
-kernel sets ctime; `os.utime` cannot put it back), and one that replaces it changes its inode.
+the commands need without the SQL (checksum, rollback line, no-transaction flag, the
+whole-section checksum of a file with directive lines) under the file's identity: device,
+inode, size, mtime_ns and ctime_ns. A file is trusted only while all five match a fresh
+`stat`: an editor that rewrites a file changes its mtime and ctime (the kernel sets ctime;
+`os.utime` cannot put it back), and one that replaces it changes its inode.
 
 The cache never holds SQL. A cached migration reads its file the first time its `forward` or
 `rollback` is used (a pending migration that is about to run, a diff, a lint) and checks that
@@ -24,15 +25,16 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlstage import __version__
-from sqlstage.errors import MigrationFileError
+from sqlstage.errors import MigrationFileError, UnwrittenMigration
 from sqlstage.migration import Migration, read_migration
 
 CACHE_FILE = "checksums.json"
-FORMAT = 1
+FORMAT = 2  # 2: the whole-section checksum of files with directive lines
 #: files changed this recently are not cached (see the module docstring)
 SETTLE_NS = 3_000_000_000
 
@@ -83,17 +85,23 @@ def _cached(folder: Path, number: int, name: str, entry: list[Any]) -> Migration
         checksum=entry[5],
         rollback_line=entry[6],
         no_transaction=entry[7],
+        legacy_checksum=entry[8],
     )
     return migration
 
 
 def read_migrations(
-    folder: Path, numbered: list[tuple[int, str]], cache_dir: Path | None
+    folder: Path,
+    numbered: list[tuple[int, str]],
+    cache_dir: Path | None,
+    unwritten: list[Path] | None = None,
 ) -> list[Migration]:
     """`(number, file name)` pairs of files in `folder` -> Migration values in that order, as
-    `read_migration` gives them; with a `cache_dir`, unchanged files are not read."""
+    `read_migration` gives them; with a `cache_dir`, unchanged files are not read. Given an
+    `unwritten` list, files with no SQL yet are added to it and left out instead of raising."""
+    read = read_migration if unwritten is None else _reader(unwritten)
     if cache_dir is None:
-        return [read_migration(folder / name) for _, name in numbered]
+        return [m for _, name in numbered if (m := read(folder / name)) is not None]
     cache = _load(cache_dir / CACHE_FILE, folder)
     fresh: dict[str, list[Any]] = {}
     migrations: list[Migration] = []
@@ -101,7 +109,7 @@ def read_migrations(
     try:
         directory = os.open(folder, os.O_RDONLY)
     except OSError:
-        return [read_migration(folder / name) for _, name in numbered]
+        return [m for _, name in numbered if (m := read(folder / name)) is not None]
     try:
         for number, name in numbered:
             identity = _identity(name, directory)
@@ -110,7 +118,9 @@ def read_migrations(
                 migrations.append(_cached(folder, number, name[: -len(".sql")], entry))
                 fresh[name] = entry
                 continue
-            migration = read_migration(folder / name)
+            migration = read(folder / name)
+            if migration is None:
+                continue
             migrations.append(migration)
             if identity is not None and max(identity[3], identity[4]) < cutoff:
                 fresh[name] = [
@@ -118,12 +128,24 @@ def read_migrations(
                     migration.checksum,
                     migration.rollback_line,
                     migration.no_transaction,
+                    migration.legacy_checksum,
                 ]
     finally:
         os.close(directory)
     if fresh != cache:
         _save(cache_dir, folder, fresh)
     return migrations
+
+
+def _reader(unwritten: list[Path]) -> Callable[[Path], Migration | None]:
+    def read(path: Path) -> Migration | None:
+        try:
+            return read_migration(path)
+        except UnwrittenMigration:
+            unwritten.append(path)
+            return None
+
+    return read
 
 
 def _identity(name: str, directory: int) -> Identity | None:

@@ -15,7 +15,7 @@ what happens (`Events`). A script that passes nothing gets `UNATTENDED`: no one 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +27,15 @@ from sqlstage.config import Environment
 from sqlstage.drivers.base import ServerInfo
 from sqlstage.errors import ConfigError, Refused
 from sqlstage.history import AppliedMigration, Marker
-from sqlstage.interaction import QUIET, UNATTENDED, Ask, Events, confirm, confirm_action
+from sqlstage.interaction import (
+    QUIET,
+    UNATTENDED,
+    Ask,
+    Events,
+    Unattended,
+    confirm,
+    confirm_action,
+)
 from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
 from sqlstage.migration import Migration
 from sqlstage.plan import (
@@ -47,6 +55,7 @@ from sqlstage.runlog import Log, RunLog
 from sqlstage.runner import Runner, current_user
 from sqlstage.safety import (
     Identity,
+    adoption_refusal,
     identity,
     lint_note,
     lint_refusal,
@@ -54,7 +63,7 @@ from sqlstage.safety import (
     rehearsal_refusal,
     unattended_refusal,
 )
-from sqlstage.session import Session, check_marker, open_session
+from sqlstage.session import Session, check_marker, open_session, own_statement
 
 if TYPE_CHECKING:
     from sqlstage.schema import Snapshot
@@ -80,6 +89,9 @@ class ApplyOptions:
     #: lint rules whose errors a protected environment lets through (logged)
     allow_lint: tuple[str, ...] = ()
     lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS
+    #: the database's tables (it has no sqlstage history) are not from these migrations:
+    #: run them all anyway instead of refusing and naming `baseline`
+    not_from_migrations: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,8 +134,10 @@ def apply(
         events.planned(plan)
         if options.dry_run or plan.already_applied is not None:
             return RunResult(plan)
+        if plan.refusals:
+            raise plan.refusals[0]
         if plan.empty:
-            with bookkeeping.run_log(project, session, "apply") as log:
+            with bookkeeping.run_log(project, session, "apply", history, events.warning) as log:
                 log.write(f"nothing to apply: {env.key} is up to date")
             return RunResult(plan, log_path=log.path, status_written=session.status_written)
         return _run(project, session, plan, ask, events, options.yes)
@@ -238,10 +252,12 @@ def _decide_apply(project: Project, session: Session, plan: Plan, options: Apply
             plan.migrations,
             session.driver.dialect,
             session.info.major if session.info.product == "PostgreSQL" else None,
-            env.effective_lock_timeout is not None,
         )
     )
-    refusals = [lint_refusal(env, findings, options.allow_lint)]
+    refusals = [
+        adoption(project, session, plan.history, options.not_from_migrations),
+        lint_refusal(env, findings, options.allow_lint, _apply_command(env, options)),
+    ]
     notes = [lint_note(findings, options.allow_lint)]
     if options.skip_rehearsal is not None:
         notes.insert(0, f"rehearsal check skipped: {options.skip_rehearsal}")
@@ -256,6 +272,17 @@ def _decide_apply(project: Project, session: Session, plan: Plan, options: Apply
         note="; ".join(n for n in notes if n) or None,
     )
     return _decide(session, plan, options.yes, options.backup, options.adopt)
+
+
+def _apply_command(env: Environment, options: ApplyOptions) -> str:
+    """The command line that runs this plan again: `sqlstage apply pro 005 --yes`."""
+    words = ["sqlstage apply", env.key]
+    words += [options.target] if options.target else []
+    words += [f"--to {options.to}"] if options.to else []
+    words += ["--yes"] if options.yes else []
+    words += ["--not-from-migrations"] if options.not_from_migrations else []
+    words += [f"--allow-lint {rule}" for rule in options.allow_lint]
+    return " ".join(words)
 
 
 def _decide(session: Session, plan: Plan, yes: bool, backup: bool, adopt: bool) -> Plan:
@@ -288,7 +315,9 @@ def _run(
     if plan.backup:
         backup_path = bookkeeping.backup(project, session)
         events.backed_up(backup_path)
-    with bookkeeping.run_log(project, session, plan.direction.value) as log:
+    with bookkeeping.run_log(
+        project, session, plan.direction.value, plan.history, events.warning
+    ) as log:
         done = execute(session, plan, log, events)
         dumped = bookkeeping.dump_schema(project, session, log)
     return RunResult(plan, tuple(done), log.path, session.status_written, dumped, backup_path)
@@ -360,7 +389,7 @@ def repair(
         history = session.applied()
         name = resolve_name(project.catalog, history, migration)
         confirm_action(env, f"{action.value} {name} on {env.label}", yes, ask)
-        with bookkeeping.run_log(project, session, "repair") as log:
+        with bookkeeping.run_log(project, session, "repair", history, events.warning) as log:
             if action is RepairAction.RESUME:
                 done = _resume(project, session, log, find_row(history, name), events)
             else:
@@ -384,7 +413,7 @@ def _resume(
             f"nothing to resume: {row.migration if row else 'that migration'} did not stop "
             f"midway on {env.key}"
         )
-    if migration.checksum != row.checksum:
+    if not migration.matches(row.checksum):
         raise Refused(
             f"{migration.file_name} changed since it stopped midway on {env.key}: resuming "
             "would run statements of another file",
@@ -392,10 +421,51 @@ def _resume(
         )
     statements = tuple(section_statements(session.driver, migration, Direction.UP))
     start = row.statements_done or 0
-    step = Step(migration, statements, in_transaction=False, start_at=start)
+    step = Step(migration, statements, in_transaction=False, start_at=start, resumed=True)
     runner = Runner(session.driver, session.history, log, env.key, events)
     runner.run([step], Direction.UP)
     return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"
+
+
+def remark(
+    project: Project,
+    environment: str,
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+    lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS,
+) -> str:
+    """Mark the database as `environment` though its marker says it is another one (a dev
+    database restored from a production dump). The person must type the environment's key,
+    whatever else was said: a script (UNATTENDED) is refused. Returns what was done."""
+    from sqlstage.history import write_marker
+
+    env = project.config.environment(environment)
+    project.preflight()
+    refuse_unattended(env, ask, False)
+    session = open_session(project.config, env.key, ask.secret, create=False, verify_identity=False)
+    with session, _locked(session, lock_wait, events):
+        events.connected(session)
+        marker = session.marker
+        try:
+            check_marker(session)
+        except Refused:
+            pass
+        else:
+            said = f"marked '{env.key}'" if marker.present else "not marked (apply marks it)"
+            raise Refused(f"this database is already {said}: nothing to re-mark")
+        was = f"'{marker.environment}'" + (" (protected)" if marker.protected else "")
+        answer = ask.typed(
+            f"This database is marked {was}, not '{env.key}'. If it is {env.label}, restored "
+            f"from a dump of {marker.environment}, type '{env.key}' to mark it as '{env.key}'"
+        )
+        if answer.strip() != env.key:
+            raise Refused(f"not confirmed: {env.key}'s marker was not changed")
+        with bookkeeping.run_log(project, session, "repair", session.applied()) as log:
+            by = current_user()
+            own_statement(session, lambda: write_marker(session.driver, env.key, env.protected, by))
+            done = f"re-marked this database as '{env.key}' (it was marked {was})"
+            log.write(done)
+    return done
 
 
 @dataclass(frozen=True)
@@ -417,7 +487,7 @@ def baseline(
 ) -> BaselineResult:
     """Record the migrations up to `target` as applied without running them, and mark the
     database as the environment (baselining is adopting it)."""
-    from sqlstage.repair import plan_baseline, record_baseline
+    from sqlstage.repair import plan_baseline, record_baseline, recorded_dates
 
     env = project.config.environment(environment)
     with (
@@ -435,9 +505,10 @@ def baseline(
             plan = Plan(env, Direction.UP, (), (), tuple(history), adopt=True)
             confirm(plan, ask)  # --yes alone never marks it
         confirm_action(env, f"record {count} on {env.label}", yes, ask)
-        with bookkeeping.run_log(project, session, "baseline") as log:
+        dates = recorded_dates(project.only_in_file(env.key, history), project.catalog)
+        with bookkeeping.run_log(project, session, "baseline", history, events.warning) as log:
             session.mark()
-            record_baseline(session.history, chosen, current_user())
+            record_baseline(session.history, chosen, current_user(), dates)
             names = ", ".join(m.name for m in chosen)
             log.write(f"recorded as applied, none run: {names}")
     return BaselineResult(tuple(chosen), session.status_written)
@@ -528,6 +599,22 @@ def refuse_stopped(session: Session, project: Project, history: list[AppliedMigr
     )
 
 
+def adoption(
+    project: Project,
+    session: Session,
+    history: Sequence[AppliedMigration],
+    not_from_migrations: bool = False,
+) -> Refused | None:
+    """What `apply` refuses about a database sqlstage has no history of though it is not
+    new (`safety.adoption_refusal`); the tables are looked up only when there is no history."""
+    env = session.environment
+    only = [row.migration for row in project.only_in_file(env.key, history)]
+    tables: list[str] = []
+    if not only and not not_from_migrations and not any(row.is_applied for row in history):
+        tables = own_statement(session, lambda: session.driver.user_tables(4))
+    return adoption_refusal(env, only, tables)
+
+
 def _known_rules(rules: tuple[str, ...]) -> None:
     if not rules:
         return
@@ -547,6 +634,9 @@ class CheckReport:
     applied_count: int
     #: what `apply` would refuse about this database's identity, if anything
     refusal: Refused | None = None
+    #: what `apply` would refuse because sqlstage has no history of this database though
+    #: it is not new (run `sqlstage baseline ENV`)
+    adoption: Refused | None = None
 
 
 def check(
@@ -554,14 +644,20 @@ def check(
 ) -> CheckReport:
     """What `sqlstage check` shows; changes nothing."""
     with connected(project, environment, ask, events, verify_identity=False) as session:
-        history = [row for row in session.applied() if row.is_applied]
+        rows = session.applied()
+        history = [row for row in rows if row.is_applied]
         try:
             check_marker(session)
             refusal = None
         except Refused as error:
             refusal = error
         return CheckReport(
-            session.info, session.marker, history[-1] if history else None, len(history), refusal
+            session.info,
+            session.marker,
+            history[-1] if history else None,
+            len(history),
+            refusal,
+            adoption(project, session, rows),
         )
 
 
@@ -571,13 +667,23 @@ def live_status(
     write: bool = False,
     ask: Ask = UNATTENDED,
     events: Events = QUIET,
+    forget: bool = False,
 ) -> LiveReport:
     """The database's history compared with status.json; with `write`, status.json is
-    rewritten from the database."""
-    from sqlstage.errors import ChecksumChanged
+    rewritten from the database. What only status.json records is forgotten only when a
+    person says so at the question that names it, or `forget` is given; else Refused."""
+    from sqlstage.errors import ChecksumChanged, StatusFileError
 
     with connected(project, environment, ask, events, changes=write) as session:
-        report = live_report(project, session, write)
+        history = session.applied()
+        try:
+            only = [row.migration for row in project.only_in_file(session.environment.key, history)]
+        except StatusFileError:
+            only = []  # a damaged file: --write rebuilds what it still tells
+        if write and only and not forget:
+            _confirm_forget(session.environment, only, ask)
+        report = live_report(project, session, write, history)
+        report = replace(report, adoption=adoption(project, session, history))
         try:
             refuse_edited(
                 session.environment.key,
@@ -588,6 +694,18 @@ def live_status(
         except ChecksumChanged as error:
             return replace(report, edited=error)
         return report
+
+
+def _confirm_forget(env: Environment, only: Sequence[str], ask: Ask) -> None:
+    what = (
+        f"status.json records {', '.join(only)} as applied to {env.key}, but its database's "
+        "history does not; rewriting it from the database forgets them"
+    )
+    keep = f"`sqlstage baseline {env.key}` records them in the database instead"
+    if isinstance(ask, Unattended):  # a script: no question to put, so it must say
+        raise Refused(f"{what}; nothing was written", f"{keep}; or pass forget=True")
+    if not ask.yes_no(f"{what} ({keep}).\nForget them?"):
+        raise Refused("not confirmed: status.json was not changed", keep)
 
 
 def schema(

@@ -41,7 +41,7 @@ from sqlstage.commands import (
 )
 from sqlstage.config import Environment
 from sqlstage.errors import ConfigError, ExitCode, SqlstageError
-from sqlstage.fleet_target import Target, target_session, targets
+from sqlstage.fleet_target import Target, TargetProject, target_session, targets
 from sqlstage.history import AppliedMigration
 from sqlstage.interaction import QUIET, UNATTENDED, Ask, confirm
 from sqlstage.migration import Migration
@@ -252,12 +252,16 @@ def _plan_all(
     """Connect, plan and close each target, `parallel` at a time: no connection is held by
     a target waiting for its turn."""
 
+    key = chosen[0].environment.key if chosen else ""
+    record = fleet_record.read_record(fleet_record.record_path(project.config, key), key)
+
     def plan_one(target: Target) -> TargetPlan:
+        one = TargetProject(project, target, record)  # status.json as this target sees it
         try:
             with target_session(project.config, target, create=False) as session:
                 history = session.applied()
-                refuse_stopped(session, project, history)
-                plan = planner(project, session, history)
+                refuse_stopped(session, one, history)
+                plan = planner(one, session, history)
                 return TargetPlan(target, plan, history=tuple(history))
         except SqlstageError as error:
             return TargetPlan(target, error=named(target.name, error))
@@ -370,11 +374,15 @@ class _Section:
     def write(self, text: str) -> None:
         self.lines.append(text)
 
+    def flush(self) -> None:
+        """The section goes to disk whole, when the target ends."""
+
     def close(self) -> None:
         with self._lock:
             self._log.write(f"== target {self.name}")
             for line in self.lines:
                 self._log.write(f"  {line}")
+            self._log.flush()
 
 
 @dataclass
@@ -417,6 +425,7 @@ def _run(run: _Run, parallel: int) -> FleetResult:
         log.write("plan: " + ", ".join(f"{m.name} on {n}" for m, n in plan.counts))
         for item in plan.errors:
             log.write(f"not planned: {item.error}")
+        log.flush()
         run.unrecorded.update(_unreached(run))
         try:
             outcomes += _drive(run, parallel)
@@ -472,6 +481,7 @@ def _write(run: _Run, text: str) -> None:
     if run.log is not None:
         with run.lock:
             run.log.write(text)
+            run.log.flush()
 
 
 def _results(futures: list[Future[TargetOutcome]]) -> list[TargetOutcome]:
@@ -502,7 +512,7 @@ def _one(run: _Run, item: TargetPlan, total: int) -> TargetOutcome:
             with session.locked(run.lock_wait, lambda who: section.write(f"waiting for {who}")):
                 history = session.applied()
                 refuse_stopped(session, run.project, history)
-                outcome, history = _run_target(run, session, section, history)
+                outcome, history = _run_target(run, item, session, section, history)
     except SqlstageError as error:
         section.write(f"ERROR: {error}")
         outcome = TargetOutcome(name, error=named(name, error))
@@ -513,12 +523,16 @@ def _one(run: _Run, item: TargetPlan, total: int) -> TargetOutcome:
 
 
 def _run_target(
-    run: _Run, session: Session, section: _Section, history: list[AppliedMigration]
+    run: _Run,
+    item: TargetPlan,
+    session: Session,
+    section: _Section,
+    history: list[AppliedMigration],
 ) -> tuple[TargetOutcome, list[AppliedMigration]]:
     """Plan the target again inside its lock and run the confirmed steps it still needs."""
     name = section.name
     confirmed = {m.name for m, _ in run.plan.counts}
-    plan = run.planner(run.project, session, history)
+    plan = run.planner(TargetProject(run.project, item.target), session, history)
     plan = replace(plan, steps=tuple(s for s in plan.steps if s.name in confirmed))
     if plan.refusals:
         raise plan.refusals[0]

@@ -214,6 +214,7 @@ def target_session(
     session = open_session(
         config, target.environment, create=create, verify_identity=verify_identity, url=target.url
     )
+    session.driver.schema_only = target.schema is not None  # the other tenants are not its
     with session:
         actual = getattr(session.driver, "schema", None)
         if target.schema is not None and actual != target.schema:
@@ -231,7 +232,9 @@ class TargetProject(Project):
     rule of one database; what it records goes to the fleet's record and status.json's
     entry for the fleet, not over it."""
 
-    def __init__(self, project: Project, target: Target) -> None:
+    def __init__(
+        self, project: Project, target: Target, record: fleet_record.FleetRecord | None = None
+    ) -> None:
         env = target.environment
         self.fleet_config = project.config
         self.target = target
@@ -247,6 +250,8 @@ class TargetProject(Project):
         )
         self.__dict__["catalog"] = project.catalog  # one catalog for the fleet: files read once
         self.record_name = f"{fleet_record.FLEET_DIR}/{env.key}.json"
+        #: the fleet's record as read once for every target (None: read it when asked)
+        self.record = record
 
     @property
     def key(self) -> str:
@@ -254,8 +259,11 @@ class TargetProject(Project):
 
     def state(self) -> fleet_record.TargetState | None:
         """What the fleet's record says of this target."""
-        path = fleet_record.record_path(self.fleet_config, self.key)
-        return fleet_record.read_record(path, self.key).targets.get(self.target.name)
+        record = self.record
+        if record is None:
+            path = fleet_record.record_path(self.fleet_config, self.key)
+            record = fleet_record.read_record(path, self.key)
+        return record.targets.get(self.target.name)
 
     def read_status(self) -> StatusFile:
         """status.json as this target sees it: its environment's entry is the target's
@@ -274,7 +282,11 @@ class TargetProject(Project):
         return with_environment(status, self.key, entry)
 
     def record_status(
-        self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
+        self,
+        environment: Environment,
+        history: list[AppliedMigration],
+        rebuild: bool = False,
+        keep: Sequence[Recorded] = (),
     ) -> bool:
         config, key = self.fleet_config, environment.key
         state = fleet_record.target_state(history, self.catalog)

@@ -24,10 +24,11 @@ from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
 from sqlstage.runner import current_user
-from sqlstage.scratch import Workspace, scratch_database
 from sqlstage.status_file import (
+    Recorded,
     StatusFile,
     check_writable,
+    only_in_file,
     parse_status,
     pending_for,
     read_status,
@@ -35,10 +36,10 @@ from sqlstage.status_file import (
     update_environment,
     write_status,
 )
-from sqlstage.verify import VerifyEvents, VerifyOutcome, read_data_file, verify_migrations
 
 if TYPE_CHECKING:
     from sqlstage.lint import Finding
+    from sqlstage.verify import VerifyEvents, VerifyOutcome
 
 
 @dataclass(frozen=True)
@@ -58,20 +59,36 @@ class Project:
     #: what `status --live` compares a database with
     record_name = "status.json"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, read_only: bool = False) -> None:
         self.config = config
+        #: only reading (status, pending): a file with no SQL yet is left out and named in
+        #: `catalog.unwritten` instead of stopping the command
+        self.read_only = read_only
 
     @classmethod
-    def load(cls, start: Path) -> Project:
+    def load(cls, start: Path, read_only: bool = False) -> Project:
         """The project whose sqlstage.toml is at or above `start`."""
-        return cls(load_config(start))
+        return cls(load_config(start), read_only)
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.config.migrations_dir, self.config.log_dir / ".cache")
+        return load_catalog(
+            self.config.migrations_dir, self.config.log_dir / ".cache", self.read_only
+        )
 
     def read_status(self) -> StatusFile:
         return read_status(self.config.status_file)
+
+    def missing_status(self) -> str | None:
+        """A warning when status.json does not exist (yet): then nothing is recorded as
+        applied anywhere, which is true of a new project and a surprise in any other."""
+        path = self.config.status_file
+        if path.exists():
+            return None
+        return (
+            f"{path} does not exist: nothing is recorded as applied to any environment "
+            "(a run writes it; `sqlstage status --live ENV --write` rebuilds it from a database)"
+        )
 
     def preflight(self, writes: bool = True) -> None:
         """Read the migration files and status.json, and (`writes`: the run will change the
@@ -84,15 +101,20 @@ class Project:
             check_log_dir(self.config.log_dir)
 
     def record_status(
-        self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
+        self,
+        environment: Environment,
+        history: list[AppliedMigration],
+        rebuild: bool = False,
+        keep: Sequence[Recorded] = (),
     ) -> bool:
         """Write the environment's entry of status.json from its database's history.
 
         The file is re-read and rewritten under a lock on its folder, so runs on other
         environments of this checkout keep their entries. A damaged file is an error (exit
         2), so that no run quietly drops what it says of other environments; `rebuild`
-        (status --live ENV --write) keeps what can still be read of them instead."""
-        state = state_from_history(environment.name, history)
+        (status --live ENV --write) keeps what can still be read of them instead. `keep`:
+        records only the file held before the run, kept while the history lacks them."""
+        state = state_from_history(environment.name, history, keep)
         return update_environment(
             self.config.status_file,
             environment.key,
@@ -130,6 +152,10 @@ class Project:
         spec = env.verify_url or self.config.verify_url or env.url
         base = resolve_url(self.config, replace(env, url=spec), ask)
         from_number = self.catalog.find(start).number if start is not None else None
+        # verify's machinery (scratch databases, schema snapshots) only for verify
+        from sqlstage.scratch import Workspace, scratch_database
+        from sqlstage.verify import read_data_file, verify_migrations
+
         data_file = read_data_file(data, from_number) if data is not None else None
         secrets = [base.password] if base.password else []
         with scratch_database(base, keep) as scratch:
@@ -166,6 +192,13 @@ class Project:
             return "dev"
         return next(iter(self.config.environments))
 
+    def only_in_file(
+        self, environment: str, history: Sequence[AppliedMigration]
+    ) -> tuple[Recorded, ...]:
+        """What status.json records for `environment` that its database's `history` does not."""
+        state = self.read_status().environments.get(environment)
+        return only_in_file(state, self.catalog, history)
+
     def pending(self, environment: str) -> list[Migration]:
         """What status.json says the environment still lacks (offline)."""
         self.config.environment(environment)
@@ -185,14 +218,16 @@ class Project:
         server_version: int | None = None,
         tool_lock_timeout: bool | None = None,
     ) -> list[Finding]:
-        """Lint findings for the migrations' forward SQL under `[lint]` of sqlstage.toml.
+        """Lint findings for the migrations one run applies, in order, under `[lint]` of
+        sqlstage.toml: each forward section knowing what the earlier ones created, and each
+        rollback section (sqlstage.lint.lint_plan).
 
         The target version is the lower of `[lint] pg_version` and `server_version` (the
-        connected server). `tool_lock_timeout` says whether sqlstage sets lock_timeout itself
-        for the run; None means: every protected environment (or every one, when none is
-        protected) has one.
+        connected server). `tool_lock_timeout` says whether sqlstage sets lock_timeout itself;
+        None means: every protected environment (or every one, when none is protected) has
+        one, which is what `lint` and every `apply` use, so they report the same findings.
         """
-        from sqlstage.lint import DEFAULT_PG_VERSION, LintOptions, lint_all
+        from sqlstage.lint import DEFAULT_PG_VERSION, LintOptions, lint_plan
 
         settings = self.config.lint
         versions = [v for v in (settings.pg_version, server_version) if v is not None]
@@ -209,7 +244,7 @@ class Project:
             warn=frozenset(settings.warn),
             tool_lock_timeout=tool_lock_timeout,
         )
-        return lint_all([(m.path, m.forward) for m in migrations], options)
+        return lint_plan(migrations, options)
 
     def repair_status(self) -> tuple[bool, tuple[str, ...]]:
         """Offline: rewrite status.json from what it still tells; returns whether it was

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -11,7 +12,7 @@ import click
 
 from sqlstage import __version__
 from sqlstage.cli.output import META_KEY, JsonOutput, error_fields
-from sqlstage.errors import ExitCode, SqlstageError, Terminated
+from sqlstage.errors import ConfigError, ExitCode, SqlstageError, Terminated
 from sqlstage.urls import redact, secrets_in
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -27,13 +28,36 @@ class State:
         #: --json: the document and where it goes
         self.output = output or JsonOutput()
 
-    def project(self) -> Project:
+    def project(self, read_only: bool = False) -> Project:
+        """`read_only` (status, pending): a migration file with no SQL yet is a warning."""
         from sqlstage.project import Project
 
-        return Project.load(self.directory)
+        project = Project.load(self.directory, read_only)
+        if read_only:
+            for path in project.catalog.unwritten:
+                click.secho(
+                    f"warning: {path}: no SQL yet (left out until it has some; apply refuses it)",
+                    fg="yellow",
+                    err=True,
+                )
+        return project
 
     def ask_hidden(self, question: str) -> str:
-        value: str = click.prompt(f"{question} (input hidden)", hide_input=True, err=True)
+        """Read a URL without echoing it. Where the input cannot be hidden (no terminal to
+        turn echo off on, so getpass would warn and read a pipe with echo on) it is not
+        read at all."""
+        import getpass
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            try:
+                value: str = click.prompt(f"{question} (input hidden)", hide_input=True, err=True)
+            except getpass.GetPassWarning as err:
+                raise ConfigError(
+                    f"{question}: the input cannot be hidden here, so it is not read",
+                    'run it in a terminal; an unattended run takes url = "env:VAR"',
+                ) from err
         self._remember_password(value)
         return value
 
@@ -52,6 +76,34 @@ COMMAND_MODULES = {
 }
 
 
+#: each command's line in `--help` (the first sentence of its help), so listing the commands
+#: imports none of their modules; tests/test_cli_start.py checks they say what the commands do
+COMMAND_SUMMARIES = {
+    "agents": "Print the rules for AI coding agents, or add them to FILE.",
+    "apply": "Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the "
+    "next pending one), or those up to --to.",
+    "baseline": "Mark ENVIRONMENT as having reached MIGRATION without running anything.",
+    "check": "Test ENVIRONMENT's connection and show what it is; changes nothing.",
+    "init": "Create sqlstage.toml, the migrations folder and status.json.",
+    "lint": "Find statements that lock or rewrite tables or break running code, with the safe SQL.",
+    "new": "Write the next NNN_NAME.sql from the template and print its path.",
+    "pending": "List what ENVIRONMENT still lacks, from status.json (no connection).",
+    "plan": "What `apply ENV` would run, per environment (default: all), from status.json and "
+    "the files, with lint findings; no connection, no credentials.",
+    "check-edits": "Refuse (exit 2) when a migration some environment has applied was edited "
+    "or deleted, by the checksums status.json records; no connection, no credentials.",
+    "repair": "Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL (but "
+    "--resume, which runs the statements a migration stopped midway outside a transaction "
+    "did not).",
+    "rollback": "Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied "
+    "after it.",
+    "schema": "Print ENVIRONMENT's schema: tables, columns, constraints, indexes, views, "
+    "functions...",
+    "status": "Where each environment stands, from status.json and the files (no connection).",
+    "verify": "Prove every rollback undoes its migration, on a scratch database.",
+}
+
+
 class SqlstageGroup(click.Group):
     """Imports a command's module when the command is looked up; turns SqlstageError into
     one line on stderr and its exit code."""
@@ -64,6 +116,18 @@ class SqlstageGroup(click.Group):
         if module is not None and cmd_name not in self.commands:
             importlib.import_module(f"sqlstage.cli.{module}")  # its decorators register it
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's list of commands, from COMMAND_SUMMARIES (a command registered some
+        other way is looked up as click does)."""
+        names = self.list_commands(ctx)
+        if not names or any(name not in COMMAND_SUMMARIES for name in names):
+            super().format_commands(ctx, formatter)
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, summary(name, limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[META_KEY] = JsonOutput()
@@ -103,11 +167,8 @@ class SqlstageGroup(click.Group):
         except KeyboardInterrupt as interrupt:
             terminated = isinstance(interrupt, Terminated)
             code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
-            message = (
-                f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: the work in "
-                "progress was rolled back (a migration's transaction, a scratch database); "
-                "status.json and the log record what had committed"
-            )
+            what = "terminated (SIGTERM)" if terminated else "interrupted"
+            message = f"{what}: {interrupted(ctx.invoked_subcommand)}"
             self._emit(ctx, output, None, _plain("interrupted", code, message))
             click.echo(f"\n{message}", err=True)
             sys.exit(code)
@@ -151,6 +212,29 @@ def _usage_fields(error: click.ClickException) -> dict[str, Any]:
     return _plain("usage", error.exit_code, error.format_message())
 
 
+def summary(name: str, limit: int) -> str:
+    """A command's line in `--help`, shortened to `limit` as click shortens its help."""
+    return click.Command(name, help=COMMAND_SUMMARIES[name]).get_short_help_str(limit)
+
+
+def interrupted(command: str | None) -> str:
+    """What an interrupted command leaves behind, in its own words."""
+    if command == "verify":
+        return "the scratch database was dropped (unless --keep); nothing else was changed"
+    if command in ("apply", "rollback", "repair", "baseline"):
+        return (
+            "the work in progress was rolled back (the migration's transaction, if it ran in "
+            "one); status.json and the log record what had committed"
+        )
+    return "nothing was changed"
+
+
+def plain() -> bool:
+    """No colour and no cursor movement: NO_COLOR is set (https://no-color.org) or the
+    terminal says it is dumb."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
 def redact_exception(error: BaseException, secrets: list[str]) -> None:
     """Redact the text arguments of an exception and of those it was raised from or during,
     in place, so the traceback Python prints for them shows no password."""
@@ -188,4 +272,6 @@ def cli(ctx: click.Context, directory: Path) -> None:
     or migration-file error, 3 refused (not confirmed, a safety rule), 4 cannot connect,
     5 not up to date (--exit-code, --check), 130 interrupted.
     """
+    if plain():
+        ctx.color = False  # every click.secho below strips its styles
     ctx.obj = State(directory, ctx.meta.get(META_KEY))

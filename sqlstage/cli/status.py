@@ -21,6 +21,12 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 @click.option("--live", "live", metavar="ENV", help="Compare ENV's database with status.json.")
 @click.option("--write", is_flag=True, help="With --live: rewrite status.json from the database.")
 @click.option(
+    "--forget-file-only",
+    "forget",
+    is_flag=True,
+    help="With --write: forget, without asking, what only status.json records for ENV.",
+)
+@click.option(
     "--target", "only", multiple=True, metavar="NAME", help="With --live on a fleet: this target."
 )
 @click.option("--all", "show_all", is_flag=True, help="List every migration, not just recent ones.")
@@ -40,6 +46,7 @@ def status(
     state: State,
     live: str | None,
     write: bool,
+    forget: bool,
     only: tuple[str, ...],
     show_all: bool,
     repair_file: bool,
@@ -52,17 +59,19 @@ def status(
     """
     if write and not live:
         raise click.UsageError("--write goes with --live ENV")
+    if forget and not write:
+        raise click.UsageError("--forget-file-only goes with --live ENV --write")
     if repair_file and live:
         raise click.UsageError("--repair is offline; to rebuild from a database: --live ENV")
-    project = state.project()
+    project = state.project(read_only=not write and not repair_file)
     if repair_file:
         return _repair_status_file(project)
     if only and not live:
         raise click.UsageError("--target goes with --live ENV")
     if live and project.config.environment(live).is_fleet:
-        return _live_fleet(state, project, live, write, only)
+        return _live_fleet(state, project, live, write, only, forget)
     if live:
-        return _live_status(state, project, live, write, check)
+        return _live_status(state, project, live, write, check, forget)
     from sqlstage.report import refuse_not_up_to_date, status_report
 
     report = status_report(project)
@@ -95,11 +104,15 @@ def _repair_status_file(project: Project) -> dict[str, object]:
     return {"repaired": written, "unknown": list(unknown)}
 
 
-def _live_status(state: State, project: Project, key: str, write: bool, check: bool) -> object:
+def _live_status(
+    state: State, project: Project, key: str, write: bool, check: bool, forget: bool
+) -> object:
     from sqlstage import commands
     from sqlstage.report import refuse_not_up_to_date
 
-    report = commands.live_status(project, key, write, TerminalAsk(state), Screen(state))
+    report = commands.live_status(
+        project, key, write, TerminalAsk(state), Screen(state), forget=forget
+    )
     keep(report)
     _render_live(project, key, report)
     if report.edited is not None:
@@ -110,7 +123,7 @@ def _live_status(state: State, project: Project, key: str, write: bool, check: b
 
 
 def _live_fleet(
-    state: State, project: Project, key: str, write: bool, only: tuple[str, ...]
+    state: State, project: Project, key: str, write: bool, only: tuple[str, ...], forget: bool
 ) -> dict[str, object]:
     """Each target's database compared with its place in the fleet's record; with
     --write, the record (and status.json's entry for the fleet) rebuilt from them."""
@@ -126,9 +139,11 @@ def _live_fleet(
     remember_secrets(state, [p.target for p in projects])
 
     def live(target: Any) -> Any:
-        return commands.live_status(target, key, write, ask, QUIET)
+        return commands.live_status(target, key, write, ask, QUIET, forget)
 
-    results = each(projects, live, project.config.environment(key).parallel)
+    # --write may ask about each target's record: one question at a time
+    parallel = 1 if write and not forget else project.config.environment(key).parallel
+    results = each(projects, live, parallel)
     document: dict[str, object] = {
         "targets": {
             name: {"error": str(r)} if isinstance(r, SqlstageError) else fields(r)
@@ -161,6 +176,10 @@ def _render_live(project: Project, key: str, report: Any) -> None:
         click.echo(f"status.json agrees with the {key} database")
     for difference in report.differences:
         click.secho(f"  {difference}", fg="yellow")
+    if report.adoption is not None:
+        click.secho(f"warning: {report.adoption.message}", fg="yellow", err=True)
+        if report.adoption.fix:
+            click.echo(f"  {report.adoption.fix}", err=True)
     if report.written:
         click.echo(f"rewrote {relative(project.config.status_file, Path.cwd())} from {key}")
     for other in report.unknown:
@@ -246,7 +265,7 @@ def pending(state: State, environment: str, exit_code: bool, only: tuple[str, ..
     """
     from sqlstage.report import refuse_not_up_to_date, status_report
 
-    project = state.project()
+    project = state.project(read_only=True)
     if only:
         from sqlstage.fleet_record import pending_on
 
@@ -256,6 +275,9 @@ def pending(state: State, environment: str, exit_code: bool, only: tuple[str, ..
             for name in names:
                 click.echo(name)
         return {"pending": names}
+    missing = project.missing_status()
+    if missing:
+        click.secho(f"warning: {missing}", fg="yellow", err=True)
     key = project.config.environment(environment).key  # unknown: the error naming it
     report = status_report(project).by_environment[key]
     keep(report)

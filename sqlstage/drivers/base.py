@@ -48,6 +48,10 @@ class Dialect:
     create_database: str = 'CREATE DATABASE "{}"'
     drop_database: str = 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)'
     admin_database: str = "postgres"
+    #: SQL for the milliseconds since the server received the message it runs in, where a
+    #: migration and its history row travel as one message (`Driver.run_transaction`): the
+    #: row's duration is then the server's; None: measured by sqlstage as it writes the row
+    elapsed_ms: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ class ServerInfo:
 class StatementError(Exception):
     """A statement failed in the database. Drivers translate their own errors to this.
 
-    `position` is the 1-based character in the statement the server pointed at, if any.
+    `position` is the 1-based character in the statement the server pointed at, if any;
+    `index`, from `Driver.run_transaction`, the 1-based statement of the migration that
+    failed (None: COMMIT or the history change).
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class StatementError(Exception):
         self.hint = hint
         self.position = position
         self.code = code
+        self.index: int | None = None
 
 
 class Driver(ABC):
@@ -150,6 +157,20 @@ class Driver(ABC):
     def transaction(self) -> AbstractContextManager[None]:
         """Everything inside commits together or not at all."""
 
+    def run_transaction(self, statements: Sequence[str], finish: Callable[[], None]) -> None:
+        """Run a migration's statements, then `finish` (its history change), in one
+        transaction. A statement that fails raises StatementError with its `index`; a
+        failure in `finish` or at COMMIT raises one with `index` None. Here statement by
+        statement; a driver may send it all at once (PostgreSQL: one message)."""
+        with self.transaction():
+            for index, sql in enumerate(statements, start=1):
+                try:
+                    self.execute(sql)
+                except StatementError as error:
+                    error.index = index
+                    raise
+            finish()
+
     @abstractmethod
     def execute(self, sql: str) -> None:
         """Run one statement of a migration exactly as written; raise StatementError."""
@@ -171,6 +192,15 @@ class Driver(ABC):
     @abstractmethod
     def columns(self, table: str) -> list[str]:
         """The column names of sqlstage's table `table`."""
+
+    #: a fleet's tenant schema: only the tables of the driver's own schema are its
+    #: (`user_tables`); the other schemas of the database are other tenants
+    schema_only: bool = False
+
+    @abstractmethod
+    def user_tables(self, limit: int) -> list[str]:
+        """Up to `limit` names of the tables and views that are not sqlstage's own (nor an
+        extension's), in name order: whether the database was built some other way."""
 
     def qualify(self, name: str) -> str:
         """`name` as sqlstage's statements write it (with the schema it lives in, so a
