@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -222,7 +222,7 @@ def _fleet_run(
     refuse_unattended(env, ask, yes, changes=not dry_run)
     chosen = targets(project.config, env, ask.secret, fleet.only)
     parallel = fleet.parallel or env.parallel
-    planned = _plan_all(project, chosen, planner, parallel)
+    planned = _plan_all(project, chosen, planner, parallel, settings)
     plan = _fleet_plan(env, direction, planned, fleet, _failed_before(project, env, chosen))
     events.planned_fleet(plan)
     if dry_run:
@@ -247,10 +247,15 @@ def _failed_before(project: Project, env: Environment, chosen: list[Target]) -> 
 
 
 def _plan_all(
-    project: Project, chosen: list[Target], planner: Planner, parallel: int
+    project: Project,
+    chosen: list[Target],
+    planner: Planner,
+    parallel: int,
+    settings: _Settings,
 ) -> list[TargetPlan]:
     """Connect, plan and close each target, `parallel` at a time: no connection is held by
-    a target waiting for its turn."""
+    a target waiting for its turn. Each is planned inside its run lock (not for a dry run),
+    as one database is, so a run going on there is waited for, not half seen."""
 
     key = chosen[0].environment.key if chosen else ""
     record = fleet_record.read_record(fleet_record.record_path(project.config, key), key)
@@ -258,7 +263,10 @@ def _plan_all(
     def plan_one(target: Target) -> TargetPlan:
         one = TargetProject(project, target, record)  # status.json as this target sees it
         try:
-            with target_session(project.config, target, create=False) as session:
+            with (
+                target_session(project.config, target, create=False) as session,
+                nullcontext() if settings.dry_run else session.locked(settings.lock_wait),
+            ):
                 history = session.applied()
                 refuse_stopped(session, one, history)
                 plan = planner(one, session, history)
