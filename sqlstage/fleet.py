@@ -108,6 +108,8 @@ class TargetOutcome:
     started: bool = True
     #: nothing left to do by the time its turn came (another run did it)
     up_to_date: bool = False
+    #: its own backup, taken before its first migration (backup = ... or --backup)
+    backup: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,8 @@ def _plan_all(
                 history = session.applied()
                 refuse_stopped(session, one, history)
                 plan = planner(one, session, history)
+                if plan.backup and not plan.empty and not settings.dry_run:
+                    session.driver.check_backup()  # no pg_dump: refused before any change
                 return TargetPlan(target, plan, history=tuple(history))
         except SqlstageError as error:
             return TargetPlan(target, error=named(target.name, error))
@@ -548,9 +552,11 @@ def _run_target(
     if plan.empty:
         section.write("nothing left to do (another run got here first)")
         return TargetOutcome(name, up_to_date=True), history
+    saved = None
     if plan.backup:
         session.driver.check_backup()
-        section.write(f"backup: {backup(run.project, session)}")
+        saved = backup(run.project, session, name)
+        section.write(f"backup: {saved}")
     try:
         done = execute(session, plan, section, QUIET, stop=run.stop.is_set)
     except SqlstageError as error:
@@ -558,8 +564,8 @@ def _run_target(
         with suppress(Exception):  # what committed before the failure
             session.driver.recover()
             history = session.applied()
-        return TargetOutcome(name, error=named(name, error)), history
-    return TargetOutcome(name, tuple(s.name for s in done)), session.applied()
+        return TargetOutcome(name, error=named(name, error), backup=saved), history
+    return TargetOutcome(name, tuple(s.name for s in done), backup=saved), session.applied()
 
 
 def _ended(
