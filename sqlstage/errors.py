@@ -17,6 +17,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     REFUSED = 3
     CANNOT_CONNECT = 4
+    #: a drift check (`drift`, `diff`) could not finish: its verdict is unknown, not clean
+    CHECK_INCOMPLETE = 5
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -79,6 +81,19 @@ class MigrationFailed(SqlstageError):
     """A statement failed; its migration was rolled back and the run stopped."""
 
     exit_code = ExitCode.MIGRATION_FAILED
+
+
+class DriftFound(SqlstageError):
+    """`drift` or `diff` found schema differences the histories do not explain."""
+
+    exit_code = ExitCode.MIGRATION_FAILED
+
+
+class CheckIncomplete(SqlstageError):
+    """A drift check could not finish (the history's SQL failed to replay, another run
+    holds the database): no verdict, which is never "no drift"."""
+
+    exit_code = ExitCode.CHECK_INCOMPLETE
 
 
 class Terminated(KeyboardInterrupt):

@@ -12,7 +12,7 @@ from sqlstage.migration import Migration
 from sqlstage.plan import history_warnings
 from sqlstage.project import Project
 from sqlstage.session import Session
-from sqlstage.status_file import Recorded, pending_for
+from sqlstage.status_file import DriftVerdict, EnvironmentState, Recorded, pending_for
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class StatusReport:
     failed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: applied files edited since (an error once the report is shown: exit 2)
     edited: tuple[str, ...] = ()
+    #: per environment, its last drift check (sqlstage.drift), when there was one
+    drift: dict[str, DriftVerdict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ def status_report(project: Project) -> StatusReport:
                     f"{migration.file_name} was edited after it was applied "
                     f"to {key} (checksum differs from status.json)"
                 )
+    states = {key: status.environments.get(key) for key in project.config.environments}
+    warnings += fingerprint_warnings(states)
     return StatusReport(
         tuple(project.config.environments.values()),
         catalog.migrations,
@@ -89,7 +93,27 @@ def status_report(project: Project) -> StatusReport:
         tuple(warnings),
         failed,
         tuple(edited),
+        {key: state.drift for key, state in states.items() if state and state.drift},
     )
+
+
+def fingerprint_warnings(states: dict[str, EnvironmentState | None]) -> list[str]:
+    """Environments that applied the same migrations (same checksums) but whose last runs
+    recorded different schema fingerprints: one of them was changed by hand."""
+    warnings = []
+    seen: dict[tuple[tuple[str, str | None], ...], tuple[str, str]] = {}
+    for key, state in states.items():
+        if state is None or not state.fingerprint or not state.complete or not state.applied:
+            continue
+        migrations = tuple(sorted((row.migration, row.checksum) for row in state.applied))
+        first = seen.setdefault(migrations, (key, state.fingerprint))
+        if first[1] != state.fingerprint:
+            warnings.append(
+                f"{first[0]} and {key} have applied the same migrations but recorded different "
+                f"schema fingerprints: one of them was changed outside the migrations; run "
+                f"`sqlstage diff {first[0]} {key}`"
+            )
+    return warnings
 
 
 def pending_anywhere(project: Project) -> list[Migration]:

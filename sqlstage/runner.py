@@ -91,6 +91,8 @@ class Runner:
     note: str | None = None
     #: the environment's lock_timeout, to say what a lock_not_available error means
     lock_timeout: str | None = None
+    #: written in every history row of the run: why drift was let through, and what
+    allowed_drift: str | None = None
 
     def run(self, steps: Sequence[Step], direction: Direction) -> list[Step]:
         """Run each step; stop at the first failure (MigrationFailed). Returns those done."""
@@ -238,6 +240,7 @@ class Runner:
             note=self.note,
             out_of_order=step.out_of_order,
             statements_done=statements_done,
+            allowed_drift=self.allowed_drift,
         )
 
     def _error(self, failure: Failure) -> MigrationFailed:

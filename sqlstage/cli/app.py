@@ -45,6 +45,7 @@ COMMAND_MODULES = {
     "lint": "lint",
     **dict.fromkeys(("verify", "schema"), "schema"),
     **dict.fromkeys(("status", "pending"), "status"),
+    **dict.fromkeys(("drift", "diff"), "drift"),
 }
 
 
@@ -129,6 +130,6 @@ def cli(ctx: click.Context, directory: Path) -> None:
     \b
     Exit codes: 0 done or nothing to do, 1 a migration failed, 2 usage, configuration
     or migration-file error, 3 refused (not confirmed, a safety rule), 4 cannot connect,
-    130 interrupted.
+    5 a drift check could not finish, 130 interrupted.
     """
     ctx.obj = State(directory)

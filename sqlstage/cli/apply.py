@@ -40,7 +40,14 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     is_flag=True,
     help="Apply even if `requires` has not run it (needs --reason).",
 )
-@click.option("--reason", metavar="TEXT", help="Why the rehearsal check is skipped (logged).")
+@click.option(
+    "--allow-drift",
+    is_flag=True,
+    help="Apply although the environment drifted from its history (needs --reason).",
+)
+@click.option(
+    "--reason", metavar="TEXT", help="Why the rehearsal or drift check is set aside (logged)."
+)
 @click.option(
     "--adopt",
     is_flag=True,
@@ -65,6 +72,7 @@ def apply(
     allow_out_of_order: bool,
     backup: bool,
     skip_rehearsal: bool,
+    allow_drift: bool,
     reason: str | None,
     adopt: bool,
     allow_lint: tuple[str, ...],
@@ -78,6 +86,7 @@ def apply(
         raise click.UsageError("give MIGRATION or --to, not both")
     if skip_rehearsal and not (reason and reason.strip()):
         raise click.UsageError('--skip-rehearsal needs --reason "why"')
+    _drift_reason(allow_drift, reason)
     options = commands.ApplyOptions(
         target=migration,
         to=to,
@@ -89,6 +98,7 @@ def apply(
         adopt=adopt,
         allow_lint=allow_lint,
         lock_wait=lock_wait,
+        allow_drift=reason if allow_drift else None,
     )
     project = state.project()
     started = time.perf_counter()
@@ -124,6 +134,12 @@ def apply(
     help="Do not ask. A protected environment accepts it only with allow_non_interactive.",
 )
 @click.option("--backup", is_flag=True, help="Back the database up before rolling back.")
+@click.option(
+    "--allow-drift",
+    is_flag=True,
+    help="Roll back although the environment drifted from its history (needs --reason).",
+)
+@click.option("--reason", metavar="TEXT", help="Why the drift check is set aside (logged).")
 @lock_wait_option
 @click.pass_obj
 def rollback(
@@ -133,6 +149,8 @@ def rollback(
     dry_run: bool,
     yes: bool,
     backup: bool,
+    allow_drift: bool,
+    reason: str | None,
     lock_wait: float,
 ) -> None:
     """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it
@@ -143,7 +161,10 @@ def rollback(
     """
     from sqlstage import commands
 
-    options = commands.RollbackOptions(migration, dry_run, yes, backup, lock_wait)
+    _drift_reason(allow_drift, reason)
+    options = commands.RollbackOptions(
+        migration, dry_run, yes, backup, lock_wait, reason if allow_drift else None
+    )
     project = state.project()
     started = time.perf_counter()
     with _screen(state, lock_wait) as screen:
@@ -159,6 +180,11 @@ def rollback(
         return
     done = plural(len(result.done), "migration")
     _report(project, f"Rolled back {done} on {plan.environment.key}", started, result)
+
+
+def _drift_reason(allow_drift: bool, reason: str | None) -> None:
+    if allow_drift and not (reason and reason.strip()):
+        raise click.UsageError('--allow-drift needs --reason "why"')
 
 
 @contextmanager

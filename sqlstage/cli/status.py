@@ -56,6 +56,11 @@ def status(
                         "name": env.name,
                         "applied": sorted(report.applied[env.key]),
                         "pending": list(report.pending[env.key]),
+                        **(
+                            {"drift": report.drift[env.key].to_json()}
+                            if env.key in report.drift
+                            else {}
+                        ),
                     }
                     for env in report.environments
                 },
@@ -168,6 +173,22 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         else:
             text = f"{done} applied, up to date"
         click.echo(f"{env.label}: {text}")
+    for env in report.environments:
+        verdict = report.drift.get(env.key)
+        if verdict is not None:
+            _print_drift(env.key, verdict)
+
+
+def _print_drift(key: str, verdict: Any) -> None:
+    """`pro: DRIFTED since 2026-12-03 (2 objects: index posts_title_idx, ...)`"""
+    from sqlstage.status_file import objects_summary
+
+    if verdict.clean:
+        click.echo(f"{key}: no drift at its last check ({date_of(verdict.checked_at)})")
+        return
+    since = date_of(verdict.since or verdict.checked_at)
+    summary = objects_summary(verdict.objects)
+    click.secho(f"{key}: DRIFTED since {since} ({summary})", fg="red")
 
 
 @cli.command()
