@@ -573,6 +573,12 @@ def live_status(
 
     with connected(project, environment, ask, events, changes=write) as session:
         report = live_report(project, session, write)
+        if write:  # the file is rebuilt from the database: its schema's fingerprint too
+            from sqlstage.drift.check import live_fingerprint
+
+            fingerprint = live_fingerprint(project, session)
+            written = project.record_drift(session.environment.key, fingerprint=fingerprint)
+            report = replace(report, written=report.written or written)
         try:
             refuse_edited(
                 session.environment.key,
