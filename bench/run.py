@@ -889,7 +889,7 @@ def main(argv: list[str] | None = None) -> int:
     cases: list[Case] = []
     started = time.perf_counter()
     try:
-        if args.only != "offline":
+        if args.only in (None, "apply"):
             print(f"apply: {args.n} migrations x {args.repeats} rounds", file=sys.stderr)
             cases += bench_apply(args, pg, work, notes)
         if args.only in (None, "drift"):
