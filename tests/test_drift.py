@@ -253,6 +253,23 @@ def test_sqlite_hand_changes_are_drift_end_to_end(
     assert "index posts_title_idx" in offline.output and "view active_users" in offline.output
 
 
+def test_mysql_hand_made_index_is_drift(project: ProjectDir, mysql_database: Database) -> None:
+    project.write(
+        "001_create_users.sql",
+        "CREATE TABLE users (id int PRIMARY KEY, email varchar(200) NOT NULL);\n",
+    )
+    project.configure(dev={"url": mysql_database.url})
+    assert project.run("apply", "dev", "--yes").exit_code == 0
+    assert project.run("drift", "dev").exit_code == 0
+    mysql_database.query("CREATE INDEX users_email ON users (email)")
+
+    result = project.run("drift", "dev")
+
+    assert result.exit_code == 1, result.output
+    assert "extra index users.users_email: INDEX (email) USING BTREE" in result.output
+    assert "fix (not run): DROP INDEX users_email ON users;" in result.output
+
+
 # -- what is not drift, and what is no verdict ------------------------------------------------
 
 

@@ -24,9 +24,12 @@ def suggestion(difference: Difference, dialect: str) -> str | None:
     """The SQL that would undo `difference`, or None when there is no one obvious statement."""
     change, kind, name = difference.change, difference.kind, difference.name
     if kind == "index" and change == "extra":
+        if dialect == "mysql" and "." in name:  # `table.index`: MySQL's index names are per table
+            table, index = name.rsplit(".", 1)
+            return f"DROP INDEX {index} ON {table};"
         return f"DROP INDEX {name};"
-    if kind == "index" and change == "missing" and difference.expected:
-        return f"{difference.expected.rstrip(';')};"
+    if kind == "index" and change == "missing" and (difference.expected or "").startswith("CREATE"):
+        return f"{(difference.expected or '').rstrip(';')};"
     if kind in ("view", "trigger") and change == "extra":
         return f"DROP {kind.upper()} {name};"
     if kind == "policy" and change == "extra" and "." in name:
