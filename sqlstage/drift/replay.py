@@ -85,6 +85,7 @@ def replay(
     """Build the schema on a scratch database next to `base`, read it, drop the database."""
     with scratch_database(base) as scratch, connect(scratch.url, application) as driver:
         user = driver.info().user
+        driver.throwaway()  # dropped at the end: its commits need not reach the disk
         for index, step in enumerate(_steps(environment, driver, migrations)):
             if index:
                 driver.reset_session()
