@@ -548,9 +548,9 @@ def bench_drift(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[
             pg.drop(db)
         print(f"  round {round_number + 1}/{args.repeats} done", file=sys.stderr)
     notes.append(
-        "drift dev replays the history on a scratch database it creates (without the bench "
-        "databases' synchronous_commit = off) and snapshots both sides; its floor is the "
-        "apply of the same migrations in the same round"
+        "drift dev replays the history on a scratch database it creates and drops (which "
+        "commits with synchronous_commit off, as the bench databases do) and snapshots both "
+        "sides; its floor is the apply of the same migrations in the same round"
     )
     return [apply, check]
 
