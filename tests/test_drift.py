@@ -560,3 +560,34 @@ def test_rollback_of_a_drifted_protected_environment_is_refused(
     assert "drift allowed: undo 003 (drifted: 1 object: index posts_title_idx)" in (
         project.logs()[-1].read_text(encoding="utf-8")
     )
+
+
+def test_no_scratch_database_is_no_verdict_with_the_way_out(
+    project: ProjectDir, pg_database: Database
+) -> None:
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    role = f"sqlstage_nocreatedb_{uuid.uuid4().hex[:8]}"
+    pg_database.query(f"CREATE ROLE {role} LOGIN")  # no CREATEDB
+    name = urlsplit(pg_database.url).path.lstrip("/")
+    pg_database.query(f'ALTER DATABASE "{name}" OWNER TO {role}')
+    parts = urlsplit(pg_database.url)
+    url = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}"))
+    try:
+        for file, sql in THREE.items():
+            project.write(file, sql)
+        write_config(project, "sqlite:///dev.db", url)
+
+        refused = project.run("apply", "pro", "--yes")
+
+        assert refused.exit_code == 5, refused.output
+        assert "error: pro: cannot create a scratch database on" in refused.output
+        assert "[drift.pro] check = false" in refused.output
+        assert pg_database.history() == []
+        write_config(project, "sqlite:///dev.db", url, "\n[drift.pro]\ncheck = false\n")
+        assert project.run("apply", "pro", "--yes").exit_code == 0
+    finally:
+        pg_database.query(f'ALTER DATABASE "{name}" OWNER TO CURRENT_USER')
+        pg_database.query(f"DROP OWNED BY {role} CASCADE")
+        pg_database.query(f"DROP ROLE {role}")

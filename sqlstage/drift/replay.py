@@ -10,13 +10,14 @@ be built is no verdict, never "no drift".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlstage.catalog import Catalog
 from sqlstage.drivers import connect
 from sqlstage.drivers.base import Driver, StatementError
-from sqlstage.errors import CheckIncomplete, MigrationFileError
+from sqlstage.errors import CheckIncomplete, ConfigError, MigrationFileError
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration, parse_name, parse_text
 from sqlstage.plan import Direction, Step, steps_for
@@ -83,7 +84,16 @@ def replay(
     environment: str, base: DatabaseUrl, migrations: Sequence[Migration], application: str
 ) -> Replayed:
     """Build the schema on a scratch database next to `base`, read it, drop the database."""
-    with scratch_database(base) as scratch, connect(scratch.url, application) as driver:
+    with ExitStack() as stack:
+        try:
+            scratch = stack.enter_context(scratch_database(base))
+        except ConfigError as error:  # no CREATE DATABASE there: no verdict, not bad config
+            raise CheckIncomplete(
+                f"{environment}: {error.message}; no drift verdict",
+                f"set verify_url for {environment} to a server where a scratch database may "
+                f"be made, or turn the check off with [drift.{environment}] check = false",
+            ) from error
+        driver = stack.enter_context(connect(scratch.url, application))
         user = driver.info().user
         driver.throwaway()  # dropped at the end: its commits need not reach the disk
         for index, step in enumerate(_steps(environment, driver, migrations)):
