@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -107,20 +107,16 @@ def _lock(session: Session, held: bool) -> Iterator[None]:
     if held:
         yield
         return
-    try:
-        lock = session.locked(0)
-        lock.__enter__()
-    except Locked as busy:
-        env = session.environment.key
-        raise CheckIncomplete(
-            f"{env} is busy: {busy.message.split('; waited')[0]}; no drift verdict while a "
-            "run changes it",
-            "check again when that run is done",
-        ) from busy
-    try:
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(session.locked(0))
+        except Locked as busy:
+            raise CheckIncomplete(
+                f"{session.environment.key} is busy: {busy.message.split('; waited')[0]}; "
+                "no drift verdict while a run changes it",
+                "check again when that run is done",
+            ) from busy
         yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def expected(project: Project, session: Session, state: LiveState) -> Replayed:
