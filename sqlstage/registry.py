@@ -21,6 +21,9 @@ class Backend:
     schema_reader: str
     #: a file on this machine, not a server (scratch databases are temporary files)
     embedded: bool = False
+    #: the package the driver needs that a plain install lacks, and the extra that brings it
+    package: str | None = None
+    extra: str | None = None
 
 
 BACKENDS = (
@@ -30,7 +33,14 @@ BACKENDS = (
         "sqlstage.drivers.postgres",
         "sqlstage.schema.postgres",
     ),
-    Backend("mysql", ("mysql", "mariadb"), "sqlstage.drivers.mysql", "sqlstage.schema.mysql"),
+    Backend(
+        "mysql",
+        ("mysql", "mariadb"),
+        "sqlstage.drivers.mysql",
+        "sqlstage.schema.mysql",
+        package="pymysql",
+        extra="mysql",
+    ),
     Backend("sqlite", ("sqlite",), "sqlstage.drivers.sqlite", "sqlstage.schema.sqlite", True),
 )
 

@@ -70,7 +70,8 @@ def status_report(project: Project) -> StatusReport:
             failed[key] = state.failed
             warnings.append(
                 f"{', '.join(state.failed)} failed midway on {key}: it is blocked until "
-                f"`sqlstage repair {key} {state.failed[0]} --mark-applied|--forget`"
+                f"`sqlstage repair {key} {state.failed[0]} --resume` (runs the statements "
+                "that had not committed, once the cause is fixed) or `--mark-applied|--forget`"
             )
         for row in rows.values():
             migration = files.get(row.migration)

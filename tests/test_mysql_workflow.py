@@ -231,3 +231,25 @@ def test_schema_reads_information_schema(four: ProjectDir, mysql_database: Datab
     assert snapshot["dialect"] == "mysql"
     assert snapshot["objects"]["table"]["posts"].endswith("columns (id, user_id, title, status)")
     assert "sqlstage_history" not in snapshot["objects"]["table"]
+
+
+def test_without_pymysql_a_mysql_url_names_the_extra_to_install(four: ProjectDir) -> None:
+    """A plain `pip install sqlstage` has no PyMySQL: one line naming the extra, not a
+    traceback, and the password in the URL shown masked."""
+    url = "mysql://app:s3cret-pw@127.0.0.1:3306/app"
+    four.configure(dev={"url": url})
+    blocked = (
+        "import sys; sys.modules['pymysql'] = None; "
+        "from sqlstage.cli import main; sys.argv = ['sqlstage', *sys.argv[1:]]; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocked, "-C", str(four.root), "apply", "dev", "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'sqlstage[mysql]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr
+    assert list(four.migrations.glob("*.sql"))  # nothing of the project was touched

@@ -112,6 +112,7 @@ def test_failure_midway_is_recorded_and_blocks_until_repair(
     offline = pg.run("status")  # seen without credentials too
     assert "FAILED" in offline.output
     assert "002_half failed midway on dev: it is blocked until" in offline.stderr
+    assert "sqlstage repair dev 002_half --resume`" in offline.stderr
 
     blocked = pg.run("apply", "dev", "--yes")
     assert blocked.exit_code == 3

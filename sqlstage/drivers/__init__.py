@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from sqlstage.drivers.base import Driver
+from sqlstage.errors import ConfigError
 from sqlstage.registry import backend
 from sqlstage.urls import DatabaseUrl
 
@@ -26,7 +27,17 @@ def connect(
 
     `create=False` is for commands that change nothing: an embedded database that does not
     exist yet is then not created (it reads as empty)."""
-    module = import_module(backend(url.dialect).driver)
+    kind = backend(url.dialect)
+    if kind.package:
+        try:
+            import_module(kind.package)
+        except ImportError:
+            raise ConfigError(
+                f"{url.masked}: sqlstage's {kind.dialect} driver needs {kind.package}, "
+                "which is not installed",
+                f"install it with pip install 'sqlstage[{kind.extra}]'",
+            ) from None
+    module = import_module(kind.driver)
     driver: Driver = module.DRIVER(
         url, application_name, create=create, pooler=pooler, environment=environment
     )
