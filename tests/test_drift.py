@@ -591,3 +591,38 @@ def test_no_scratch_database_is_no_verdict_with_the_way_out(
         pg_database.query(f'ALTER DATABASE "{name}" OWNER TO CURRENT_USER')
         pg_database.query(f"DROP OWNED BY {role} CASCADE")
         pg_database.query(f"DROP ROLE {role}")
+
+
+def test_drift_of_production_at_a_terminal_asks_for_its_url(
+    project: ProjectDir, pg_database: Database, pg_database2: Database
+) -> None:
+    """As `init` configures pro: its URL typed at a hidden prompt, never stored."""
+    import os
+    import sys
+
+    import pexpect
+
+    three_applied(project, pg_database.url, pg_database2.url)
+    by_hand(pg_database2, ["CREATE INDEX posts_title_idx ON posts (title)"])
+    (project.root / "sqlstage.toml").write_text(
+        f'[environments.dev]\nurl = "{pg_database.url}"\n\n'
+        '[environments.pro]\nurl = "prompt"\nprotected = true\n',
+        encoding="utf-8",
+    )
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "sqlstage", "-C", str(project.root), "drift", "pro"],
+        encoding="utf-8",
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    child.expect("Database URL for pro")
+    child.sendline(pg_database2.url)
+    child.expect(pexpect.EOF)
+    child.close()
+
+    assert child.exitstatus == 1, child.before
+    assert "extra index posts_title_idx" in child.before
+    assert pg_database2.url not in project.status_file.read_text(encoding="utf-8")
+    offline = project.run("status")
+    assert "pro: DRIFTED since " in offline.output
