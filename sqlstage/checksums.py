@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from sqlstage.catalog import Catalog
 from sqlstage.errors import ChecksumChanged
@@ -78,3 +80,57 @@ def refuse_edited_offline(status: StatusFile, catalog: Catalog) -> None:
                     f"revert the file; `sqlstage status --live {key}` shows the diff, and "
                     f"`sqlstage repair {key} --accept {migration.name}` accepts the edit",
                 )
+
+
+@dataclass(frozen=True)
+class AppliedEdit:
+    """A migration status.json records as applied (with its checksum) whose file now has
+    another checksum (`file` set) or is gone (`file` None)."""
+
+    environment: str
+    migration: str
+    recorded: str
+    file: Path | None = None
+    actual: str | None = None
+
+
+def applied_edits(status: StatusFile, catalog: Catalog) -> list[AppliedEdit]:
+    """Every applied migration whose file was edited or removed since, from status.json's
+    checksums (entries without one, the seed's shape, cannot be checked). A file renamed
+    with the same number and SQL is the same migration, not a removal."""
+    files = catalog.by_name()
+    by_number = {(m.number, m.checksum) for m in catalog.migrations}
+    found = []
+    for key, state in status.environments.items():
+        for row in state.applied:
+            migration = files.get(row.migration)
+            if not row.checksum:
+                continue
+            if migration is None:
+                number = row.migration.split("_", 1)[0]
+                if not (number.isdigit() and (int(number), row.checksum) in by_number):
+                    found.append(AppliedEdit(key, row.migration, row.checksum))
+            elif migration.checksum != row.checksum:
+                found.append(
+                    AppliedEdit(
+                        key, row.migration, row.checksum, migration.path, migration.checksum
+                    )
+                )
+    return found
+
+
+def refuse_applied_edits(found: Sequence[AppliedEdit], source: str) -> None:
+    """ChecksumChanged (exit 2) naming the first edit and how many more; `source` says
+    which status.json recorded them (`status.json at origin/main`)."""
+    if not found:
+        return
+    first = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    where = f"{first.file}: edited" if first.file else f"{first.migration}: deleted"
+    raise ChecksumChanged(
+        f"{where} after it was applied to {first.environment} (checksum {first.recorded[:12]} "
+        f"in {source}){more}",
+        "an applied migration is never changed: revert it and put the change in a new "
+        f"migration (`sqlstage new NAME`); a deliberate edit needs "
+        f"`sqlstage repair {first.environment} {first.migration} --accept` on each environment",
+    )

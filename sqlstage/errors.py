@@ -17,8 +17,10 @@ class ExitCode(IntEnum):
     USAGE = 2
     REFUSED = 3
     CANNOT_CONNECT = 4
+    #: `pending --exit-code`, `status --check`: something is pending, failed or edited
+    NOT_UP_TO_DATE = 5
     #: a drift check (`drift`, `diff`) could not finish: its verdict is unknown, not clean
-    CHECK_INCOMPLETE = 5
+    CHECK_INCOMPLETE = 6
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -94,6 +96,13 @@ class CheckIncomplete(SqlstageError):
     holds the database): no verdict, which is never "no drift"."""
 
     exit_code = ExitCode.CHECK_INCOMPLETE
+
+
+class NotUpToDate(SqlstageError):
+    """`pending ENV --exit-code` / `status --check`: an environment has migrations pending,
+    failed or edited (or, once drift is checked, a drifted schema)."""
+
+    exit_code = ExitCode.NOT_UP_TO_DATE
 
 
 class Terminated(KeyboardInterrupt):

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from sqlstage import __version__
 from sqlstage.catalog import Catalog, load_catalog
+from sqlstage.checksums import AppliedEdit, applied_edits
 from sqlstage.config import Config, Environment, load_config, resolve_url
+from sqlstage.git import changed_since, file_at
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
@@ -27,6 +29,7 @@ from sqlstage.status_file import (
     DriftVerdict,
     StatusFile,
     check_writable,
+    parse_status,
     pending_for,
     read_status,
     record_drift,
@@ -149,6 +152,21 @@ class Project:
         return VerifyReport(
             scratch.url.masked, scratch.name, keep, server.describe(), outcome, log.path
         )
+
+    def applied_edits(self, base: str | None = None) -> list[AppliedEdit]:
+        """Applied migrations whose file was edited or removed, by the checksums of
+        status.json as committed at git revision `base` (a pull request's target, which the
+        branch cannot rewrite), or of the file on disk."""
+        status = self.read_status()
+        if base is not None:
+            text = file_at(base, self.config.status_file)
+            status = parse_status(text, self.config.status_file) if text else StatusFile()
+        return applied_edits(status, self.catalog)
+
+    def changed_migrations(self, revision: str) -> list[Migration]:
+        """The migrations a branch adds or changes since it left git revision `revision`."""
+        changed = changed_since(revision, self.config.migrations_dir)
+        return [m for m in self.catalog.migrations if m.path.resolve() in changed]
 
     def verify_base(self) -> str:
         if "dev" in self.config.environments or not self.config.environments:

@@ -156,7 +156,7 @@ def test_environments_keep_their_order_from_the_file(four: ProjectDir) -> None:
     )
 
     result = four.run("status")
-    as_json = json.loads(four.run("status", "--json").output)
+    as_json = json.loads(four.run("status", "--json").stdout)
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].split() == ["migration", "zeta", "alpha", "pro"]

@@ -316,7 +316,7 @@ def test_a_replay_that_fails_is_no_verdict(project: ProjectDir, database: Databa
 
     result = project.run("drift", "dev")
 
-    assert result.exit_code == 5, result.output
+    assert result.exit_code == 6, result.output
     assert (
         "error: dev: replaying 003_add_user_name as its history row recorded it failed at "
         "line 1 on a fresh scratch database" in result.output
@@ -342,7 +342,7 @@ def test_a_run_in_flight_is_busy_not_drift(project: ProjectDir, database: Databa
         holder.unlock()
         holder.close()
 
-    assert result.exit_code == 5, result.output
+    assert result.exit_code == 6, result.output
     assert "error: dev is busy:" in result.output
     assert "no drift verdict while a run changes it" in result.output
     assert project.run("drift", "dev").exit_code == 0  # once it is done
@@ -581,7 +581,7 @@ def test_no_scratch_database_is_no_verdict_with_the_way_out(
 
         refused = project.run("apply", "pro", "--yes")
 
-        assert refused.exit_code == 5, refused.output
+        assert refused.exit_code == 6, refused.output
         assert "error: pro: cannot create a scratch database on" in refused.output
         assert "[drift.pro] check = false" in refused.output
         assert pg_database.history() == []
@@ -626,3 +626,22 @@ def test_drift_of_production_at_a_terminal_asks_for_its_url(
     assert pg_database2.url not in project.status_file.read_text(encoding="utf-8")
     offline = project.run("status")
     assert "pro: DRIFTED since " in offline.output
+
+
+def test_status_check_counts_a_drifted_environment_as_not_up_to_date(
+    project: ProjectDir, sqlite_pair: tuple[Database, Database]
+) -> None:
+    dev, pro = sqlite_pair
+    three_applied(project, dev.url, pro.url)
+    assert project.run("status", "--check").exit_code == 0
+    by_hand(pro, ["CREATE INDEX posts_title_idx ON posts (title)"])
+    assert project.run("drift", "pro").exit_code == 1
+
+    result = project.run("status", "--check")
+
+    assert result.exit_code == 5, result.output
+    assert "pro has a drifted schema (1 object: index posts_title_idx)" in result.output
+    document = json.loads(project.run("status", "--json").stdout)
+    assert document["environments"]["pro"]["drift"]["objects"] == ["index posts_title_idx"]
+    assert document["environments"]["pro"]["upToDate"] is False
+    assert document["environments"]["dev"]["drift"] is None

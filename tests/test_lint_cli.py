@@ -46,8 +46,12 @@ def test_lint_json_shape_is_stable(project: ProjectDir) -> None:
     path = project.write("002_index.sql", DANGEROUS)
     result = project.run("lint", "--json", str(path))
     assert result.exit_code == 1
-    report = json.loads(result.output)
-    assert set(report) == {"version", "dialect", "files", "findings", "summary"}
+    report = json.loads(result.stdout)
+    assert set(report) == {
+        *("schemaVersion", "command", "ok", "error"),  # every --json document has them
+        *("version", "dialect", "files", "findings", "summary"),
+    }
+    assert (report["command"], report["ok"], report["error"]["exitCode"]) == ("lint", False, 1)
     assert (report["version"], report["dialect"]) == (1, "postgresql")
     assert report["summary"] == {"errors": 1, "warnings": 0, "waived": 0}
     (finding,) = report["findings"]

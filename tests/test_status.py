@@ -65,13 +65,25 @@ def test_status_json(applied: ProjectDir) -> None:
     result = applied.run("status", "--json")
 
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
-    assert data["environments"]["dev"] == {
-        "name": "Development",
-        "applied": NAMES[:3],
-        "pending": NAMES[3:],
-    }
-    assert data["environments"]["pro"] == {"name": "Production", "applied": [], "pending": NAMES}
+    data = json.loads(result.stdout)
+    dev, pro = data["environments"]["dev"], data["environments"]["pro"]
+    assert (data["schemaVersion"], data["command"], data["ok"]) == (1, "status", True)
+    assert data["migrations"] == NAMES
+    assert (dev["name"], dev["protected"], dev["lastApplied"]) == (
+        "Development",
+        False,
+        "003_add_user_profile",
+    )
+    assert [row["migration"] for row in dev["applied"]] == NAMES[:3]
+    recorded = applied.status_json()["environments"]["dev"]["applied"]
+    for row in dev["applied"]:  # at least what status.json carries
+        assert row["checksum"] == recorded[row["migration"]]["checksum"]
+        assert row["appliedAt"] == recorded[row["migration"]]["appliedAt"]
+        assert (row["outOfOrder"], row["origin"]) == (False, "ran")
+    assert dev["pending"] == NAMES[3:] and dev["failed"] == [] and dev["edited"] == []
+    assert dev["upToDate"] is False
+    assert (pro["name"], pro["protected"], pro["applied"]) == ("Production", True, [])
+    assert pro["pending"] == NAMES
     assert data["warnings"] == []
 
 
@@ -80,7 +92,7 @@ def test_pending(applied: ProjectDir) -> None:
     pro = applied.run("pending", "pro", "--json")
 
     assert dev.exit_code == 0 and dev.output == "004_add_status_column\n"
-    assert pro.exit_code == 0 and json.loads(pro.output) == NAMES
+    assert pro.exit_code == 0 and json.loads(pro.stdout)["pending"] == NAMES
 
 
 def test_pending_up_to_date_prints_nothing(four: ProjectDir, database: Database) -> None:
@@ -90,7 +102,7 @@ def test_pending_up_to_date_prints_nothing(four: ProjectDir, database: Database)
     result = four.run("pending", "dev", "--json")
 
     assert result.exit_code == 0
-    assert json.loads(result.output) == []
+    assert json.loads(result.stdout)["pending"] == []
     assert four.run("pending", "dev").output == ""
 
 
@@ -218,7 +230,7 @@ def test_missing_status_file_means_nothing_applied(four: ProjectDir) -> None:
     result = four.run("pending", "dev", "--json")
 
     assert result.exit_code == 0
-    assert json.loads(result.output) == NAMES
+    assert json.loads(result.stdout)["pending"] == NAMES
 
 
 # -- status --live -------------------------------------------------------------------------
@@ -284,14 +296,14 @@ def test_live_json(live: ProjectDir) -> None:
     result = live.run("status", "--live", "dev", "--json")
 
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output[result.output.index("{") :])
-    assert data == {
-        "environment": "dev",
-        "applied": NAMES[:3],
-        "differences": [],
-        "written": False,
-        "needsRebuild": [],
-    }
+    data = json.loads(result.stdout)  # stdout holds only the document
+    assert result.stderr.startswith("Connected: ")
+    assert (data["environment"], data["live"], data["ok"]) == ("dev", True, True)
+    assert [row["migration"] for row in data["applied"]] == NAMES[:3]
+    assert all(row["status"] == "applied" and row["checksum"] for row in data["applied"])
+    assert data["pending"] == NAMES[3:]
+    assert (data["differences"], data["written"], data["needsRebuild"]) == ([], False, [])
+    assert data["upToDate"] is False
 
 
 def test_write_needs_live(live: ProjectDir) -> None:

@@ -124,7 +124,7 @@ def test_dev_then_pro_then_offline_status(
         text=True,
         timeout=30,
     )
-    assert json.loads(pending.stdout) == ["004_add_status_column"]
+    assert json.loads(pending.stdout)["pending"] == ["004_add_status_column"]
 
 
 def test_pro_refuses_a_wrong_name(four: ProjectDir, pg_database: Database) -> None:

@@ -13,6 +13,7 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import Screen, TerminalAsk, lock_wait_option
+from sqlstage.cli.output import json_option, keep
 from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -24,43 +25,52 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 @click.option(
     "--example", is_flag=True, help="Also write three example migrations and a SQLite dev."
 )
+@json_option
 @click.pass_obj
-def init(state: State, example: bool) -> None:
+def init(state: State, example: bool) -> object:
     """Create sqlstage.toml, the migrations folder and status.json."""
     from sqlstage.scaffold import init_project
 
     state.directory.mkdir(parents=True, exist_ok=True)
     root = state.directory.resolve()
     existed = {name: (root / name).exists() for name in (".gitignore",)}
+    written: dict[str, list[str]] = {"created": [], "updated": []}
     for path in init_project(root, example):
         verb = "updated" if existed.get(path.name) and path.parent == root else "created"
+        written[verb].append(str(path))
         click.echo(f"{verb} {relative(path, root)}")
     if example:
         here = state.directory.resolve() == Path.cwd().resolve()
         where = "" if here else f"-C {relative(state.directory, Path.cwd())} "
         click.echo(f"next: sqlstage {where}apply dev --yes && sqlstage {where}status")
+    return written
 
 
 @cli.command()
 @click.argument("name")
+@json_option
 @click.pass_obj
-def new(state: State, name: str) -> None:
+def new(state: State, name: str) -> object:
     """Write the next NNN_NAME.sql from the template and print its path."""
     from sqlstage.scaffold import new_migration
 
     project = state.project()
-    click.echo(relative(new_migration(project.config.migrations_dir, name), Path.cwd()))
+    path = new_migration(project.config.migrations_dir, name)
+    click.echo(relative(path, Path.cwd()))
+    return {"path": str(path)}
 
 
 @cli.command()
 @click.argument("environment")
+@json_option
 @click.pass_obj
-def check(state: State, environment: str) -> None:
+def check(state: State, environment: str) -> object:
     """Test ENVIRONMENT's connection and show what it is; changes nothing."""
     from sqlstage import commands
 
     project = state.project()
     report = commands.check(project, environment, TerminalAsk(state), Screen(state))
+    keep(report)
     info = report.info
     click.echo(f"  server    {info.product} {info.version}")
     click.echo(f"  database  {info.database}" + (f" on {info.host}" if info.host else ""))
@@ -91,6 +101,7 @@ def check(state: State, environment: str) -> None:
     )
     if report.refusal is not None:
         raise report.refusal
+    return report
 
 
 @cli.command()
@@ -101,17 +112,19 @@ def check(state: State, environment: str) -> None:
     metavar="FILE",
     help="Add the rules to FILE (e.g. AGENTS.md or CLAUDE.md); running it again changes nothing.",
 )
+@json_option
 @click.pass_obj
-def agents(state: State, target: Path | None) -> None:
+def agents(state: State, target: Path | None) -> object:
     """Print the rules for AI coding agents, or add them to FILE."""
     from sqlstage.agents import RULES, write_rules
 
     if target is None:
         click.echo(RULES, nl=False)
-        return
+        return {"rules": RULES}
     path = target if target.is_absolute() else state.directory / target
     changed = write_rules(path)
     click.echo(f"{'updated' if changed else 'unchanged'}: {relative(path, Path.cwd())}")
+    return {"file": str(path), "changed": changed}
 
 
 @cli.command()
@@ -149,6 +162,7 @@ def agents(state: State, target: Path | None) -> None:
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
 @lock_wait_option
+@json_option
 @click.pass_obj
 def repair(
     state: State,
@@ -157,7 +171,7 @@ def repair(
     action: str | None,
     yes: bool,
     lock_wait: float,
-) -> None:
+) -> object:
     """Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL (but --resume,
     which runs the statements a migration stopped midway outside a transaction did not)."""
     from sqlstage import commands
@@ -181,6 +195,7 @@ def repair(
         )
     click.echo(result.done)
     click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
+    return result
 
 
 @cli.command()
@@ -193,6 +208,7 @@ def repair(
     help="Mark a database that has migrations but no environment marker as ENVIRONMENT.",
 )
 @lock_wait_option
+@json_option
 @click.pass_obj
 def baseline(
     state: State,
@@ -201,7 +217,7 @@ def baseline(
     yes: bool,
     adopt: bool,
     lock_wait: float,
-) -> None:
+) -> object:
     """Mark ENVIRONMENT as having reached MIGRATION without running anything.
 
     For a database made by hand or by another tool. MIGRATION defaults to the lastApplied
@@ -234,10 +250,11 @@ def baseline(
     )
     if not result.migrations:
         click.echo(f"{env.key} already records everything up to {target}")
-        return
+        return result
     click.secho(f"Baselined {env.key} at {result.migrations[-1].name}", fg="green")
     if result.status_written:
         click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
+    return result
 
 
 def _recorded_last(project: Project, key: str) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from sqlstage import __version__
+from sqlstage.cli.output import META_KEY, JsonOutput, error_fields
 from sqlstage.errors import ExitCode, SqlstageError, Terminated
 from sqlstage.urls import redact, secrets_in
 
@@ -20,9 +21,11 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 class State:
     """Per-invocation state: where the project is, and secrets to keep out of any output."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, output: JsonOutput | None = None) -> None:
         self.directory = directory
         self.secrets: list[str] = []
+        #: --json: the document and where it goes
+        self.output = output or JsonOutput()
 
     def project(self) -> Project:
         from sqlstage.project import Project
@@ -46,6 +49,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("verify", "schema"), "schema"),
     **dict.fromkeys(("status", "pending"), "status"),
     **dict.fromkeys(("drift", "diff"), "drift"),
+    **dict.fromkeys(("plan", "check-edits"), "review"),
 }
 
 
@@ -62,37 +66,90 @@ class SqlstageGroup(click.Group):
             importlib.import_module(f"sqlstage.cli.{module}")  # its decorators register it
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[META_KEY] = JsonOutput()
+        # a usage error stops parsing before --json takes effect: the document is still due
+        ctx.meta["sqlstage.json_asked"] = "--json" in args
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
+        output: JsonOutput = ctx.meta[META_KEY]
+        try:
+            value = self._invoke(ctx, output)
+            if output.active:
+                self._emit(ctx, output, value, None)
+            return value
+        finally:
+            output.stop()
+
+    def _invoke(self, ctx: click.Context, output: JsonOutput) -> Any:
         try:
             return super().invoke(ctx)
         except SqlstageError as error:
             state = ctx.find_object(State)
             secrets = state.secrets if state else []
+            self._emit(ctx, output, output.result, error_fields(error))
             if error.details:
                 click.echo(redact(error.details, secrets), err=True)
             fail(str(error), error.exit_code, secrets)
+        except click.ClickException as error:  # usage: click prints it (stderr), exits 2
+            self._emit(ctx, output, None, _usage_fields(error))
+            raise
+        except SystemExit as done:  # `lint` and `verify` exit 1 on what they found
+            code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            if code and output.active:
+                message = f"exit {code}: the document's fields say why"
+                self._emit(ctx, output, output.result, _plain("failed", code, message))
+            raise
         except KeyboardInterrupt as interrupt:
             terminated = isinstance(interrupt, Terminated)
-            click.echo(
-                f"\n{'terminated (SIGTERM)' if terminated else 'interrupted'}: the work in "
+            code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
+            message = (
+                f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: the work in "
                 "progress was rolled back (a migration's transaction, a scratch database); "
-                "status.json and the log record what had committed",
-                err=True,
+                "status.json and the log record what had committed"
             )
-            sys.exit(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED)
+            self._emit(ctx, output, None, _plain("interrupted", code, message))
+            click.echo(f"\n{message}", err=True)
+            sys.exit(code)
         except click.Abort as abort:  # at a prompt: Ctrl-C, or no more input to read
             if isinstance(abort.__context__, KeyboardInterrupt):
                 terminated = isinstance(abort.__context__, Terminated)
                 what = "terminated (SIGTERM)" if terminated else "interrupted"
-                click.echo(f"\n{what} at a prompt: nothing was changed", err=True)
-                sys.exit(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED)
-            fail(
-                "no answer at the prompt (end of input): nothing was changed", ExitCode.REFUSED, []
-            )
+                code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
+                message = f"{what} at a prompt: nothing was changed"
+                self._emit(ctx, output, None, _plain("interrupted", code, message))
+                click.echo(f"\n{message}", err=True)
+                sys.exit(code)
+            message = "no answer at the prompt (end of input): nothing was changed"
+            self._emit(ctx, output, None, _plain("no-answer", ExitCode.REFUSED, message))
+            fail(message, ExitCode.REFUSED, [])
         except Exception as error:  # a bug: Python prints its traceback, so redact what it says
             state = ctx.find_object(State)
             redact_exception(error, state.secrets if state else [])
             raise
+
+    def _emit(
+        self, ctx: click.Context, output: JsonOutput, value: object, error: dict[str, Any] | None
+    ) -> None:
+        """Write the --json document once: the value's fields, or the error (and what the
+        command had found before it)."""
+        if not (output.active or (error is not None and ctx.meta.get("sqlstage.json_asked"))):
+            return
+        state = ctx.find_object(State)
+        document = output.document(ctx.invoked_subcommand or "", value, error)
+        output.emit(document, state.secrets if state else [])  # redacted as a whole
+        output.stop()
+        ctx.meta["sqlstage.json_asked"] = False
+        output.command = None
+
+
+def _plain(code: str, exit_code: int, message: str) -> dict[str, Any]:
+    return {"code": code, "exitCode": exit_code, "message": message, "fix": None, "details": None}
+
+
+def _usage_fields(error: click.ClickException) -> dict[str, Any]:
+    return _plain("usage", error.exit_code, error.format_message())
 
 
 def redact_exception(error: BaseException, secrets: list[str]) -> None:
@@ -130,6 +187,7 @@ def cli(ctx: click.Context, directory: Path) -> None:
     \b
     Exit codes: 0 done or nothing to do, 1 a migration failed, 2 usage, configuration
     or migration-file error, 3 refused (not confirmed, a safety rule), 4 cannot connect,
-    5 a drift check could not finish, 130 interrupted.
+    5 not up to date (--exit-code, --check), 6 a drift check could not finish,
+    130 interrupted.
     """
-    ctx.obj = State(directory)
+    ctx.obj = State(directory, ctx.meta.get(META_KEY))

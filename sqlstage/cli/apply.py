@@ -12,6 +12,7 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import Screen, TerminalAsk, lock_wait_option
+from sqlstage.cli.output import json_option, keep
 from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     help="Apply to a protected environment despite this lint rule's errors (logged).",
 )
 @lock_wait_option
+@json_option
 @click.pass_obj
 def apply(
     state: State,
@@ -77,7 +79,7 @@ def apply(
     adopt: bool,
     allow_lint: tuple[str, ...],
     lock_wait: float,
-) -> None:
+) -> object:
     """Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the next
     pending one), or those up to --to."""
     from sqlstage import commands
@@ -103,24 +105,26 @@ def apply(
     project = state.project()
     started = time.perf_counter()
     with _screen(state, lock_wait) as screen:
+        keep({"done": screen.finished})  # what committed, if a later migration fails
         result = commands.apply(project, environment, options, TerminalAsk(state), screen)
     plan = result.plan
     if plan.already_applied is not None:
         row = plan.already_applied
         key = plan.environment.key
         click.echo(f"{row.migration} is already applied to {key} ({date_of(row.applied_at)})")
-        return
+        return result
     if dry_run:
         if not plan.empty:
             _show_sql(plan)
             for refusal in plan.refusals:
                 click.secho(f"would refuse: {refusal}", fg="yellow")
         click.echo("dry run: nothing was changed")
-        return
+        return result
     if plan.empty:
-        return
+        return result
     done = plural(len(result.done), "migration")
     _report(project, f"Applied {done} to {plan.environment.key}", started, result)
+    return result
 
 
 @cli.command()
@@ -141,6 +145,7 @@ def apply(
 )
 @click.option("--reason", metavar="TEXT", help="Why the drift check is set aside (logged).")
 @lock_wait_option
+@json_option
 @click.pass_obj
 def rollback(
     state: State,
@@ -152,7 +157,7 @@ def rollback(
     allow_drift: bool,
     reason: str | None,
     lock_wait: float,
-) -> None:
+) -> object:
     """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it
     (unlike `apply ENV MIGRATION`, which applies exactly one).
 
@@ -168,18 +173,20 @@ def rollback(
     project = state.project()
     started = time.perf_counter()
     with _screen(state, lock_wait) as screen:
+        keep({"done": screen.finished})  # what committed, if a later migration fails
         result = commands.rollback(project, environment, options, TerminalAsk(state), screen)
     plan = result.plan
     if plan.not_applied is not None or plan.empty:
-        return
+        return result
     if dry_run:
         for step in plan.steps:
             click.secho(f"\n-- {step.migration.file_name}, rollback", bold=True)
             click.echo((step.migration.rollback or "").strip())
         click.echo("\ndry run: nothing was changed")
-        return
+        return result
     done = plural(len(result.done), "migration")
     _report(project, f"Rolled back {done} on {plan.environment.key}", started, result)
+    return result
 
 
 def _drift_reason(allow_drift: bool, reason: str | None) -> None:

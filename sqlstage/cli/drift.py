@@ -1,6 +1,7 @@
 """`drift` and `diff`: a live schema against its history, two live schemas against each other.
 
-With --json, stdout holds only the JSON; every human line goes to stderr.
+With --json (sqlstage.cli.output), stdout holds only the document; every line printed here
+goes to stderr.
 """
 
 from __future__ import annotations
@@ -11,29 +12,20 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import Screen, TerminalAsk
-from sqlstage.cli.render import plural, print_json
+from sqlstage.cli.output import json_option, keep
+from sqlstage.cli.render import plural
 from sqlstage.errors import DriftFound
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.drift.check import Drifted, DriftReport
     from sqlstage.drift.compare import EnvironmentsDiff
-    from sqlstage.session import Session
-
-
-class _Screen(Screen):
-    """The connection line on stderr, so that stdout can hold JSON alone."""
-
-    def connected(self, session: Session) -> None:
-        self.state.secrets.extend(session.secrets)
-        self.key = session.environment.key
-        click.echo(f"Connected: {session.info.describe()}", err=True)
 
 
 @cli.command()
 @click.argument("environment")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (human lines go to stderr).")
+@json_option
 @click.pass_obj
-def drift(state: State, environment: str, as_json: bool) -> None:
+def drift(state: State, environment: str) -> object:
     """Compare ENVIRONMENT's live schema with the schema its history says it has.
 
     The SQL its history rows recorded is replayed, in applied order, on a scratch database
@@ -44,41 +36,39 @@ def drift(state: State, environment: str, as_json: bool) -> None:
     from sqlstage import commands
 
     project = state.project()
-    report = commands.drift(project, environment, TerminalAsk(state), _Screen(state))
-    if as_json:
-        print_json(report.to_dict())
-    _render(report, err=as_json)
+    report = commands.drift(project, environment, TerminalAsk(state), Screen(state))
+    keep(report)
+    _render(report)
     if report.drifted:
         raise DriftFound(
             f"{environment} has drifted from what its history says ({report.summary()})",
             "bring it back by hand (the fixes above are suggestions, never run) or record "
             "the change in a migration",
         )
+    return report
 
 
-def _render(report: DriftReport, err: bool) -> None:
+def _render(report: DriftReport) -> None:
     from sqlstage.drift.check import render_lines
 
     env = report.environment
     replayed = plural(report.replayed, "migration")
     if not report.drifted:
-        click.secho(
-            f"{env}: no drift; its live schema is what its {replayed} made", fg="green", err=err
-        )
+        click.secho(f"{env}: no drift; its live schema is what its {replayed} made", fg="green")
     else:
-        click.echo(f"{env}: live schema against what its {replayed} made:", err=err)
-        click.echo(render_lines(report), err=err)
+        click.echo(f"{env}: live schema against what its {replayed} made:")
+        click.echo(render_lines(report))
     if report.pending:
         names = ", ".join(report.pending[:5]) + (", ..." if len(report.pending) > 5 else "")
-        click.echo(f"pending (not drift): {names}", err=err)
+        click.echo(f"pending (not drift): {names}")
 
 
 @cli.command(name="diff")
 @click.argument("left", metavar="ENV1")
 @click.argument("right", metavar="ENV2")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (human lines go to stderr).")
+@json_option
 @click.pass_obj
-def diff_command(state: State, left: str, right: str, as_json: bool) -> None:
+def diff_command(state: State, left: str, right: str) -> object:
     """Compare the live schemas of ENV1 and ENV2.
 
     Differences are split into those explained by migrations one has applied and the other
@@ -88,41 +78,39 @@ def diff_command(state: State, left: str, right: str, as_json: bool) -> None:
     from sqlstage import commands
 
     project = state.project()
-    result = commands.diff(project, left, right, TerminalAsk(state), _Screen(state))
-    if as_json:
-        print_json(result.to_dict())
-    _render_diff(result, err=as_json)
+    result = commands.diff(project, left, right, TerminalAsk(state), Screen(state))
+    keep(result)
+    _render_diff(result)
     if result.unexplained:
         raise DriftFound(
             f"{left} and {right} differ in {plural(len(result.unexplained), 'object')} that no "
             "migration explains",
             f"see which with `sqlstage drift {left}` and `sqlstage drift {right}`",
         )
+    return result
 
 
-def _render_diff(result: EnvironmentsDiff, err: bool) -> None:
+def _render_diff(result: EnvironmentsDiff) -> None:
     left, right = result.left, result.right
-    click.echo(f"{left} -> {right} (each line: as in {left} -> as in {right})", err=err)
+    click.echo(f"{left} -> {right} (each line: as in {left} -> as in {right})")
     for key, names in ((left, result.only_left), (right, result.only_right)):
         if names:
-            click.echo(f"only {key} has applied: {', '.join(names)}", err=err)
+            click.echo(f"only {key} has applied: {', '.join(names)}")
     if result.explained:
-        click.echo(f"explained by those migrations ({len(result.explained)}):", err=err)
-        _lines([d for d in result.explained], err)
+        click.echo(f"explained by those migrations ({len(result.explained)}):")
+        _lines(list(result.explained))
     if result.unexplained:
-        click.secho(
-            f"unexplained: drift ({len(result.unexplained)}):", fg="yellow", bold=True, err=err
-        )
+        click.secho(f"unexplained: drift ({len(result.unexplained)}):", fg="yellow", bold=True)
         for item in result.unexplained:
             where = " and ".join(item.drift_in) or "neither history"
-            _lines([item.drifted], err, suffix=f"   [drift in {where}]")
+            _lines([item.drifted], suffix=f"   [drift in {where}]")
     if not result.explained and not result.unexplained:
-        click.secho(f"{left} and {right} have the same schema", fg="green", err=err)
+        click.secho(f"{left} and {right} have the same schema", fg="green")
 
 
-def _lines(items: list[Drifted], err: bool, suffix: str = "") -> None:
+def _lines(items: list[Drifted], suffix: str = "") -> None:
     for item in items:
         text = item.difference.text.splitlines()
-        click.echo(f"  {text[0]}{suffix}", err=err)
+        click.echo(f"  {text[0]}{suffix}")
         for line in text[1:]:
-            click.echo(f"  {line}", err=err)
+            click.echo(f"  {line}")

@@ -64,6 +64,8 @@ class Screen:
         self.bar: Any = None
         self.past = "applied"
         self.key = "the database"
+        #: the migrations that finished, for --json's document when a later one fails
+        self.finished: list[str] = []
 
     # -- commands.Events --------------------------------------------------------------------
     def connected(self, session: Session) -> None:
@@ -152,6 +154,7 @@ class Screen:
             self.bar.started(total)
 
     def step_finished(self, step: Step, duration_ms: int) -> None:
+        self.finished.append(step.name)
         if self.bar is not None and self.bar.active:
             self.bar.step(f"{self.past} {step.name}")
         else:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sqlstage.cli.app import State, cli
-from sqlstage.cli.render import plural, print_json, relative
+from sqlstage.cli.output import json_option, json_requested, keep
+from sqlstage.cli.render import annotation, plural, relative
 from sqlstage.errors import SqlstageError
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 # -- lint ---------------------------------------------------------------------------------
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (docs/lint.md).")
+@json_option
 @click.option(
     "--format",
     "output",
@@ -34,27 +35,37 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     help="Lint as this dialect (default: the environments' literal URLs' dialect when they "
     "agree, else postgresql).",
 )
+@click.option(
+    "--since",
+    metavar="REF",
+    help="Lint the migrations added or changed since the branch left git revision REF "
+    "(a pull request's base).",
+)
 @click.option("--rules", "list_rules", is_flag=True, help="List the rules and exit.")
 @click.pass_obj
 def lint(
     state: State,
     files: tuple[Path, ...],
-    as_json: bool,
     output: str,
     dialect: str | None,
+    since: str | None,
     list_rules: bool,
-) -> None:
+) -> object:
     """Find statements that lock or rewrite tables or break running code, with the safe SQL.
 
-    FILES default to the migrations some environment has not applied yet (from status.json).
+    FILES default to the migrations some environment has not applied yet (from status.json),
+    or with --since REF to those added or changed since git revision REF.
     Exits 1 when an error-severity finding is neither waived in the file nor down-graded in
     sqlstage.toml. Rules are PostgreSQL rules: a SQLite project gets no findings.
     """
     if list_rules:
-        _print_rules()
-        return
+        return _print_rules()
+    if files and since:
+        raise click.UsageError("give FILES or --since REF, not both")
     project = _lint_project(state, bool(files))
-    if files:
+    if since:
+        migrations = project.changed_migrations(since)
+    elif files:
         from sqlstage.lint.files import read_sql_file
 
         # as if started in -C DIR: relative paths are the project folder's
@@ -65,16 +76,17 @@ def lint(
         migrations = pending_anywhere(project)
     findings = project.lint(migrations, dialect or project.lint_dialect())
     paths = [relative(m.path, Path.cwd()) for m in migrations]
-    if as_json:
-        print_json(_findings_json(findings, paths, dialect or project.lint_dialect()))
-    elif output == "github":
+    document = _findings_json(findings, paths, dialect or project.lint_dialect())
+    keep(document)
+    if output == "github" and not json_requested():
         for finding in findings:
             _print_annotation(finding)
-    else:
+    elif not json_requested():
         print_findings(findings, verbose=True)
         click.echo(lint_summary(findings, len(migrations)))
     if any(finding.blocking for finding in findings):
         sys.exit(1)
+    return document
 
 
 def _lint_project(state: State, has_files: bool) -> Project:
@@ -90,12 +102,18 @@ def _lint_project(state: State, has_files: bool) -> Project:
     return state.project()
 
 
-def _print_rules() -> None:
+def _print_rules() -> dict[str, Any]:
     from sqlstage.lint import RULES
 
     width = max(len(rule_id) for rule_id in RULES)
     for rule in RULES.values():
         click.echo(f"{rule.id:<{width}}  {rule.severity:<7}  {rule.title}")
+    return {
+        "rules": [
+            {"rule": rule.id, "severity": rule.severity, "title": rule.title}
+            for rule in RULES.values()
+        ]
+    }
 
 
 def print_findings(findings: list[Finding], verbose: bool) -> None:
@@ -141,16 +159,13 @@ def _print_annotation(finding: Finding) -> None:
     """One GitHub Actions workflow command: `::error file=...,line=...::message`."""
     if finding.waived is not None:
         return
-
-    def data(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-    def prop(text: str) -> str:
-        return data(text).replace(":", "%3A").replace(",", "%2C")
-
-    file = prop(relative(finding.path, Path.cwd()))
-    message = data(f"{finding.message}\n\nInstead:\n{finding.safe}")
     click.echo(
-        f"::{finding.severity} file={file},line={finding.line},col={finding.column},"
-        f"title={prop('sqlstage ' + finding.rule)}::{message}"
+        annotation(
+            finding.severity,
+            relative(finding.path, Path.cwd()),
+            finding.line,
+            f"sqlstage {finding.rule}",
+            f"{finding.message}\n\nInstead:\n{finding.safe}",
+            finding.column,
+        )
     )

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     pass
-
-
-def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def date_of(value: Any) -> str:
@@ -37,3 +30,17 @@ def relative(path: Path, base: Path) -> str:
         return os.path.relpath(path, base)
     except ValueError:
         return str(path)
+
+
+def annotation(severity: str, file: str, line: int, title: str, message: str, col: int = 0) -> str:
+    """One GitHub Actions workflow command: `::error file=...,line=...,title=...::message`,
+    escaped as the runner expects."""
+
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+
+    where = f"file={prop(file)},line={line}" + (f",col={col}" if col else "")
+    return f"::{severity} {where},title={prop(title)}::{data(message)}"

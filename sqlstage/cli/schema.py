@@ -10,7 +10,8 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import Screen, TerminalAsk
-from sqlstage.cli.render import print_json
+from sqlstage.cli.output import json_option, json_requested
+from sqlstage.cli.output import keep as keep_value
 from sqlstage.errors import MigrationFailed
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     help="Make the scratch database on ENV's server (default: dev).",
 )
 @click.option("--strict", is_flag=True, help="A migration declared irreversible fails verify too.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
 def verify(
     state: State,
@@ -44,8 +45,7 @@ def verify(
     keep: bool,
     environment: str | None,
     strict: bool,
-    as_json: bool,
-) -> None:
+) -> object:
     """Prove every rollback undoes its migration, on a scratch database.
 
     Each migration is judged on its own, from the state just before it: applied, rolled
@@ -54,21 +54,21 @@ def verify(
     only when every checked migration round-trips (one declared irreversible passes unless
     --strict); 1 otherwise (a migration with no rollback section too).
     """
-    from sqlstage.cli.progress import Progress, render_verify, verify_as_json
+    from sqlstage.cli.progress import Progress, render_verify
 
     project = state.project()
     if not project.catalog.migrations:
         click.echo("no migrations to verify")
-        return
+        return {"ok": True, "migrations": []}
+    as_json = json_requested()
     with Progress(enabled=sys.stdout.isatty() and not as_json) as progress:
         from sqlstage import commands
 
         report = commands.verify(
             project, start, data, keep, environment, progress, TerminalAsk(state), strict
         )
-    if as_json:
-        print_json(verify_as_json(report))
-    else:
+    keep_value(report)
+    if not as_json:
         render_verify(report)
     outcome = report.outcome
     if not outcome.ok:
@@ -88,15 +88,16 @@ def verify(
             "fix the rollback sections listed above and run `sqlstage verify` again, "
             "or declare one that cannot be undone with '-- sqlstage:irreversible'",
         )
+    return report
 
 
 @cli.command()
 @click.argument("environment")
 @click.option("--no-owners", is_flag=True, help="Leave out who owns each object.")
 @click.option("--no-grants", is_flag=True, help="Leave out privileges (GRANT / REVOKE).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_obj
-def schema(state: State, environment: str, no_owners: bool, no_grants: bool, as_json: bool) -> None:
+def schema(state: State, environment: str, no_owners: bool, no_grants: bool) -> object:
     """Print ENVIRONMENT's schema: tables, columns, constraints, indexes, views, functions...
 
     Read from the database's catalogs, normalised and sorted: two databases print the same
@@ -111,7 +112,6 @@ def schema(state: State, environment: str, no_owners: bool, no_grants: bool, as_
     snap = commands.schema(
         project, environment, TerminalAsk(state), screen, not no_owners, not no_grants
     )
-    if as_json:
-        print_json(snap.to_dict())
-    else:
+    if not json_requested():
         click.echo(render_text(snap), nl=False)
+    return snap

@@ -9,14 +9,15 @@ import click
 
 from sqlstage.cli.app import State, cli
 from sqlstage.cli.guard import Screen, TerminalAsk
-from sqlstage.cli.render import date_of, print_json, relative
+from sqlstage.cli.output import json_option, json_requested, keep
+from sqlstage.cli.render import date_of, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.project import Project
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.option("--live", "live", metavar="ENV", help="Compare ENV's database with status.json.")
 @click.option("--write", is_flag=True, help="With --live: rewrite status.json from the database.")
 @click.option("--all", "show_all", is_flag=True, help="List every migration, not just recent ones.")
@@ -26,13 +27,19 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     is_flag=True,
     help="Rewrite a damaged status.json from what it still tells (no connection).",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 5 when an environment has anything pending, failed or edited.",
+)
 @click.pass_obj
 def status(
-    state: State, as_json: bool, live: str | None, write: bool, show_all: bool, repair_file: bool
-) -> None:
+    state: State, live: str | None, write: bool, show_all: bool, repair_file: bool, check: bool
+) -> object:
     """Where each environment stands, from status.json and the files (no connection).
 
-    With --live ENV, connect to ENV and compare its history with status.json.
+    With --live ENV, connect to ENV and compare its history with status.json. With
+    --check, exit 5 (after the report) unless every environment (or ENV) is up to date.
     """
     if write and not live:
         raise click.UsageError("--write goes with --live ENV")
@@ -40,43 +47,26 @@ def status(
         raise click.UsageError("--repair is offline; to rebuild from a database: --live ENV")
     project = state.project()
     if repair_file:
-        _repair_status_file(project)
-        return
+        return _repair_status_file(project)
     if live:
-        _live_status(state, project, live, write, as_json)
-        return
-    from sqlstage.report import status_report
+        return _live_status(state, project, live, write, check)
+    from sqlstage.report import refuse_not_up_to_date, status_report
 
     report = status_report(project)
-    if as_json:
-        print_json(
-            {
-                "environments": {
-                    env.key: {
-                        "name": env.name,
-                        "applied": sorted(report.applied[env.key]),
-                        "pending": list(report.pending[env.key]),
-                        **(
-                            {"drift": report.drift[env.key].to_json()}
-                            if env.key in report.drift
-                            else {}
-                        ),
-                    }
-                    for env in report.environments
-                },
-                "warnings": [*report.warnings, *report.edited],
-            }
-        )
-    else:
+    keep(report)
+    if not json_requested():
         _print_status_table(report, show_all)
         for warning in report.warnings:
             click.secho(f"warning: {warning}", fg="yellow", err=True)
     from sqlstage.checksums import refuse_edited_offline
 
     refuse_edited_offline(project.read_status(), project.catalog)
+    if check:
+        refuse_not_up_to_date(report.by_environment.values())
+    return report
 
 
-def _repair_status_file(project: Project) -> None:
+def _repair_status_file(project: Project) -> dict[str, object]:
     written, unknown = project.repair_status()
     path = relative(project.config.status_file, Path.cwd())
     if written:
@@ -89,29 +79,24 @@ def _repair_status_file(project: Project) -> None:
         click.secho(f"  {key}: unknown; run `sqlstage status --live {key} --write`", fg="yellow")
     if written:
         click.echo(f"commit {path}")
+    return {"repaired": written, "unknown": list(unknown)}
 
 
-def _live_status(state: State, project: Project, key: str, write: bool, as_json: bool) -> None:
+def _live_status(state: State, project: Project, key: str, write: bool, check: bool) -> object:
     from sqlstage import commands
+    from sqlstage.report import refuse_not_up_to_date
 
     report = commands.live_status(project, key, write, TerminalAsk(state), Screen(state))
-    _render_live(project, key, report, as_json)
+    keep(report)
+    _render_live(project, key, report)
     if report.edited is not None:
         raise report.edited
+    if check:
+        refuse_not_up_to_date([report])
+    return report
 
 
-def _render_live(project: Project, key: str, report: Any, as_json: bool) -> None:
-    if as_json:
-        print_json(
-            {
-                "environment": key,
-                "applied": [row.migration for row in report.history],
-                "differences": list(report.differences),
-                "written": report.written,
-                "needsRebuild": list(report.unknown),
-            }
-        )
-        return
+def _render_live(project: Project, key: str, report: Any) -> None:
     if not report.differences:
         click.echo(f"status.json agrees with the {key} database")
     for difference in report.differences:
@@ -173,10 +158,9 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         else:
             text = f"{done} applied, up to date"
         click.echo(f"{env.label}: {text}")
-    for env in report.environments:
-        verdict = report.drift.get(env.key)
-        if verdict is not None:
-            _print_drift(env.key, verdict)
+    for key, standing in report.by_environment.items():
+        if standing.drift is not None:
+            _print_drift(key, standing.drift)
 
 
 def _print_drift(key: str, verdict: Any) -> None:
@@ -193,13 +177,31 @@ def _print_drift(key: str, verdict: Any) -> None:
 
 @cli.command()
 @click.argument("environment")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@json_option
+@click.option(
+    "--exit-code",
+    "exit_code",
+    is_flag=True,
+    help="Exit 5 when anything is pending, failed or edited (0 only when up to date).",
+)
 @click.pass_obj
-def pending(state: State, environment: str, as_json: bool) -> None:
-    """List what ENVIRONMENT still lacks, from status.json (no connection)."""
-    names = [m.name for m in state.project().pending(environment)]
-    if as_json:
-        print_json(names)
-    else:
-        for name in names:
+def pending(state: State, environment: str, exit_code: bool) -> object:
+    """List what ENVIRONMENT still lacks, from status.json (no connection).
+
+    A migration that stopped midway is listed as `NAME (failed)`: it is not pending, it
+    is blocked until `sqlstage repair`.
+    """
+    from sqlstage.report import refuse_not_up_to_date, status_report
+
+    project = state.project()
+    key = project.config.environment(environment).key  # unknown: the error naming it
+    report = status_report(project).by_environment[key]
+    keep(report)
+    if not json_requested():
+        for name in report.pending:
             click.echo(name)
+        for name in report.failed:
+            click.echo(f"{name} (failed)")
+    if exit_code:
+        refuse_not_up_to_date([report])
+    return report
