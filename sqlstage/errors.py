@@ -100,7 +100,7 @@ class CheckIncomplete(SqlstageError):
 
 class NotUpToDate(SqlstageError):
     """`pending ENV --exit-code` / `status --check`: an environment has migrations pending,
-    failed or edited (or, once drift is checked, a drifted schema)."""
+    failed or edited, or a schema its last drift check found drifted."""
 
     exit_code = ExitCode.NOT_UP_TO_DATE
 
