@@ -2,10 +2,11 @@
 
 The cache is one JSON file beside the run logs (`logs/migrations/.cache/checksums.json`, in a
 folder with its own `.gitignore`). For each file name it keeps what `parse_text` learned that
-the commands need without the SQL (checksum, rollback line, no-transaction flag) under the
-file's identity: device, inode, size, mtime_ns and ctime_ns. A file is trusted only while all
-five match a fresh `stat`: an editor that rewrites a file changes its mtime and ctime (the
-kernel sets ctime; `os.utime` cannot put it back), and one that replaces it changes its inode.
+the commands need without the SQL (checksum, rollback line, no-transaction flag, the
+whole-section checksum of a file with directive lines) under the file's identity: device,
+inode, size, mtime_ns and ctime_ns. A file is trusted only while all five match a fresh
+`stat`: an editor that rewrites a file changes its mtime and ctime (the kernel sets ctime;
+`os.utime` cannot put it back), and one that replaces it changes its inode.
 
 The cache never holds SQL. A cached migration reads its file the first time its `forward` or
 `rollback` is used (a pending migration that is about to run, a diff, a lint) and checks that
@@ -32,7 +33,7 @@ from sqlstage.errors import MigrationFileError
 from sqlstage.migration import Migration, read_migration
 
 CACHE_FILE = "checksums.json"
-FORMAT = 1
+FORMAT = 2  # 2: the whole-section checksum of files with directive lines
 #: files changed this recently are not cached (see the module docstring)
 SETTLE_NS = 3_000_000_000
 
@@ -83,6 +84,7 @@ def _cached(folder: Path, number: int, name: str, entry: list[Any]) -> Migration
         checksum=entry[5],
         rollback_line=entry[6],
         no_transaction=entry[7],
+        legacy_checksum=entry[8],
     )
     return migration
 
@@ -118,6 +120,7 @@ def read_migrations(
                     migration.checksum,
                     migration.rollback_line,
                     migration.no_transaction,
+                    migration.legacy_checksum,
                 ]
     finally:
         os.close(directory)

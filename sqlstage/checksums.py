@@ -29,7 +29,7 @@ def edited(
         for row in history
         if row.status == "applied"
         and (migration := files.get(row.migration)) is not None
-        and migration.checksum != row.checksum
+        and not migration.matches(row.checksum)
     ]
 
 
@@ -73,7 +73,7 @@ def refuse_edited_offline(status: StatusFile, catalog: Catalog) -> None:
     for key, state in status.environments.items():
         for row in state.applied:
             migration = files.get(row.migration)
-            if migration and row.checksum and row.checksum != migration.checksum:
+            if migration and row.checksum and not migration.matches(row.checksum):
                 raise ChecksumChanged(
                     f"{migration.path}: edited after it was applied to {key} "
                     "(its checksum differs from status.json)",
@@ -99,7 +99,12 @@ def applied_edits(status: StatusFile, catalog: Catalog) -> list[AppliedEdit]:
     checksums (entries without one, the seed's shape, cannot be checked). A file renamed
     with the same number and SQL is the same migration, not a removal."""
     files = catalog.by_name()
-    by_number = {(m.number, m.checksum) for m in catalog.migrations}
+    by_number = {
+        (m.number, checksum)
+        for m in catalog.migrations
+        for checksum in (m.checksum, m.legacy_checksum)
+        if checksum
+    }
     found = []
     for key, state in status.environments.items():
         for row in state.applied:
@@ -110,7 +115,7 @@ def applied_edits(status: StatusFile, catalog: Catalog) -> list[AppliedEdit]:
                 number = row.migration.split("_", 1)[0]
                 if not (number.isdigit() and (int(number), row.checksum) in by_number):
                     found.append(AppliedEdit(key, row.migration, row.checksum))
-            elif migration.checksum != row.checksum:
+            elif not migration.matches(row.checksum):
                 found.append(
                     AppliedEdit(
                         key, row.migration, row.checksum, migration.path, migration.checksum

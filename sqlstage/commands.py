@@ -215,10 +215,9 @@ def _decide_apply(project: Project, session: Session, plan: Plan, options: Apply
             plan.migrations,
             session.driver.dialect,
             session.info.major if session.info.product == "PostgreSQL" else None,
-            env.effective_lock_timeout is not None,
         )
     )
-    refusals = [lint_refusal(env, findings, options.allow_lint)]
+    refusals = [lint_refusal(env, findings, options.allow_lint, _apply_command(env, options))]
     notes = [lint_note(findings, options.allow_lint)]
     if options.skip_rehearsal is not None:
         notes.insert(0, f"rehearsal check skipped: {options.skip_rehearsal}")
@@ -266,6 +265,16 @@ def _drift_decision(
 def _drift_reason(reason: str | None) -> None:
     if reason is not None and not reason.strip():
         raise ConfigError('going on despite drift needs a reason: --allow-drift --reason "why"')
+
+
+def _apply_command(env: Environment, options: ApplyOptions) -> str:
+    """The command line that runs this plan again: `sqlstage apply pro 005 --yes`."""
+    words = ["sqlstage apply", env.key]
+    words += [options.target] if options.target else []
+    words += [f"--to {options.to}"] if options.to else []
+    words += ["--yes"] if options.yes else []
+    words += [f"--allow-lint {rule}" for rule in options.allow_lint]
+    return " ".join(words)
 
 
 def _decide(session: Session, plan: Plan, yes: bool, backup: bool, adopt: bool) -> Plan:
@@ -385,7 +394,7 @@ def _resume(
             f"nothing to resume: {row.migration if row else 'that migration'} did not stop "
             f"midway on {env.key}"
         )
-    if migration.checksum != row.checksum:
+    if not migration.matches(row.checksum):
         raise Refused(
             f"{migration.file_name} changed since it stopped midway on {env.key}: resuming "
             "would run statements of another file",
@@ -393,7 +402,7 @@ def _resume(
         )
     statements = tuple(section_statements(session.driver, migration, Direction.UP))
     start = row.statements_done or 0
-    step = Step(migration, statements, in_transaction=False, start_at=start)
+    step = Step(migration, statements, in_transaction=False, start_at=start, resumed=True)
     runner = Runner(session.driver, session.history, log, env.key, events)
     runner.run([step], Direction.UP)
     return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"

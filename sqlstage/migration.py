@@ -43,6 +43,18 @@ NO_TRANSACTION_DIRECTIVE = "-- sqlstage:no-transaction"
 #: the first line of a rollback section that declares it holds no SQL on purpose
 NOTHING_TO_UNDO_DIRECTIVE = "-- sqlstage:nothing-to-undo"
 IRREVERSIBLE_DIRECTIVE = "-- sqlstage:irreversible"
+#: what apply and lint both say of a BEGIN, COMMIT or ROLLBACK in a migration
+TRANSACTION_CONTROL = (
+    "{control} in a migration: sqlstage runs each migration in a transaction of its own, "
+    "which this would end early (or, for a setting the database ignores inside a "
+    "transaction, silently not apply)"
+)
+TRANSACTION_CONTROL_FIX = (
+    f"remove it; to manage transactions yourself, make the first line `{NO_TRANSACTION_DIRECTIVE}`"
+)
+_MAYBE_DIRECTIVE = re.compile(r"--[ \t]*sqlstage:", re.IGNORECASE)
+#: a comment line that speaks to sqlstage, not to the database
+_DIRECTIVE_LINE = re.compile(r"[ \t]*--[ \t]*sqlstage:", re.IGNORECASE)
 _ROLLBACK_DIRECTIVE = re.compile(
     r"\A\s*--[ \t]*sqlstage:(?P<word>nothing-to-undo|irreversible)\b[ \t:-]*(?P<why>[^\n]*)",
     re.IGNORECASE,
@@ -84,19 +96,58 @@ class Migration:
     rollback_kind: RollbackKind = RollbackKind.MISSING
     #: what follows `-- sqlstage:irreversible` on its line: why it cannot be undone
     rollback_note: str = ""
+    #: the checksum over the whole forward section, directive lines included, that
+    #: sqlstage 0.x recorded; None when the file has no directive line (then it is `checksum`)
+    legacy_checksum: str | None = None
 
     @property
     def file_name(self) -> str:
         return self.path.name
 
+    def matches(self, recorded: str | None) -> bool:
+        """Whether a recorded checksum is this file's: today's (directive lines left out) or
+        the whole-section one that databases applied before that change hold."""
+        return recorded is not None and recorded in (self.checksum, self.legacy_checksum)
+
 
 def checksum(forward: str) -> str:
-    """SHA-256 of the forward section; callers pass text whose line endings are already LF.
+    """SHA-256 of the forward section without its `-- sqlstage:` directive lines; callers pass
+    text whose line endings are already LF.
 
     Trailing blank lines are not part of it: the blank line before a `-- rollback` added after
     the file was applied (or a final newline an editor adds or drops) is not an edit of the SQL.
+    Nor are directive lines (a waiver `-- sqlstage:allow RULE why`, `-- sqlstage:no-transaction`):
+    the server never sees them, so writing a waiver in a file dev has run changes nothing.
+
+    >>> checksum("-- sqlstage:allow truncate cache\\nTRUNCATE t;\\n") == checksum("TRUNCATE t;")
+    True
     """
+    return whole_checksum(without_directives(forward))
+
+
+def whole_checksum(forward: str) -> str:
+    """SHA-256 of the whole section (what sqlstage recorded before directive lines were left
+    out of `checksum`)."""
     return hashlib.sha256((forward.rstrip() + "\n").encode("utf-8")).hexdigest()
+
+
+def without_directives(sql: str) -> str:
+    """The text without its top-level `-- sqlstage:` comment lines (a line inside a string or
+    a dollar-quoted body is SQL the server sees, and stays).
+
+    >>> without_directives("-- sqlstage:no-transaction\\nSELECT '\\n-- sqlstage:allow x';\\n")
+    "SELECT '\\n-- sqlstage:allow x';\\n"
+    """
+    if not _MAYBE_DIRECTIVE.search(sql):  # fast path: most files have none
+        return sql
+    starts = {0} | {offset for kind, offset in top_level_positions(sql) if kind == "\n"}
+    kept = []
+    offset = 0
+    for line in sql.splitlines(keepends=True):
+        if not (offset in starts and _DIRECTIVE_LINE.match(line)):
+            kept.append(line)
+        offset += len(line)
+    return "".join(kept)
 
 
 def parse_name(file_name: str) -> tuple[int, str] | None:
@@ -217,6 +268,7 @@ def parse_text(number: int, name: str, path: Path, text: str) -> Migration:
             kind, note = _declared(path, rollback_line, section, declared)
             rollback = "" if kind is RollbackKind.NOTHING_TO_UNDO else None
     no_transaction = text.split("\n", 1)[0].strip().lower() == NO_TRANSACTION_DIRECTIVE
+    sql = without_directives(forward)
     return Migration(
         number,
         name,
@@ -224,10 +276,11 @@ def parse_text(number: int, name: str, path: Path, text: str) -> Migration:
         forward,
         rollback,
         rollback_line,
-        checksum(forward),
+        whole_checksum(sql),
         no_transaction,
         kind,
         note,
+        None if sql == forward else whole_checksum(forward),
     )
 
 

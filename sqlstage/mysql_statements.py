@@ -542,3 +542,26 @@ def implicit_commit(sql: str) -> str | None:
     if verb == "SET" and words[1:2] in (["PASSWORD"], ["AUTOCOMMIT"]):
         return f"SET {words[1]}"
     return None
+
+
+def transaction_control(sql: str) -> str | None:
+    """`COMMIT` (or `START TRANSACTION`, `XA`, `SET autocommit`, ...) when the statement would
+    begin or end the transaction a migration runs in, else None.
+
+    >>> [transaction_control(s) for s in ("commit", "rollback to savepoint a", "begin not atomic")]
+    ['COMMIT', None, None]
+    """
+    words = sql.split(None, 2)
+    first = words[0].upper().rstrip(";") if words else ""
+    second = words[1].upper() if len(words) > 1 else ""
+    if first == "BEGIN" and second == "NOT":
+        return None  # BEGIN NOT ATOMIC ... END: a compound statement, not a transaction
+    if first == "ROLLBACK" and second.startswith("TO"):
+        return None  # ROLLBACK TO SAVEPOINT stays inside the transaction
+    if first == "START" and second == "TRANSACTION":
+        return "START TRANSACTION"
+    if first == "XA":
+        return "XA"
+    if first == "SET" and re.match(r"SET\s+(@@(SESSION\.)?)?autocommit\b", sql, re.I):
+        return "SET autocommit"
+    return first if first in {"BEGIN", "COMMIT", "END", "ROLLBACK"} else None

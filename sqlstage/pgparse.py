@@ -193,3 +193,44 @@ def client_copy_kind(sql: str) -> str | None:
 
 def _copy_name(from_client: bool) -> str:
     return "COPY ... FROM STDIN" if from_client else "COPY ... TO STDOUT"
+
+
+_CONCURRENT_INDEX = re.compile(r"\s*create\s+(?:unique\s+)?index\s+concurrently\b", re.IGNORECASE)
+_PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def invalid_index_hint(sql: str) -> str | None:
+    """What to do after a failed or interrupted `CREATE INDEX CONCURRENTLY`: PostgreSQL keeps
+    the index it was building, INVALID (unused by queries, still updated by every write), and
+    a plain re-run then fails on its name; None for any other statement.
+
+    >>> invalid_index_hint("CREATE INDEX CONCURRENTLY users_email_idx ON app.users (email)")
+    'a failed CREATE INDEX CONCURRENTLY leaves its index app.users_email_idx behind, INVALID: drop it with `DROP INDEX CONCURRENTLY IF EXISTS app.users_email_idx;`'
+    """  # noqa: E501 - a doctest's expected line
+    if not _CONCURRENT_INDEX.match(sql):
+        return None
+    from pglast.parser import ParseError
+
+    try:
+        nodes = statement_nodes(sql)
+    except ParseError:
+        return None
+    if len(nodes) != 1 or nodes[0][0] != "IndexStmt":
+        return None
+    node = nodes[0][1]
+    if not node.get("idxname"):
+        return (
+            "a failed CREATE INDEX CONCURRENTLY leaves the index PostgreSQL named for it "
+            "behind, INVALID (`sqlstage schema` marks it): drop it with "
+            "`DROP INDEX CONCURRENTLY IF EXISTS <name>;`"
+        )
+    schema = node.get("relation", {}).get("schemaname")
+    name = ".".join(_quoted(part) for part in (schema, node["idxname"]) if part)
+    return (
+        f"a failed CREATE INDEX CONCURRENTLY leaves its index {name} behind, INVALID: drop it "
+        f"with `DROP INDEX CONCURRENTLY IF EXISTS {name};`"
+    )
+
+
+def _quoted(name: str) -> str:
+    return name if _PLAIN_NAME.match(name) else '"' + name.replace('"', '""') + '"'

@@ -19,7 +19,14 @@ from sqlstage.config import Environment
 from sqlstage.drivers.base import Driver
 from sqlstage.errors import MigrationFileError, Refused
 from sqlstage.history import AppliedMigration
-from sqlstage.migration import NO_TRANSACTION_DIRECTIVE, Migration, RollbackKind, parse_name
+from sqlstage.migration import (
+    NO_TRANSACTION_DIRECTIVE,
+    TRANSACTION_CONTROL,
+    TRANSACTION_CONTROL_FIX,
+    Migration,
+    RollbackKind,
+    parse_name,
+)
 from sqlstage.sqltext import Statement
 
 
@@ -62,6 +69,8 @@ class Step:
     out_of_order: bool = False
     #: statements already committed by an earlier, interrupted run (`repair --resume`)
     start_at: int = 0
+    #: `repair --resume`: its history row is there, even when no statement had committed
+    resumed: bool = False
 
     @property
     def name(self) -> str:
@@ -139,7 +148,7 @@ def history_warnings(
             )
         elif migration is None:
             warnings.append(f"{row.migration} is applied to {env} but its file is gone")
-        elif migration.checksum != row.checksum:
+        elif not migration.matches(row.checksum):
             warnings.append(
                 f"{migration.file_name} was edited after it was applied to {env} "
                 "(its checksum differs from the recorded one)"
@@ -161,7 +170,7 @@ def find_renames(
         if row.migration in files or parsed is None or parsed[0] not in by_number:
             continue
         new = by_number[parsed[0]]
-        if new.checksum != row.checksum:
+        if not new.matches(row.checksum):
             raise MigrationFileError(
                 f"{new.path}: number {parsed[0]} is already applied to {environment} as "
                 f"{row.migration}, with other SQL; nothing was run",
@@ -387,9 +396,7 @@ def _refuse_transaction_control(
         control = driver.transaction_control(statement.sql)
         if control:
             raise MigrationFileError(
-                f"{migration.path}:{statement.line}: {control} in a migration: sqlstage runs "
-                "each migration in a transaction of its own, which this would end early (or, "
-                "for a setting the database ignores inside a transaction, silently not apply)",
-                "remove it; to manage transactions yourself, make the first line "
-                f"`{NO_TRANSACTION_DIRECTIVE}`",
+                f"{migration.path}:{statement.line}: "
+                + TRANSACTION_CONTROL.format(control=control),
+                TRANSACTION_CONTROL_FIX,
             )

@@ -192,14 +192,16 @@ class Project:
         server_version: int | None = None,
         tool_lock_timeout: bool | None = None,
     ) -> list[Finding]:
-        """Lint findings for the migrations' forward SQL under `[lint]` of sqlstage.toml.
+        """Lint findings for the migrations one run applies, in order, under `[lint]` of
+        sqlstage.toml: each forward section knowing what the earlier ones created, and each
+        rollback section (sqlstage.lint.lint_plan).
 
         The target version is the lower of `[lint] pg_version` and `server_version` (the
-        connected server). `tool_lock_timeout` says whether sqlstage sets lock_timeout itself
-        for the run; None means: every protected environment (or every one, when none is
-        protected) has one.
+        connected server). `tool_lock_timeout` says whether sqlstage sets lock_timeout itself;
+        None means: every protected environment (or every one, when none is protected) has
+        one, which is what `lint` and every `apply` use, so they report the same findings.
         """
-        from sqlstage.lint import DEFAULT_PG_VERSION, LintOptions, lint_all
+        from sqlstage.lint import DEFAULT_PG_VERSION, LintOptions, lint_plan
 
         settings = self.config.lint
         versions = [v for v in (settings.pg_version, server_version) if v is not None]
@@ -216,7 +218,7 @@ class Project:
             warn=frozenset(settings.warn),
             tool_lock_timeout=tool_lock_timeout,
         )
-        return lint_all([(m.path, m.forward) for m in migrations], options)
+        return lint_plan(migrations, options)
 
     def repair_status(self) -> tuple[bool, tuple[str, ...]]:
         """Offline: rewrite status.json from what it still tells; returns whether it was

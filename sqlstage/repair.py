@@ -137,7 +137,7 @@ def _rename(
             f"{name}: no applied migration whose file was renamed on {environment}: "
             "nothing to rename"
         )
-    if new.checksum != row.checksum:
+    if not new.matches(row.checksum):
         raise Refused(
             f"{new.file_name} has number {parsed[0] if parsed else '?'} like the applied "
             f"{name}, but other SQL: it is not a rename",

@@ -183,7 +183,7 @@ def status_report(project: Project) -> StatusReport:
                 warnings.append(
                     f"{row.migration} is recorded as applied to {key} but its file is gone"
                 )
-            elif row.checksum and row.checksum != migration.checksum:
+            elif row.checksum and not migration.matches(row.checksum):
                 edited_here.append(migration.name)
                 edited.append(
                     f"{migration.file_name} was edited after it was applied "
@@ -282,8 +282,8 @@ def offline_plans(project: Project, keys: Sequence[str] = ()) -> OfflinePlans:
     for key in keys or tuple(report.by_environment):
         status = report.by_environment[key]
         migrations = tuple(files[name] for name in status.pending)
-        lock_timeout = status.environment.effective_lock_timeout is not None
-        findings = project.lint(migrations, dialect, None, lock_timeout) if migrations else []
+        # what `apply` reports: the same in every environment (lock_timeout is the project's)
+        findings = project.lint(migrations, dialect) if migrations else []
         plans.append(OfflinePlan(status, migrations, tuple(findings)))
     return OfflinePlans(dialect, tuple(plans))
 
@@ -293,6 +293,24 @@ def pending_anywhere(project: Project) -> list[Migration]:
     report = status_report(project)
     names = {name for pending in report.pending.values() for name in pending}
     return [m for m in project.catalog.migrations if m.name in names]
+
+
+def lint_pending(project: Project, dialect: str) -> tuple[list[Migration], list[Finding]]:
+    """Offline: the migrations some environment still lacks, and the findings `apply` would
+    report for them: each environment's pending migrations are linted as the plan its next
+    `apply` runs (a table made earlier in that plan is new), and the findings of all the
+    plans are reported, each once, in file order."""
+    report = status_report(project)
+    order = {m.name: index for index, m in enumerate(project.catalog.migrations)}
+    files = project.catalog.by_name()
+    plans = dict.fromkeys(tuple(names) for names in report.pending.values() if names)
+    found: dict[Finding, None] = {}
+    for plan in plans:
+        found.update(dict.fromkeys(project.lint([files[n] for n in plan], dialect)))
+    migrations = pending_anywhere(project)
+    rank = {m.path: order[m.name] for m in migrations}
+    findings = sorted(found, key=lambda f: (rank.get(f.path, -1), f.line, f.column, f.rule))
+    return migrations, findings
 
 
 def live_report(project: Project, session: Session, write: bool = False) -> LiveReport:
@@ -349,7 +367,7 @@ def _history_differences(
         migration = files.get(row.migration)
         if migration is None:
             found.append(("file-gone", row.migration, None, row.checksum))
-        elif migration.checksum != row.checksum:
+        elif not migration.matches(row.checksum):
             found.append(("edited", row.migration, migration.checksum, row.checksum))
     messages = history_warnings(project.catalog, history, key)
     return [

@@ -19,6 +19,7 @@ from sqlstage.drivers.base import Driver, StatementError
 from sqlstage.errors import MigrationFailed
 from sqlstage.history import AppliedMigration, History, Origin, Status, new_row
 from sqlstage.migration import Migration
+from sqlstage.pgparse import invalid_index_hint
 from sqlstage.plan import Direction, Step, steps_for
 from sqlstage.runlog import RunLog
 from sqlstage.sqltext import Statement, line_of
@@ -73,8 +74,15 @@ class Failure:
         what = "rollback failed" if self.direction is Direction.DOWN else "failed"
         text = f"{what} at statement {self.index} of {total} (line {self.line}): {self.message}"
         if self.committed:
-            return f"{text}; statements 1-{self.committed} had committed"
-        return text
+            text += f"; statements 1-{self.committed} had committed"
+        hint = self.invalid_index()
+        return f"{text}; {hint}" if hint else text
+
+    def invalid_index(self) -> str | None:
+        """The INVALID index a failed CREATE INDEX CONCURRENTLY left, and how to drop it."""
+        if self.index is None:
+            return None
+        return invalid_index_hint(self.step.statements[self.index - 1].sql)
 
 
 @dataclass
@@ -176,7 +184,7 @@ class Runner:
             self.history.update(row)
             return row
         row = self._row(step, Status.RUNNING, 0, statements_done=step.start_at)
-        if step.start_at:  # resuming: the row is there
+        if step.resumed:  # the row is there
             self.history.update(row)
         else:
             self.history.record(row, step.migration.forward)
@@ -276,7 +284,8 @@ class Runner:
                     f"--resume` to run statements {failure.committed + 1}-{total}, or fix the "
                     "database by hand and use `--mark-applied` or `--forget`"
                 )
-            return MigrationFailed(message, fix)
+            hint = failure.invalid_index()
+            return MigrationFailed(message, f"{hint}, and {fix}" if hint else fix)
         if timed_out and self.lock_timeout is not None:
             return MigrationFailed(
                 f"{message}: waited longer than lock_timeout {self.lock_timeout} for a table "

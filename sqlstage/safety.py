@@ -109,7 +109,7 @@ def rehearsal_refusal(
                 f"rehearse it first: `sqlstage apply {upstream_key} {migration.name}` "
                 f"and commit status.json, {OVERRIDE}",
             )
-        if recorded[migration.name].checksum != migration.checksum:
+        if not migration.matches(recorded[migration.name].checksum):
             return Refused(
                 f"{migration.file_name} changed after it was applied to '{upstream_key}' "
                 f"(checksum differs), so what '{environment.key}' would run was never rehearsed",
@@ -119,18 +119,24 @@ def rehearsal_refusal(
 
 
 def lint_refusal(
-    env: Environment, findings: Sequence[Finding], allowed: Sequence[str]
+    env: Environment, findings: Sequence[Finding], allowed: Sequence[str], command: str
 ) -> Refused | None:
-    """A protected environment's error findings, unless --allow-lint names their rules."""
+    """Error findings not waived in the file nor allowed by --allow-lint, in every environment:
+    dev meets the gate production applies, so the waiver is written before dev records a
+    checksum (and a waiver line is no part of it). Lists them all, with the `command` line
+    that allows them all for this run."""
     blocking = [f for f in findings if f.blocking and f.rule not in allowed]
-    if not env.protected or not blocking:
+    if not blocking:
         return None
-    first = blocking[0]
+    rules = list(dict.fromkeys(f.rule for f in blocking))
+    flags = " ".join(f"--allow-lint {rule}" for rule in rules)
     return Refused(
-        f"{env.key} is protected and the plan has {len(blocking)} lint error"
-        f"{'s' if len(blocking) != 1 else ''} ({first.rule} at {first.path.name}:{first.line})",
-        "write the safe form shown, waive it on the line before the statement with "
-        f"'-- sqlstage:allow {first.rule} <reason>', or pass --allow-lint {first.rule}",
+        f"{env.key}: the plan has {len(blocking)} lint error"
+        f"{'s' if len(blocking) != 1 else ''}, the gate every environment applies: "
+        + ", ".join(f"{f.rule} at {f.path.name}:{f.line}" for f in blocking),
+        "write the safe form shown, or waive each on the line above its "
+        "statement with '-- sqlstage:allow RULE <why it is safe>' (directive lines are not "
+        f"part of the checksum), or allow them for this run only: {command} {flags}",
     )
 
 

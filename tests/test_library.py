@@ -93,14 +93,23 @@ def test_no_backup_confirmed_is_refused(pro: ProjectDir, pg_database2: Database)
     assert pg_database2.history() == []
 
 
-def test_blocking_lint_is_refused_for_a_script(pro: ProjectDir, pg_database2: Database) -> None:
+def test_blocking_lint_is_refused_for_a_script(
+    pro: ProjectDir, pg_database: Database, pg_database2: Database
+) -> None:
+    """The same gate in dev as in pro; --allow-lint lets dev through, not pro."""
+    apply(Project.load(pro.root), "dev", ApplyOptions(yes=True))
+    apply(Project.load(pro.root), "pro", ApplyOptions(), ask=Person(typed_answer="pro"))
     pro.write("005_rewrite.sql", "ALTER TABLE posts ALTER COLUMN title TYPE varchar(20);\n")
     project = Project.load(pro.root)
-    apply(project, "dev", ApplyOptions(yes=True))
 
-    with pytest.raises(Refused, match="pro is protected and the plan has 1 lint error"):
+    with pytest.raises(Refused, match="dev: the plan has 1 lint error"):
+        apply(project, "dev", ApplyOptions(yes=True))
+    assert pg_database.history()[-1] == "004_add_status_column"
+    apply(project, "dev", ApplyOptions(yes=True, allow_lint=("alter-column-type",)))
+    assert pg_database.history()[-1] == "005_rewrite"
+    with pytest.raises(Refused, match="pro: the plan has 1 lint error"):
         apply(project, "pro", ApplyOptions(), ask=Person(typed_answer="pro"))
-    assert pg_database2.history() == []
+    assert pg_database2.history()[-1] == "004_add_status_column"
 
 
 def test_unrehearsed_is_refused_for_a_script(pro: ProjectDir, pg_database2: Database) -> None:
@@ -135,7 +144,8 @@ def test_backup_is_taken_by_the_library(
 def test_dry_run_carries_every_decision_and_changes_nothing(
     pro: ProjectDir, pg_database2: Database
 ) -> None:
-    pro.write("005_rewrite.sql", "ALTER TABLE posts ALTER COLUMN title TYPE varchar(20);\n")
+    # a table the migrations did not create (posts is new in this first deploy's plan)
+    pro.write("005_rewrite.sql", "ALTER TABLE legacy ALTER COLUMN title TYPE varchar(20);\n")
     plan = apply(Project.load(pro.root), "pro", ApplyOptions(dry_run=True)).plan
 
     assert [s.name for s in plan.steps][-1] == "005_rewrite"

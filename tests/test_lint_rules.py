@@ -124,6 +124,14 @@ CASES: dict[str, tuple[str, str]] = {
         "CREATE TABLE events (id bigint, at timestamptz);",
     ),
     "syntax-error": ("CREATE TABEL users (id bigint);", "CREATE TABLE users (id bigint);"),
+    "transaction-control": (
+        "BEGIN;\nALTER TABLE users ADD COLUMN bio text;\nCOMMIT;",
+        "-- sqlstage:no-transaction\nBEGIN;\nALTER TABLE users ADD COLUMN bio text;\nCOMMIT;",
+    ),
+    "concurrently-if-not-exists": (
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);",
+        "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);",
+    ),
     "bad-waiver": (
         "-- sqlstage:allow truncate\nTRUNCATE sessions;",
         "-- sqlstage:allow truncate the cache is refilled on start\nTRUNCATE sessions;",
@@ -181,17 +189,18 @@ def test_a_dollar_quoted_body_with_drop_table_raises_nothing() -> None:
     assert rules_of(sql) == set()
 
 
-def test_the_example_migrations_as_postgresql_give_warnings_only() -> None:
-    """They are SQLite-flavoured (`INTEGER PRIMARY KEY`); the example project lints as SQLite
-    (test_lint_cli), but forced to PostgreSQL nothing in them is an error."""
+def test_the_example_migrations_as_postgresql_give_one_warning_at_most() -> None:
+    """They are SQLite-flavoured (`INTEGER PRIMARY KEY`, a key the application assigns); the
+    example project lints as SQLite (test_lint_cli), and forced to PostgreSQL the one thing
+    left is the lock_timeout that no environment sets here (LintOptions() says so)."""
     from sqlstage.scaffold import EXAMPLES
 
     findings = lint_all([(Path(n), sql) for n, sql in EXAMPLES.items()], LintOptions())
     assert {(f.path.name, f.rule, f.severity) for f in findings} == {
-        ("001_create_users.sql", "prefer-bigint-identity", "warning"),
-        ("002_create_posts.sql", "prefer-bigint-identity", "warning"),
         ("003_add_user_profile.sql", "missing-lock-timeout", "warning"),
     }
+    sqlstage_sets_it = LintOptions(tool_lock_timeout=True)
+    assert lint_all([(Path(n), sql) for n, sql in EXAMPLES.items()], sqlstage_sets_it) == []
 
 
 def test_volatile_defaults_depend_on_the_server_version() -> None:
@@ -272,3 +281,55 @@ def test_serial_column_gets_steps_that_do_not_rewrite(pg_database: Database) -> 
     pg_database.query("CREATE TABLE users (id int); INSERT INTO users VALUES (1), (2)")
     pg_database.query(finding.safe)  # the steps, backfill included, as one script
     assert pg_database.query("SELECT n FROM users ORDER BY n") == [(1,), (2,)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "fires"),
+    [
+        ("CREATE TABLE t (id bigserial PRIMARY KEY);", False),
+        ("CREATE TABLE t (id serial8 PRIMARY KEY);", False),
+        ("CREATE TABLE t (id integer PRIMARY KEY);", False),  # the application assigns it
+        ("CREATE TABLE t (id smallserial PRIMARY KEY);", True),
+        ("CREATE TABLE t (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY);", True),
+        ("CREATE TABLE t (id int DEFAULT nextval('s') PRIMARY KEY);", True),
+    ],
+)
+def test_prefer_bigint_identity_is_about_counters_that_run_out(sql: str, fires: bool) -> None:
+    assert ("prefer-bigint-identity" in rules_of(sql)) is fires
+
+
+def plan_of(**files: str) -> list[tuple[str, int, str]]:
+    from sqlstage.lint import lint_plan
+    from sqlstage.migration import parse_text
+
+    migrations = [
+        parse_text(number, name, Path(f"{name}.sql"), textwrap.dedent(sql).lstrip("\n"))
+        for number, (name, sql) in enumerate(files.items(), start=1)
+    ]
+    return [(f.path.name, f.line, f.rule) for f in lint_plan(migrations, LintOptions())]
+
+
+def test_objects_created_earlier_in_the_plan_are_new() -> None:
+    assert plan_of(
+        m001="CREATE TABLE t (id bigint, x text);\nCREATE INDEX t_x ON t (x);\n",
+        m002="CREATE INDEX t_id ON t (id);\nALTER TABLE t ADD COLUMN y text NOT NULL;\n",
+        m003="DROP INDEX t_x;\nUPDATE u SET x = 'a';\n",
+    ) == [("m003.sql", 2, "update-without-where")]
+
+
+def test_a_rollback_section_is_checked_with_its_file_lines() -> None:
+    assert plan_of(
+        m001="""
+        CREATE TABLE t1 (id bigint);
+
+        -- rollback
+        -- DROP TABLE t1;
+        -- DROPP TABLE t2;
+        """,
+        m002="""
+        CREATE TABLE t2 (id bigint);
+        -- rollback
+        -- COMMIT;
+        -- DROP TABLE t2 CASCADE;
+        """,
+    ) == [("m001.sql", 5, "syntax-error"), ("m002.sql", 3, "transaction-control")]

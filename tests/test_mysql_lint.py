@@ -160,3 +160,22 @@ def test_the_rule_list_holds_the_mysql_rules(project: ProjectDir) -> None:
     assert result.exit_code == 0
     for rule in ("mysql-alter-copies-table", "mysql-compound-without-delimiter"):
         assert rule in result.output
+
+
+def test_transaction_control_is_an_error_in_the_words_apply_uses(
+    project: ProjectDir, mysql_database: Database
+) -> None:
+    sql = "CREATE TABLE t1 (id INT);\nSTART TRANSACTION;\nINSERT INTO t1 VALUES (1);\nCOMMIT;\n"
+    found = [(f.rule, f.line, f.message.split(":")[0]) for f in lint_mysql(sql)]
+    assert ("transaction-control", 2, "START TRANSACTION in a migration") in found
+    assert ("transaction-control", 4, "COMMIT in a migration") in found
+    assert not [
+        f
+        for f in lint_mysql("-- sqlstage:no-transaction\n" + sql)
+        if f.line > 1 and f.rule == "transaction-control"
+    ]
+    project.configure(dev={"url": mysql_database.url})
+    project.write("001_t1.sql", sql)
+    applied = project.run("apply", "dev", "--yes")
+    assert applied.exit_code == 2
+    assert "001_t1.sql:2: START TRANSACTION in a migration: sqlstage runs each" in applied.stderr

@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     "allow_lint",
     multiple=True,
     metavar="RULE",
-    help="Apply to a protected environment despite this lint rule's errors (logged).",
+    help="Apply despite this lint rule's errors (logged); once per rule.",
 )
 @lock_wait_option
 @json_option

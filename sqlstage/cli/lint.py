@@ -53,8 +53,10 @@ def lint(
 ) -> object:
     """Find statements that lock or rewrite tables or break running code, with the safe SQL.
 
-    FILES default to the migrations some environment has not applied yet (from status.json),
-    or with --since REF to those added or changed since git revision REF.
+    FILES (linted as one plan, in the order given) default to the migrations some
+    environment has not applied yet (from status.json), linted as each environment's next
+    `apply` would; --since REF lints those added or changed since git revision REF, as one
+    plan.
     Exits 1 when an error-severity finding is neither waived in the file nor down-graded in
     sqlstage.toml. Rules are PostgreSQL rules: a SQLite project gets no findings.
     """
@@ -65,16 +67,17 @@ def lint(
     project = _lint_project(state, bool(files))
     if since:
         migrations = project.changed_migrations(since)
+        findings = project.lint(migrations, dialect or project.lint_dialect())
     elif files:
         from sqlstage.lint.files import read_sql_file
 
         # as if started in -C DIR: relative paths are the project folder's
         migrations = [read_sql_file(state.directory / path) for path in files]
+        findings = project.lint(migrations, dialect or project.lint_dialect())
     else:
-        from sqlstage.report import pending_anywhere
+        from sqlstage.report import lint_pending
 
-        migrations = pending_anywhere(project)
-    findings = project.lint(migrations, dialect or project.lint_dialect())
+        migrations, findings = lint_pending(project, dialect or project.lint_dialect())
     paths = [relative(m.path, Path.cwd()) for m in migrations]
     document = _findings_json(findings, paths, dialect or project.lint_dialect())
     keep(document)

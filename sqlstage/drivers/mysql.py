@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from sqlstage.drivers.base import Dialect, Driver, ServerInfo, StatementError
 from sqlstage.drivers.mysql_options import MysqlTarget, parse_target, write_defaults_file
 from sqlstage.errors import ConfigError, ConnectionFailed, MigrationFileError, Refused
-from sqlstage.mysql_statements import implicit_commit, split_mysql
+from sqlstage.mysql_statements import implicit_commit, split_mysql, transaction_control
 from sqlstage.sqltext import Statement
 from sqlstage.urls import DatabaseUrl, redact
 
@@ -158,17 +158,7 @@ class MysqlDriver(Driver):
         return implicit_commit(sql)
 
     def transaction_control(self, sql: str) -> str | None:
-        words = sql.split(None, 2)
-        first = words[0].upper() if words else ""
-        if first == "BEGIN" and len(words) > 1 and words[1].upper() == "NOT":
-            return None  # BEGIN NOT ATOMIC ... END: a compound statement, not a transaction
-        if first == "START" and len(words) > 1 and words[1].upper() == "TRANSACTION":
-            return "START TRANSACTION"
-        if first == "XA":
-            return "XA"
-        if first == "SET" and re.match(r"SET\s+(@@(SESSION\.)?)?autocommit\b", sql, re.I):
-            return "SET autocommit"
-        return super().transaction_control(sql)
+        return transaction_control(sql)  # shared with lint (mysql_statements)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -1,7 +1,7 @@
 """Lint: find migration statements that lock or rewrite tables, or break running code, and
 say what to write instead.
 
-    findings = lint_all([(path, migration.forward)], LintOptions(pg_version=15))
+    findings = lint_plan(migrations, LintOptions(pg_version=15))
 
 Rules are PostgreSQL rules; other dialects get no findings until they have rules of their own.
 The parser (pglast) is imported only when something is linted.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlstage.lint.catalogue import RULES, Rule, Severity
 from sqlstage.lint.context import DEFAULT_PG_VERSION, LintOptions
-from sqlstage.lint.engine import Finding, lint_all, lint_text
+from sqlstage.lint.engine import Finding, lint_all, lint_plan, lint_rollback, lint_text
 
 __all__ = [
     "DEFAULT_PG_VERSION",
@@ -22,6 +22,8 @@ __all__ = [
     "Severity",
     "dialect_of_urls",
     "lint_all",
+    "lint_plan",
+    "lint_rollback",
     "lint_text",
 ]
 

@@ -193,21 +193,46 @@ _RULES = (
         "All versions.",
     ),
     Rule(
+        "transaction-control",
+        "error",
+        "BEGIN / COMMIT / ROLLBACK in a migration",
+        "sqlstage runs each migration in a transaction of its own, together with its history "
+        "row: a COMMIT ends it early and leaves the rest outside any transaction, a BEGIN or "
+        "ROLLBACK breaks it. apply refuses such a file before anything runs, with the same "
+        "words. Savepoints are fine. A file whose first line is '-- sqlstage:no-transaction' "
+        "manages transactions itself. All versions.",
+    ),
+    Rule(
+        "concurrently-if-not-exists",
+        "warning",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS",
+        "A CREATE INDEX CONCURRENTLY that fails or is interrupted leaves its index behind, "
+        "INVALID: never used by queries, yet still maintained on every write. IF NOT EXISTS "
+        "then skips it on the next run, which records the migration applied without a usable "
+        "index. Without IF NOT EXISTS the re-run stops and sqlstage names the index to drop "
+        "(DROP INDEX CONCURRENTLY). All versions.",
+    ),
+    Rule(
         "missing-lock-timeout",
         "warning",
         "A table lock without lock_timeout",
         "A statement that needs a strong lock waits behind any running query on the table, and "
         "every later query queues behind it: one slow report can stall the whole application. "
-        "With lock_timeout the migration gives up fast instead and can be retried. "
-        "All versions.",
+        "With lock_timeout the migration gives up fast instead and can be retried. sqlstage "
+        "sets it for every migration it runs in an environment with a lock_timeout (protected "
+        "ones have 5s by default), so the rule fires only when a protected environment has none "
+        '(lock_timeout = "0"), or, in a project with no protected environment, any one has '
+        "none. The same in `lint` and in every `apply`. All versions.",
     ),
     Rule(
         "prefer-bigint-identity",
         "warning",
-        "serial / integer primary key",
-        "A 32-bit key runs out at 2,147,483,647 rows, and widening it later rewrites the table "
-        "and every referencing one. serial types also leave the sequence outside the column's "
-        "ownership rules; bigint GENERATED ALWAYS AS IDENTITY avoids both (PostgreSQL 10+).",
+        "serial / integer primary key filled from a sequence",
+        "A 32-bit counter runs out at 2,147,483,647 (a 16-bit one at 32,767), and widening the "
+        "key later rewrites the table and every referencing one. serial types also leave the "
+        "sequence outside the column's ownership rules; bigint GENERATED ALWAYS AS IDENTITY "
+        "avoids both (PostgreSQL 10+). bigserial, and an integer key the application assigns "
+        "(no serial, identity or nextval() default), are fine.",
     ),
     Rule(
         "prefer-text",

@@ -67,6 +67,16 @@ class Source:
 
 
 @dataclass
+class Created:
+    """What the earlier migrations of the same plan created: new to the database when this
+    one runs, so no lock on them blocks anybody (the first deploy to an empty database)."""
+
+    tables: set[str] = field(default_factory=set)
+    indexes: set[str] = field(default_factory=set)
+    views: set[str] = field(default_factory=set)
+
+
+@dataclass
 class Context:
     """What the rules know about the migration so far (statements before the current one)."""
 
@@ -74,6 +84,8 @@ class Context:
     source: Source
     statements: Sequence[Statement]
     wrapped: bool  # sqlstage runs this migration inside one transaction
+    #: the file's first line is `-- sqlstage:no-transaction`: it manages transactions itself
+    directive: bool = False
     created_tables: set[str] = field(default_factory=set)
     created_indexes: set[str] = field(default_factory=set)
     created_views: set[str] = field(default_factory=set)  # anywhere in the file

@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlstage.lint import rules_changes, rules_locks, rules_tables
 from sqlstage.lint.catalogue import RULES, Severity
 from sqlstage.lint.context import (
     Check,
     Context,
+    Created,
     Hit,
     LintOptions,
     Source,
     Statement,
 )
 from sqlstage.lint.nodes import kind, needs_no_transaction, table
+
+if TYPE_CHECKING:
+    from sqlstage.migration import Migration
 
 DIALECTS = ("postgresql", "sqlite", "mysql")
 NO_TRANSACTION = re.compile(r"^\s*--\s*sqlstage:no-transaction\b", re.IGNORECASE)
@@ -68,13 +72,71 @@ class Finding:
         }
 
 
-def lint_text(path: Path, text: str, options: LintOptions) -> list[Finding]:
-    """Findings for one migration's forward SQL, in file order. MySQL has its own rules
-    (rules_mysql); SQLite has none yet and returns nothing."""
+def lint_text(
+    path: Path, text: str, options: LintOptions, earlier: Created | None = None
+) -> list[Finding]:
+    """Findings for one migration's forward SQL, in file order; `earlier` holds what the
+    plan's earlier migrations created, and learns what this one creates. MySQL has its own
+    rules (rules_mysql); SQLite has none yet and returns nothing."""
     if options.dialect == "mysql":
         return _mysql_findings(path, text, options)
     if options.dialect != "postgresql":
         return []
+    found = _parsed(path, text)
+    if isinstance(found, list):
+        return found
+    source, statements = found
+    context = _context(options, source, statements, earlier or Created())
+    hits: list[tuple[int, Hit]] = []
+    for index, statement in enumerate(statements):
+        for check in _checks():
+            hits.extend((index, hit) for hit in check(statement, context))
+        _learn(statement, context)
+    if earlier is not None:
+        earlier.tables |= context.created_tables
+        earlier.indexes |= context.created_indexes
+        earlier.views |= context.created_views
+    return _findings(path, context, hits)
+
+
+def lint_rollback(migration: Migration, options: LintOptions) -> list[Finding]:
+    """Findings for the migration's rollback section: what would make it fail when it is
+    needed, a syntax error or a statement the run refuses. Its DROPs are the point of it, so
+    the lock rules stay quiet. Lines are the file's."""
+    text, first_line = migration.rollback, migration.rollback_line
+    if options.dialect != "postgresql" or not text or first_line is None:
+        return []
+    path = migration.path
+    found = _parsed(path, text)
+    if not isinstance(found, list):
+        source, statements = found
+        context = _context(options, source, statements, Created())
+        if migration.no_transaction:  # the file's first line speaks for both sections
+            context.wrapped, context.directive = False, True
+        hits = [
+            (index, hit)
+            for index, statement in enumerate(statements)
+            for check in rules_locks.ROLLBACK_CHECKS
+            for hit in check(statement, context)
+        ]
+        found = _findings(path, context, hits)
+    return [replace(f, line=f.line + first_line) for f in found]
+
+
+def lint_plan(migrations: Sequence[Migration], options: LintOptions) -> list[Finding]:
+    """Findings for the migrations one run applies, in order: each forward section knows
+    what the earlier ones created, and each rollback section is checked too."""
+    _check_rule_names(options)
+    earlier = Created()
+    findings: list[Finding] = []
+    for migration in migrations:
+        findings.extend(lint_text(migration.path, migration.forward, options, earlier))
+        findings.extend(lint_rollback(migration, options))
+    return findings
+
+
+def _parsed(path: Path, text: str) -> tuple[Source, list[Statement]] | list[Finding]:
+    """The text's statements, or the syntax-error finding when it does not parse."""
     from pglast.parser import ParseError
 
     from sqlstage.pgparse import parse_tree
@@ -84,14 +146,7 @@ def lint_text(path: Path, text: str, options: LintOptions) -> list[Finding]:
         tree = parse_tree(text)  # shared with the runner's splitter (cached)
     except ParseError as error:
         return _syntax_error(path, source, error)
-    statements = _statements(tree.get("stmts", ()), len(text.encode("utf-8")))
-    context = _context(options, source, statements)
-    hits: list[tuple[int, Hit]] = []
-    for index, statement in enumerate(statements):
-        for check in _checks():
-            hits.extend((index, hit) for hit in check(statement, context))
-        _learn(statement, context)
-    return _findings(path, context, hits)
+    return source, _statements(tree.get("stmts", ()), len(text.encode("utf-8")))
 
 
 def _mysql_findings(path: Path, text: str, options: LintOptions) -> list[Finding]:
@@ -140,11 +195,22 @@ def _statements(raw: Iterable[dict[str, Any]], size: int) -> list[Statement]:
     return statements
 
 
-def _context(options: LintOptions, source: Source, statements: list[Statement]) -> Context:
+def _context(
+    options: LintOptions, source: Source, statements: list[Statement], earlier: Created
+) -> Context:
     directive = NO_TRANSACTION.match(source.text.split("\n", 1)[0]) is not None
     only_outside = all(needs_no_transaction(s.kind, s.node) for s in statements)
-    context = Context(options, source, statements, wrapped=not (directive or only_outside))
-    created: set[str] = set()
+    context = Context(
+        options,
+        source,
+        statements,
+        wrapped=not (directive or only_outside),
+        directive=directive,
+        created_tables=set(earlier.tables),
+        created_indexes=set(earlier.indexes),
+        created_views=set(earlier.views),
+    )
+    created = set(earlier.tables)
     for statement in statements:
         node = statement.node
         if statement.kind in {"CreateStmt", "CreateTableAsStmt"}:
@@ -284,7 +350,16 @@ def _syntax_error(path: Path, source: Source, error: Exception) -> list[Finding]
 
 
 def lint_all(items: Sequence[tuple[Path, str]], options: LintOptions) -> list[Finding]:
-    """Findings for several migrations (path, forward SQL), each parsed once, in order."""
+    """Findings for several migrations (path, forward SQL), each parsed once, in order, each
+    on its own (as if every earlier one had been applied long ago)."""
+    _check_rule_names(options)
+    findings: list[Finding] = []
+    for path, text in items:
+        findings.extend(lint_text(path, text, options))
+    return findings
+
+
+def _check_rule_names(options: LintOptions) -> None:
     unknown = sorted((options.disable | options.warn) - RULES.keys())
     if unknown:
         from sqlstage.errors import ConfigError
@@ -293,7 +368,3 @@ def lint_all(items: Sequence[tuple[Path, str]], options: LintOptions) -> list[Fi
             f"[lint] names unknown rule '{unknown[0]}'",
             "the rule ids are listed by `sqlstage lint --rules` and in docs/lint.md",
         )
-    findings: list[Finding] = []
-    for path, text in items:
-        findings.extend(lint_text(path, text, options))
-    return findings

@@ -17,6 +17,8 @@ from sqlstage.lint.nodes import (
     table,
 )
 from sqlstage.lint.rules_tables import CONCURRENT_NOTE
+from sqlstage.migration import TRANSACTION_CONTROL, TRANSACTION_CONTROL_FIX
+from sqlstage.pgparse import transaction_control as control_of
 
 
 def _concurrently(sql: str) -> str:
@@ -54,6 +56,38 @@ def create_index(statement: Statement, context: Context) -> Iterator[Hit]:
         f"{CONCURRENT_NOTE}\n{_concurrently(context.sql(statement))};\n"
         f"{_partitioned_note(context.sql(statement), node)}",
         node.get("relation", {}).get("location"),
+    )
+
+
+def concurrent_if_not_exists(statement: Statement, context: Context) -> Iterator[Hit]:
+    """An interrupted CREATE INDEX CONCURRENTLY leaves its index INVALID; IF NOT EXISTS then
+    skips it on the next run, and the migration is recorded applied without a usable index."""
+    node = statement.node
+    if statement.kind != "IndexStmt" or not (node.get("concurrent") and node.get("if_not_exists")):
+        return
+    name = ident(node.get("idxname") or "the_index")
+
+    def plain(tree: Any) -> None:
+        tree.if_not_exists = False
+
+    yield Hit(
+        "concurrently-if-not-exists",
+        f"IF NOT EXISTS skips {name} when an interrupted build left it INVALID, and the "
+        "migration is then recorded applied without a usable index",
+        f"{rewrite(context.sql(statement), plain)};\n"
+        f"-- a re-run after a failure then stops and names the INVALID index; drop it with\n"
+        f"-- DROP INDEX CONCURRENTLY IF EXISTS {name};",
+    )
+
+
+def transaction_control(statement: Statement, context: Context) -> Iterator[Hit]:
+    found = control_of(statement.kind, statement.node)
+    if found is None or context.directive:
+        return
+    yield Hit(
+        "transaction-control",
+        TRANSACTION_CONTROL.format(control=found),
+        f"-- {TRANSACTION_CONTROL_FIX}",
     )
 
 
@@ -159,16 +193,23 @@ def lock_timeout(statement: Statement, context: Context) -> Iterator[Hit]:
     set_it = "SET LOCAL lock_timeout" if context.in_transaction() else "SET lock_timeout"
     yield Hit(
         "missing-lock-timeout",
-        f"this migration locks {ident(target)} and sets no lock_timeout",
-        f"-- first statement of the migration:\n{set_it} = '5s';",
+        f"this migration locks {ident(target)} and sets no lock_timeout, nor does "
+        "sqlstage.toml for every environment (every protected one, when there are)",
+        "-- sqlstage sets it for every migration it runs: in sqlstage.toml, for each\n"
+        '-- [environments.KEY]: lock_timeout = "5s"\n'
+        f"-- or, as the first statement of this migration:\n{set_it} = '5s';",
     )
 
 
 CHECKS: tuple[Check, ...] = (
+    transaction_control,
     create_index,
+    concurrent_if_not_exists,
     drop_index,
     outside_transaction,
     enum_add_value,
     vacuum_full_or_cluster,
     lock_timeout,
 )
+#: what a rollback section is checked for: statements the run would refuse or that fail
+ROLLBACK_CHECKS: tuple[Check, ...] = (transaction_control, outside_transaction)

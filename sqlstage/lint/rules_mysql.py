@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from sqlstage.lint.catalogue import MYSQL_RULES, Rule, Severity
-from sqlstage.mysql_statements import implicit_commit, split_mysql
+from sqlstage.lint.catalogue import RULES as CATALOGUE
+from sqlstage.migration import (
+    NO_TRANSACTION_DIRECTIVE,
+    TRANSACTION_CONTROL,
+    TRANSACTION_CONTROL_FIX,
+)
+from sqlstage.mysql_statements import implicit_commit, split_mysql, transaction_control
 from sqlstage.sqltext import Statement
 
 RULES = MYSQL_RULES
@@ -92,7 +98,26 @@ def lint_mysql(text: str) -> list[MysqlFinding]:
         if name:
             created.add(name)
     findings += _mixed(split.statements)
+    if text.split("\n", 1)[0].strip().lower() != NO_TRANSACTION_DIRECTIVE:
+        findings += _transaction_control(split.statements)
     return sorted(findings, key=lambda f: f.line)
+
+
+def _transaction_control(statements: Sequence[Statement]) -> list[MysqlFinding]:
+    """What apply refuses before anything runs, in its words."""
+    return [
+        MysqlFinding(
+            "transaction-control",
+            "error",
+            statement.line,
+            TRANSACTION_CONTROL.format(control=control),
+            statement.sql,
+            CATALOGUE["transaction-control"].why,
+            f"-- {TRANSACTION_CONTROL_FIX}",
+        )
+        for statement in statements
+        if (control := transaction_control(statement.sql))
+    ]
 
 
 # -- ALTER TABLE ------------------------------------------------------------------------

@@ -318,14 +318,27 @@ def _type_hits(name: str, column: Node, is_primary: bool) -> Iterator[Hit]:
             f"{col} timestamptz",
             where,
         )
-    if is_primary and (typ in SMALL_INTEGERS or typ in {"bigserial", "serial8"}):
+    if is_primary and typ in SMALL_INTEGERS and _counted(column):
         label = {"int4": "integer", "int2": "smallint"}.get(typ, typ)
+        bits = 16 if typ in {"int2", "smallserial", "serial2"} else 32
         yield Hit(
             "prefer-bigint-identity",
-            f"primary key {tbl}.{col} is {label}",
+            f"primary key {tbl}.{col} is {label}, a {bits}-bit counter",
             f"{col} bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
             where,
         )
+
+
+def _counted(column: Node) -> bool:
+    """Whether the column's values come from a sequence (a serial type, an identity, a
+    nextval() default): a counter that runs out. A key the application assigns does not."""
+    if type_name(column) in SERIAL:
+        return True
+    return any(
+        contype(c) == "IDENTITY"
+        or (contype(c) == "DEFAULT" and "nextval" in function_names(c.get("raw_expr", {})))
+        for c in constraints(column)
+    )
 
 
 def _type(context: Context, statement: Statement, column: Node) -> str:

@@ -288,7 +288,8 @@ WHERE c.oid >= {USER_OID} AND {USER_SCHEMA.format(n="n")} AND {_not_extension("p
 #: what pg_dump writes about an index beyond its CREATE INDEX
 INDEX_EXTRAS = f"""
 concat_ws(' ', CASE WHEN i.indisclustered THEN 'clustered' END,
-          CASE WHEN NOT i.indisvalid THEN 'invalid' END,
+          CASE WHEN NOT i.indisvalid
+               THEN 'INVALID (a failed CREATE INDEX CONCURRENTLY: drop it, build it again)' END,
           CASE WHEN i.indisreplident THEN 'replica identity' END,
           'tablespace ' || (SELECT spcname FROM pg_tablespace WHERE oid = ic.reltablespace),
           (SELECT 'statistics ' || string_agg(ia.attnum || '=' || ia.attstattarget, ', '
