@@ -11,26 +11,38 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
 from sqlstage import __version__
 from sqlstage.errors import Refused, SqlstageError, Terminated
+from sqlstage.history import AppliedMigration
 from sqlstage.project import Project
 from sqlstage.runlog import RunLog, file_stamp
 from sqlstage.runner import current_user
 from sqlstage.session import Session
+from sqlstage.status_file import Recorded
 
 BACKUP_DIR = "backups"
 
 
 @contextmanager
-def run_log(project: Project, session: Session, verb: str) -> Iterator[RunLog]:
+def run_log(
+    project: Project,
+    session: Session,
+    verb: str,
+    before: Sequence[AppliedMigration],
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[RunLog]:
     """The run's log file, opened with who, what, the tool version and the target; on the
-    way out it records how the run ended and syncs status.json with the database."""
+    way out it records how the run ended and syncs status.json with the database.
+
+    `before` is the history as the run found it: what status.json recorded beyond it is
+    kept in the file (and `warn` told), never erased by a run that did not ask about it."""
     env = session.environment
+    kept = project.only_in_file(env.key, before)
     with signals_as_interrupts(), RunLog(project.config.log_dir, env.key, session.secrets) as log:
         log.write(f"sqlstage {__version__} {verb} {env.key} by {current_user()}")
         log.write(f"target {session.url.masked}: {session.info.describe()}")
@@ -50,21 +62,42 @@ def run_log(project: Project, session: Session, verb: str) -> Iterator[RunLog]:
             raise
         finally:
             with deferred_interrupts(deliver=not failed):
-                sync_status(project, session, log, quiet=failed)
+                sync_status(project, session, log, quiet=failed, keep=kept, warn=warn)
 
 
-def sync_status(project: Project, session: Session, log: RunLog, quiet: bool = False) -> bool:
-    """Write the environment's entry of status.json from its database's history; with
-    `quiet` (the run already failed) a failure here is logged, not raised."""
+def sync_status(
+    project: Project,
+    session: Session,
+    log: RunLog,
+    quiet: bool = False,
+    keep: Sequence[Recorded] = (),
+    warn: Callable[[str], None] | None = None,
+) -> bool:
+    """Write the environment's entry of status.json from its database's history (keeping
+    `keep`, what only the file recorded before the run); with `quiet` (the run already
+    failed) a failure here is logged, not raised."""
     try:
         session.driver.recover()
-        written = project.record_status(session.environment, session.applied())
+        history = session.applied()
+        written = project.record_status(session.environment, history, keep=keep)
     except Exception as error:
         log.write(f"status.json not updated: {error}")
         if quiet:
             return False
         raise
     session.status_written = written or session.status_written
+    have = {row.migration for row in history if row.is_applied}
+    still = [row.migration for row in keep if row.migration not in have]
+    if still:
+        key = session.environment.key
+        text = (
+            f"status.json still records {', '.join(still)} for {key}, which its database's "
+            f"history does not: `sqlstage baseline {key}` records them there, "
+            f"`sqlstage status --live {key} --write` forgets them (it asks first)"
+        )
+        log.write(f"warning: {text}")
+        if warn is not None:
+            warn(text)
     return written
 
 

@@ -19,6 +19,8 @@ class Catalog:
 
     folder: Path
     migrations: tuple[Migration, ...]
+    #: files with no SQL yet, left out (read-only commands only: `load_catalog(unwritten_ok)`)
+    unwritten: tuple[Path, ...] = ()
 
     def by_name(self) -> dict[str, Migration]:
         return {m.name: m for m in self.migrations}
@@ -46,12 +48,15 @@ def is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def load_catalog(folder: Path, cache_dir: Path | None = None) -> Catalog:
+def load_catalog(
+    folder: Path, cache_dir: Path | None = None, unwritten_ok: bool = False
+) -> Catalog:
     """Read every `*.sql` file in `folder`; other files (README.md, .keep) are ignored.
     With `cache_dir`, files unchanged since the last run are not read (sqlstage.checksum_cache).
 
     Raises MigrationFileError naming the file for a bad name, a duplicate number, a file that
-    is not UTF-8 or one with no forward SQL.
+    is not UTF-8 or one with no forward SQL (`unwritten_ok`: such a file is left out and
+    named in `Catalog.unwritten`).
     """
     if not folder.is_dir():
         raise ConfigError(
@@ -83,7 +88,9 @@ def load_catalog(folder: Path, cache_dir: Path | None = None) -> Catalog:
                 "give each migration its own number (`sqlstage new NAME` picks the next one)",
             )
         seen[number] = file_name
-    return Catalog(folder, tuple(read_migrations(folder, sorted(seen.items()), cache_dir)))
+    unwritten: list[Path] | None = [] if unwritten_ok else None
+    migrations = read_migrations(folder, sorted(seen.items()), cache_dir, unwritten)
+    return Catalog(folder, tuple(migrations), tuple(unwritten or ()))
 
 
 def next_number(folder: Path) -> tuple[int, int]:

@@ -25,11 +25,12 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlstage import __version__
-from sqlstage.errors import MigrationFileError
+from sqlstage.errors import MigrationFileError, UnwrittenMigration
 from sqlstage.migration import Migration, read_migration
 
 CACHE_FILE = "checksums.json"
@@ -90,12 +91,17 @@ def _cached(folder: Path, number: int, name: str, entry: list[Any]) -> Migration
 
 
 def read_migrations(
-    folder: Path, numbered: list[tuple[int, str]], cache_dir: Path | None
+    folder: Path,
+    numbered: list[tuple[int, str]],
+    cache_dir: Path | None,
+    unwritten: list[Path] | None = None,
 ) -> list[Migration]:
     """`(number, file name)` pairs of files in `folder` -> Migration values in that order, as
-    `read_migration` gives them; with a `cache_dir`, unchanged files are not read."""
+    `read_migration` gives them; with a `cache_dir`, unchanged files are not read. Given an
+    `unwritten` list, files with no SQL yet are added to it and left out instead of raising."""
+    read = read_migration if unwritten is None else _reader(unwritten)
     if cache_dir is None:
-        return [read_migration(folder / name) for _, name in numbered]
+        return [m for _, name in numbered if (m := read(folder / name)) is not None]
     cache = _load(cache_dir / CACHE_FILE, folder)
     fresh: dict[str, list[Any]] = {}
     migrations: list[Migration] = []
@@ -103,7 +109,7 @@ def read_migrations(
     try:
         directory = os.open(folder, os.O_RDONLY)
     except OSError:
-        return [read_migration(folder / name) for _, name in numbered]
+        return [m for _, name in numbered if (m := read(folder / name)) is not None]
     try:
         for number, name in numbered:
             identity = _identity(name, directory)
@@ -112,7 +118,9 @@ def read_migrations(
                 migrations.append(_cached(folder, number, name[: -len(".sql")], entry))
                 fresh[name] = entry
                 continue
-            migration = read_migration(folder / name)
+            migration = read(folder / name)
+            if migration is None:
+                continue
             migrations.append(migration)
             if identity is not None and max(identity[3], identity[4]) < cutoff:
                 fresh[name] = [
@@ -127,6 +135,17 @@ def read_migrations(
     if fresh != cache:
         _save(cache_dir, folder, fresh)
     return migrations
+
+
+def _reader(unwritten: list[Path]) -> Callable[[Path], Migration | None]:
+    def read(path: Path) -> Migration | None:
+        try:
+            return read_migration(path)
+        except UnwrittenMigration:
+            unwritten.append(path)
+            return None
+
+    return read
 
 
 def _identity(name: str, directory: int) -> Identity | None:

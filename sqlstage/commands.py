@@ -15,7 +15,7 @@ what happens (`Events`). A script that passes nothing gets `UNATTENDED`: no one 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +27,15 @@ from sqlstage.config import Environment
 from sqlstage.drivers.base import ServerInfo
 from sqlstage.errors import CheckIncomplete, ConfigError, Refused
 from sqlstage.history import AppliedMigration, Marker
-from sqlstage.interaction import QUIET, UNATTENDED, Ask, Events, confirm, confirm_action
+from sqlstage.interaction import (
+    QUIET,
+    UNATTENDED,
+    Ask,
+    Events,
+    Unattended,
+    confirm,
+    confirm_action,
+)
 from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
 from sqlstage.migration import Migration
 from sqlstage.plan import (
@@ -47,6 +55,7 @@ from sqlstage.runlog import RunLog
 from sqlstage.runner import Runner, current_user
 from sqlstage.safety import (
     Identity,
+    adoption_refusal,
     identity,
     lint_note,
     lint_refusal,
@@ -54,7 +63,7 @@ from sqlstage.safety import (
     rehearsal_refusal,
     unattended_refusal,
 )
-from sqlstage.session import Session, check_marker, open_session
+from sqlstage.session import Session, check_marker, open_session, own_statement
 
 if TYPE_CHECKING:
     from sqlstage.drift.check import DriftReport
@@ -85,6 +94,9 @@ class ApplyOptions:
     #: go on although a checked environment drifted from its history: why (logged, in
     #: the history rows)
     allow_drift: str | None = None
+    #: the database's tables (it has no sqlstage history) are not from these migrations:
+    #: run them all anyway instead of refusing and naming `baseline`
+    not_from_migrations: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,8 +153,10 @@ def apply(
         events.planned(plan)
         if options.dry_run or plan.already_applied is not None:
             return RunResult(plan)
+        if plan.refusals:
+            raise plan.refusals[0]
         if plan.empty:
-            with bookkeeping.run_log(project, session, "apply") as log:
+            with bookkeeping.run_log(project, session, "apply", history, events.warning) as log:
                 log.write(f"nothing to apply: {env.key} is up to date")
             return RunResult(plan, log_path=log.path, status_written=session.status_written)
         return _run(project, session, plan, ask, events, options.yes)
@@ -217,7 +231,10 @@ def _decide_apply(project: Project, session: Session, plan: Plan, options: Apply
             session.info.major if session.info.product == "PostgreSQL" else None,
         )
     )
-    refusals = [lint_refusal(env, findings, options.allow_lint, _apply_command(env, options))]
+    refusals = [
+        adoption(project, session, plan.history, options.not_from_migrations),
+        lint_refusal(env, findings, options.allow_lint, _apply_command(env, options)),
+    ]
     notes = [lint_note(findings, options.allow_lint)]
     if options.skip_rehearsal is not None:
         notes.insert(0, f"rehearsal check skipped: {options.skip_rehearsal}")
@@ -273,6 +290,7 @@ def _apply_command(env: Environment, options: ApplyOptions) -> str:
     words += [options.target] if options.target else []
     words += [f"--to {options.to}"] if options.to else []
     words += ["--yes"] if options.yes else []
+    words += ["--not-from-migrations"] if options.not_from_migrations else []
     words += [f"--allow-lint {rule}" for rule in options.allow_lint]
     return " ".join(words)
 
@@ -308,7 +326,9 @@ def _run(
         backup_path = bookkeeping.backup(project, session)
         events.backed_up(backup_path)
     env, direction = session.environment, plan.direction
-    with bookkeeping.run_log(project, session, direction.value) as log:
+    with bookkeeping.run_log(
+        project, session, direction.value, plan.history, events.warning
+    ) as log:
         names = ", ".join(step.name for step in plan.steps) or "nothing"
         log.write(f"plan: {'roll back ' if direction is Direction.DOWN else ''}{names}")
         for warning in (*plan.warnings, *session.warnings):
@@ -370,7 +390,7 @@ def repair(
         history = session.applied()
         name = resolve_name(project.catalog, history, migration)
         confirm_action(env, f"{action.value} {name} on {env.label}", yes, ask)
-        with bookkeeping.run_log(project, session, "repair") as log:
+        with bookkeeping.run_log(project, session, "repair", history, events.warning) as log:
             if action is RepairAction.RESUME:
                 done = _resume(project, session, log, find_row(history, name), events)
             else:
@@ -408,6 +428,47 @@ def _resume(
     return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"
 
 
+def remark(
+    project: Project,
+    environment: str,
+    ask: Ask = UNATTENDED,
+    events: Events = QUIET,
+    lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS,
+) -> str:
+    """Mark the database as `environment` though its marker says it is another one (a dev
+    database restored from a production dump). The person must type the environment's key,
+    whatever else was said: a script (UNATTENDED) is refused. Returns what was done."""
+    from sqlstage.history import write_marker
+
+    env = project.config.environment(environment)
+    project.preflight()
+    refuse_unattended(env, ask, False)
+    session = open_session(project.config, env.key, ask.secret, create=False, verify_identity=False)
+    with session, _locked(session, lock_wait, events):
+        events.connected(session)
+        marker = session.marker
+        try:
+            check_marker(session)
+        except Refused:
+            pass
+        else:
+            said = f"marked '{env.key}'" if marker.present else "not marked (apply marks it)"
+            raise Refused(f"this database is already {said}: nothing to re-mark")
+        was = f"'{marker.environment}'" + (" (protected)" if marker.protected else "")
+        answer = ask.typed(
+            f"This database is marked {was}, not '{env.key}'. If it is {env.label}, restored "
+            f"from a dump of {marker.environment}, type '{env.key}' to mark it as '{env.key}'"
+        )
+        if answer.strip() != env.key:
+            raise Refused(f"not confirmed: {env.key}'s marker was not changed")
+        with bookkeeping.run_log(project, session, "repair", session.applied()) as log:
+            by = current_user()
+            own_statement(session, lambda: write_marker(session.driver, env.key, env.protected, by))
+            done = f"re-marked this database as '{env.key}' (it was marked {was})"
+            log.write(done)
+    return done
+
+
 @dataclass(frozen=True)
 class BaselineResult:
     migrations: tuple[Migration, ...]
@@ -427,7 +488,7 @@ def baseline(
 ) -> BaselineResult:
     """Record the migrations up to `target` as applied without running them, and mark the
     database as the environment (baselining is adopting it)."""
-    from sqlstage.repair import plan_baseline, record_baseline
+    from sqlstage.repair import plan_baseline, record_baseline, recorded_dates
 
     env = project.config.environment(environment)
     with (
@@ -445,9 +506,10 @@ def baseline(
             plan = Plan(env, Direction.UP, (), (), tuple(history), adopt=True)
             confirm(plan, ask)  # --yes alone never marks it
         confirm_action(env, f"record {count} on {env.label}", yes, ask)
-        with bookkeeping.run_log(project, session, "baseline") as log:
+        dates = recorded_dates(project.only_in_file(env.key, history), project.catalog)
+        with bookkeeping.run_log(project, session, "baseline", history, events.warning) as log:
             session.mark()
-            record_baseline(session.history, chosen, current_user())
+            record_baseline(session.history, chosen, current_user(), dates)
             names = ", ".join(m.name for m in chosen)
             log.write(f"recorded as applied, none run: {names}")
     return BaselineResult(tuple(chosen), session.status_written)
@@ -532,6 +594,22 @@ def _refuse_stopped(session: Session, project: Project, history: list[AppliedMig
     )
 
 
+def adoption(
+    project: Project,
+    session: Session,
+    history: Sequence[AppliedMigration],
+    not_from_migrations: bool = False,
+) -> Refused | None:
+    """What `apply` refuses about a database sqlstage has no history of though it is not
+    new (`safety.adoption_refusal`); the tables are looked up only when there is no history."""
+    env = session.environment
+    only = [row.migration for row in project.only_in_file(env.key, history)]
+    tables: list[str] = []
+    if not only and not not_from_migrations and not any(row.is_applied for row in history):
+        tables = own_statement(session, lambda: session.driver.user_tables(4))
+    return adoption_refusal(env, only, tables)
+
+
 def _known_rules(rules: tuple[str, ...]) -> None:
     if not rules:
         return
@@ -551,6 +629,9 @@ class CheckReport:
     applied_count: int
     #: what `apply` would refuse about this database's identity, if anything
     refusal: Refused | None = None
+    #: what `apply` would refuse because sqlstage has no history of this database though
+    #: it is not new (run `sqlstage baseline ENV`)
+    adoption: Refused | None = None
 
 
 def check(
@@ -558,14 +639,20 @@ def check(
 ) -> CheckReport:
     """What `sqlstage check` shows; changes nothing."""
     with connected(project, environment, ask, events, verify_identity=False) as session:
-        history = [row for row in session.applied() if row.is_applied]
+        rows = session.applied()
+        history = [row for row in rows if row.is_applied]
         try:
             check_marker(session)
             refusal = None
         except Refused as error:
             refusal = error
         return CheckReport(
-            session.info, session.marker, history[-1] if history else None, len(history), refusal
+            session.info,
+            session.marker,
+            history[-1] if history else None,
+            len(history),
+            refusal,
+            adoption(project, session, rows),
         )
 
 
@@ -575,13 +662,23 @@ def live_status(
     write: bool = False,
     ask: Ask = UNATTENDED,
     events: Events = QUIET,
+    forget: bool = False,
 ) -> LiveReport:
     """The database's history compared with status.json; with `write`, status.json is
-    rewritten from the database."""
-    from sqlstage.errors import ChecksumChanged
+    rewritten from the database. What only status.json records is forgotten only when a
+    person says so at the question that names it, or `forget` is given; else Refused."""
+    from sqlstage.errors import ChecksumChanged, StatusFileError
 
     with connected(project, environment, ask, events, changes=write) as session:
-        report = live_report(project, session, write)
+        history = session.applied()
+        try:
+            only = [row.migration for row in project.only_in_file(session.environment.key, history)]
+        except StatusFileError:
+            only = []  # a damaged file: --write rebuilds what it still tells
+        if write and only and not forget:
+            _confirm_forget(session.environment, only, ask)
+        report = live_report(project, session, write, history)
+        report = replace(report, adoption=adoption(project, session, history))
         if write:  # the file is rebuilt from the database: its schema's fingerprint too
             from sqlstage.drift.check import live_fingerprint
 
@@ -598,6 +695,18 @@ def live_status(
         except ChecksumChanged as error:
             return replace(report, edited=error)
         return report
+
+
+def _confirm_forget(env: Environment, only: Sequence[str], ask: Ask) -> None:
+    what = (
+        f"status.json records {', '.join(only)} as applied to {env.key}, but its database's "
+        "history does not; rewriting it from the database forgets them"
+    )
+    keep = f"`sqlstage baseline {env.key}` records them in the database instead"
+    if isinstance(ask, Unattended):  # a script: no question to put, so it must say
+        raise Refused(f"{what}; nothing was written", f"{keep}; or pass forget=True")
+    if not ask.yes_no(f"{what} ({keep}).\nForget them?"):
+        raise Refused("not confirmed: status.json was not changed", keep)
 
 
 def schema(

@@ -49,6 +49,11 @@ class MigrationFileError(SqlstageError):
     """A migration file is misnamed, unreadable or malformed."""
 
 
+class UnwrittenMigration(MigrationFileError):
+    """A migration file with no SQL yet (`sqlstage new` wrote it, no one filled it in):
+    refused where it would run, a warning where the files are only read (status, pending)."""
+
+
 class StatusFileError(SqlstageError):
     """status.json cannot be read: not JSON, conflict markers, a value of the wrong type."""
 

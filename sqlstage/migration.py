@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from sqlstage.errors import MigrationFileError
+from sqlstage.errors import MigrationFileError, UnwrittenMigration
 from sqlstage.pgparse import client_copy
 from sqlstage.sqltext import first_code_offset, line_of, top_level_positions
 
@@ -251,7 +251,7 @@ def parse_text(number: int, name: str, path: Path, text: str) -> Migration:
     marker = find_rollback_marker(text)
     forward = text if marker is None else text[:marker]
     if first_code_offset(forward, 0, len(forward)) is None:
-        raise MigrationFileError(
+        raise UnwrittenMigration(
             f"{path}: the forward section holds no SQL",
             "write the migration's statements before the '-- rollback' line",
         )

@@ -27,8 +27,10 @@ from sqlstage.runner import current_user
 from sqlstage.scratch import Workspace, scratch_database
 from sqlstage.status_file import (
     DriftVerdict,
+    Recorded,
     StatusFile,
     check_writable,
+    only_in_file,
     parse_status,
     pending_for,
     read_status,
@@ -57,20 +59,36 @@ class VerifyReport:
 
 
 class Project:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, read_only: bool = False) -> None:
         self.config = config
+        #: only reading (status, pending): a file with no SQL yet is left out and named in
+        #: `catalog.unwritten` instead of stopping the command
+        self.read_only = read_only
 
     @classmethod
-    def load(cls, start: Path) -> Project:
+    def load(cls, start: Path, read_only: bool = False) -> Project:
         """The project whose sqlstage.toml is at or above `start`."""
-        return cls(load_config(start))
+        return cls(load_config(start), read_only)
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.config.migrations_dir, self.config.log_dir / ".cache")
+        return load_catalog(
+            self.config.migrations_dir, self.config.log_dir / ".cache", self.read_only
+        )
 
     def read_status(self) -> StatusFile:
         return read_status(self.config.status_file)
+
+    def missing_status(self) -> str | None:
+        """A warning when status.json does not exist (yet): then nothing is recorded as
+        applied anywhere, which is true of a new project and a surprise in any other."""
+        path = self.config.status_file
+        if path.exists():
+            return None
+        return (
+            f"{path} does not exist: nothing is recorded as applied to any environment "
+            "(a run writes it; `sqlstage status --live ENV --write` rebuilds it from a database)"
+        )
 
     def preflight(self, writes: bool = True) -> None:
         """Read the migration files and status.json, and (`writes`: the run will change the
@@ -83,15 +101,20 @@ class Project:
             check_log_dir(self.config.log_dir)
 
     def record_status(
-        self, environment: Environment, history: list[AppliedMigration], rebuild: bool = False
+        self,
+        environment: Environment,
+        history: list[AppliedMigration],
+        rebuild: bool = False,
+        keep: Sequence[Recorded] = (),
     ) -> bool:
         """Write the environment's entry of status.json from its database's history.
 
         The file is re-read and rewritten under a lock on its folder, so runs on other
         environments of this checkout keep their entries. A damaged file is an error (exit
         2), so that no run quietly drops what it says of other environments; `rebuild`
-        (status --live ENV --write) keeps what can still be read of them instead."""
-        state = state_from_history(environment.name, history)
+        (status --live ENV --write) keeps what can still be read of them instead. `keep`:
+        records only the file held before the run, kept while the history lacks them."""
+        state = state_from_history(environment.name, history, keep)
         return update_environment(
             self.config.status_file,
             environment.key,
@@ -172,6 +195,13 @@ class Project:
         if "dev" in self.config.environments or not self.config.environments:
             return "dev"
         return next(iter(self.config.environments))
+
+    def only_in_file(
+        self, environment: str, history: Sequence[AppliedMigration]
+    ) -> tuple[Recorded, ...]:
+        """What status.json records for `environment` that its database's `history` does not."""
+        state = self.read_status().environments.get(environment)
+        return only_in_file(state, self.catalog, history)
 
     def pending(self, environment: str) -> list[Migration]:
         """What status.json says the environment still lacks (offline)."""

@@ -7,7 +7,7 @@ history row's note: who, when and why.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,7 +18,7 @@ from sqlstage.checksums import edited
 from sqlstage.errors import ConfigError, Refused, StatusFileError
 from sqlstage.history import AppliedMigration, History, Origin, Status, new_row
 from sqlstage.migration import Migration, parse_name
-from sqlstage.status_file import StatusFile, parse_status, utc_stamp
+from sqlstage.status_file import Recorded, StatusFile, parse_stamp, parse_status, utc_stamp
 
 
 class RepairAction(StrEnum):
@@ -177,15 +177,43 @@ def plan_baseline(
     return [m for m in catalog.migrations if m.number <= target.number and m.name not in have]
 
 
-def record_baseline(history: History, migrations: Sequence[Migration], by: str) -> None:
-    """History rows for migrations that were not run, all in one transaction."""
+def record_baseline(
+    history: History,
+    migrations: Sequence[Migration],
+    by: str,
+    dates: Mapping[str, datetime] | None = None,
+) -> None:
+    """History rows for migrations that were not run, all in one transaction; a migration
+    `dates` names keeps that date as its applied_at (the old record's), the others get now."""
     history.ensure()
     note = f"baseline by {by} at {_stamp()}: not run by sqlstage"
+    dates = dates or {}
     with history.driver.transaction():
         for migration in migrations:
-            history.record(
-                new_row(migration, by, origin=Origin.BASELINE, note=note), migration.forward
-            )
+            row = new_row(migration, by, origin=Origin.BASELINE, note=note)
+            when = dates.get(migration.name)
+            if when is not None:
+                row = replace(row, applied_at=when, note=f"{note}; applied_at from status.json")
+            history.record(row, migration.forward)
+
+
+def recorded_dates(records: Sequence[Recorded], catalog: Catalog) -> dict[str, datetime]:
+    """The dates status.json gives the migrations it records. An undated one (a seed-shaped
+    file dates only its lastApplied) takes the earliest date of those numbered after it: it
+    was applied by then."""
+    number = {m.name: m.number for m in catalog.migrations}
+    dated = [(number.get(r.migration), parse_stamp(r.applied_at)) for r in records]
+    dates: dict[str, datetime] = {}
+    for record in records:
+        own = parse_stamp(record.applied_at)
+        mine = number.get(record.migration)
+        later = [
+            when for n, when in dated if when and n is not None and mine is not None and n >= mine
+        ]
+        when = own or (min(later) if later else None)
+        if when is not None:
+            dates[record.migration] = when
+    return dates
 
 
 # -- status.json recovery -------------------------------------------------------------------

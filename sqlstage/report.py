@@ -116,6 +116,8 @@ class LiveReport:
     #: files the database has not applied, and migrations that stopped midway there
     pending: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    #: sqlstage has no history of this database though it is not new: `baseline` it
+    adoption: SqlstageError | None = None
 
     @property
     def up_to_date(self) -> bool:
@@ -156,7 +158,8 @@ def status_report(project: Project) -> StatusReport:
     applied: dict[str, dict[str, Recorded]] = {}
     pending: dict[str, tuple[str, ...]] = {}
     failed: dict[str, tuple[str, ...]] = {}
-    warnings: list[str] = []
+    missing = project.missing_status()
+    warnings: list[str] = [missing] if missing else []
     edited: list[str] = []
     by_environment: dict[str, EnvironmentStatus] = {}
     for key in project.config.environments:
@@ -313,10 +316,16 @@ def lint_pending(project: Project, dialect: str) -> tuple[list[Migration], list[
     return migrations, findings
 
 
-def live_report(project: Project, session: Session, write: bool = False) -> LiveReport:
-    """Compare the database's history with status.json; with `write`, trust the database."""
+def live_report(
+    project: Project,
+    session: Session,
+    write: bool = False,
+    history: list[AppliedMigration] | None = None,
+) -> LiveReport:
+    """Compare the database's history (read now unless given) with status.json; with
+    `write`, trust the database."""
     env = session.environment
-    history = session.applied()
+    history = session.applied() if history is None else history
     try:  # compare with the file as it is, before any rewrite
         recorded = project.read_status().environments.get(env.key)
     except StatusFileError as error:

@@ -148,3 +148,38 @@ def lint_note(findings: Sequence[Finding], allowed: Sequence[str]) -> str | None
     return "lint allowed (--allow-lint): " + ", ".join(
         f"{f.rule} at {f.path.name}:{f.line}" for f in used
     )
+
+
+def adoption_refusal(
+    env: Environment, only_in_file: Sequence[str], tables: Sequence[str]
+) -> Refused | None:
+    """A database sqlstage has no history of, though it is not new: status.json records
+    migrations its history does not (`only_in_file`), or it has `tables` but no history at
+    all (the caller looks only then). Running the migrations would fail on what exists, or
+    run them twice; `baseline` records what the database already has instead."""
+    key = env.key
+    if only_in_file:
+        names = _names(only_in_file)
+        return Refused(
+            f"status.json records {names} as applied to {key}, but its database's history "
+            f"does not: it was built without sqlstage (psql -f?) or recreated",
+            f"if the database has them, record them without running anything: `sqlstage "
+            f"baseline {key}` (status.json's dates are kept); if it was recreated empty, "
+            f"`sqlstage status --live {key} --write` forgets them (it asks first)",
+        )
+    if tables:
+        shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+        return Refused(
+            f"{key}'s database has tables ({shown}) but no sqlstage history: it was built "
+            "without sqlstage",
+            f"record the migrations it already has without running them: `sqlstage baseline "
+            f"{key} MIGRATION`; if those tables are not from these migrations, pass "
+            "--not-from-migrations",
+        )
+    return None
+
+
+def _names(names: Sequence[str]) -> str:
+    if len(names) <= 3:
+        return ", ".join(names)
+    return f"{len(names)} migrations ({names[0]} .. {names[-1]})"

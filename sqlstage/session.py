@@ -7,12 +7,13 @@ table that does not have exactly one row, is refused (exit 3) and the connection
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlstage.config import CONFIG_FILE, Config, Environment, resolve_url
+from sqlstage.config import CONFIG_FILE, ENV_FILE, Config, Environment, resolve_url
 from sqlstage.drivers import connect
 from sqlstage.drivers.base import Driver, ServerInfo, StatementError
 from sqlstage.errors import ConnectionFailed, Refused
@@ -138,7 +139,10 @@ def _source(env: Environment) -> str:
     if env.url == "prompt":
         return "the prompt"
     if env.url.startswith("env:"):
-        return f"${env.url[4:]} (the process environment, else .env.local)"
+        variable = env.url[4:]
+        if os.environ.get(variable):
+            return f"${variable} in the process environment, which overrides {ENV_FILE}"
+        return f"${variable} in {ENV_FILE}"
     return CONFIG_FILE
 
 
@@ -156,7 +160,8 @@ def check_marker(session: Session) -> None:
     if marker.present and marker.environment != env.key:
         raise Refused(
             f"this database is marked '{marker.environment}' but you asked for '{env.key}'",
-            f"check {where}; nothing was changed",
+            f"check {where}; nothing was changed (a copy of '{marker.environment}' restored "
+            f"as {env.key}? `sqlstage repair {env.key} --remark`)",
         )
     if marker.protected and not env.protected:
         raise Refused(

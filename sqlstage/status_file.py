@@ -285,23 +285,66 @@ def _origin(value: Any) -> Origin:
         return Origin.MARKED
 
 
-def state_from_history(name: str, history: Iterable[AppliedMigration]) -> EnvironmentState:
-    """An environment's entry as its database's history table tells it."""
-    rows = tuple(
+def state_from_history(
+    name: str, history: Iterable[AppliedMigration], keep: Iterable[Recorded] = ()
+) -> EnvironmentState:
+    """An environment's entry as its database's history table tells it, plus the `keep`
+    records (what only status.json held before the run) the history still lacks."""
+    history = list(history)
+    rows = [
         Recorded(
             row.migration, utc_stamp(row.applied_at), row.checksum, row.out_of_order, row.origin
         )
         for row in sorted(history, key=lambda row: (row.applied_at, row.migration))
         if row.is_applied
-    )
+    ]
+    have = {row.migration for row in rows}
+    kept = [row for row in keep if row.migration not in have]
+    if kept:  # in number order: the record is kept, and lastApplied with it, for baseline
+        rows = sorted([*kept, *rows], key=_number_order)
     last = rows[-1] if rows else None
     return EnvironmentState(
         name=name,
         last_applied=last.migration if last else None,
         applied_at=last.applied_at if last else None,
-        applied=rows,
+        applied=tuple(rows),
         failed=tuple(row.migration for row in history if row.stopped_midway),
     )
+
+
+def _number_order(row: Recorded) -> tuple[int, str]:
+    parsed = parse_name(row.migration + ".sql")
+    return (parsed[0] if parsed else 1 << 62, row.migration)
+
+
+def only_in_file(
+    state: EnvironmentState | None, catalog: Catalog, history: Iterable[AppliedMigration]
+) -> tuple[Recorded, ...]:
+    """What status.json records as applied to an environment that its database's history
+    does not (a database built with `psql -f`, or recreated), in file order. A seed-shaped
+    entry dates only its lastApplied migration."""
+    if state is None:
+        return ()
+    in_db = {row.migration for row in history if row.is_applied}
+    rows = {row.migration: row for row in state.applied}
+    for name in state.applied_names(catalog) - rows.keys():
+        rows[name] = Recorded(name, state.applied_at if name == state.last_applied else None)
+    order = {m.name: m.number for m in catalog.migrations}
+    missing = [row for name, row in rows.items() if name not in in_db]
+    return tuple(
+        sorted(missing, key=lambda row: (order.get(row.migration, 1 << 62), row.migration))
+    )
+
+
+def parse_stamp(value: str | None) -> datetime | None:
+    """`2025-12-04` or `2025-12-04T10:22:31Z` -> an aware UTC datetime; None if unreadable."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def with_environment(status: StatusFile, key: str, state: EnvironmentState) -> StatusFile:

@@ -37,7 +37,7 @@ def test_walks_up_from_the_working_folder(
     result = CliRunner().invoke(cli, ["pending", "dev"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [name.removesuffix(".sql") for name in FOUR_MIGRATIONS]
+    assert result.stdout.splitlines() == [name.removesuffix(".sql") for name in FOUR_MIGRATIONS]
 
 
 def test_dash_c_runs_as_if_started_there(
@@ -285,4 +285,4 @@ def test_config_saved_with_a_bom_is_read(four: ProjectDir) -> None:
     result = four.run("pending", "dev")
 
     assert result.exit_code == 0, result.output
-    assert len(result.output.splitlines()) == 4
+    assert len(result.stdout.splitlines()) == 4

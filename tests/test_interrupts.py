@@ -25,7 +25,7 @@ def test_sigterm_rolls_back_logs_syncs_status_and_exits_143(
     dev: ProjectDir, database: Database
 ) -> None:
     set_slow(database, 5)
-    run = start(dev, "apply", "dev", "--yes")
+    run = start(dev, "apply", "dev", "--yes", "--not-from-migrations")
     log = wait_for_log(dev, "migration 005_slow_table")
     run.send_signal(signal.SIGTERM)
     out, err = run.communicate(timeout=30)

@@ -42,8 +42,8 @@ def test_two_processes_started_together_apply_each_migration_once(
     set_slow(database, 1)
     dev.write("005_slow.sql", slow_sql(database))
 
-    first = start(dev, "apply", "dev", "--yes")
-    second = start(dev, "apply", "dev", "--yes")
+    first = start(dev, "apply", "dev", "--yes", "--not-from-migrations")
+    second = start(dev, "apply", "dev", "--yes", "--not-from-migrations")
     results = [p.communicate(timeout=60) for p in (first, second)]
 
     assert [first.returncode, second.returncode] == [0, 0], results
@@ -57,7 +57,7 @@ def test_two_processes_started_together_apply_each_migration_once(
 def test_lock_is_released_when_the_holder_is_killed(dev: ProjectDir, database: Database) -> None:
     set_slow(database, 30)
     dev.write("005_slow.sql", slow_sql(database))
-    holder = start(dev, "apply", "dev", "--yes")
+    holder = start(dev, "apply", "dev", "--yes", "--not-from-migrations")
     wait_for_log(dev, "migration 005_slow")
     holder.kill()
     holder.wait()

@@ -119,7 +119,7 @@ def test_a_ddl_migration_failing_at_statement_3_of_5_keeps_1_2_and_resume_comple
     assert planned.exit_code == 0, planned.output
     assert "those before it stay applied and are not undone automatically" in planned.output
     assert mysql_database.history() == []
-    result = project.run("apply", "dev", "--yes")
+    result = project.run("apply", "dev", "--yes", "--not-from-migrations")
     assert result.exit_code == 1
     assert "001_five.sql:3" in result.output and "Table 'c' already exists" in result.output
     assert "repair dev 001_five --resume" in result.output
@@ -172,7 +172,7 @@ def test_dml_only_runs_in_one_transaction_with_its_history_row(
     mysql_database.query("CREATE TABLE t (x INT PRIMARY KEY)")
     project.configure(dev={"url": mysql_database.url})
     project.write("001_rows.sql", "INSERT INTO t VALUES (1);\nINSERT INTO t VALUES (1);\n")
-    result = project.run("apply", "dev", "--yes")
+    result = project.run("apply", "dev", "--yes", "--not-from-migrations")
     assert result.exit_code == 1
     assert "001_rows.sql:2" in result.output
     assert mysql_database.query("SELECT COUNT(*) FROM t") == [(0,)]  # row 1 rolled back

@@ -190,7 +190,12 @@ def test_applying_keeps_a_seed_shaped_entry_of_another_environment(
         dev={"name": "Development", "url": database.url},
         pro={"name": "Production", "url": "prompt", "protected": True},
     )
-    # dev's database is new: the seed's claim for dev gives way to the database's truth
+    # dev's database is new: the seed's claim for dev is not dropped unless someone says so
+    refused = seeded.run("apply", "dev", "--to", "001", "--yes")
+    assert refused.exit_code == 3
+    assert "sqlstage baseline dev" in refused.stderr
+    forgot = seeded.run("status", "--live", "dev", "--write", input="y\n")
+    assert forgot.exit_code == 0, forgot.output
     assert seeded.run("apply", "dev", "--to", "001", "--yes").exit_code == 0
 
     data = seeded.status_json()
@@ -231,6 +236,7 @@ def test_missing_status_file_means_nothing_applied(four: ProjectDir) -> None:
 
     assert result.exit_code == 0
     assert json.loads(result.stdout)["pending"] == NAMES
+    assert "status.json does not exist" in result.stderr  # said, not silently "0 applied"
 
 
 # -- status --live -------------------------------------------------------------------------
@@ -267,9 +273,14 @@ def test_live_reports_differences_and_write_rebuilds(live: ProjectDir) -> None:
     assert "004_add_status_column: in status.json, not applied in the database" in result.output
     assert live.status_json() == data  # without --write nothing changes
 
-    written = live.run("status", "--live", "dev", "--write")
+    refused = live.run("status", "--live", "dev", "--write", input="n\n")
+    assert refused.exit_code == 3
+    assert "status.json records 004_add_status_column as applied to dev" in refused.output
+    assert live.status_json() == data  # only status.json recorded 004: asked, kept
+    written = live.run("status", "--live", "dev", "--write", input="y\n")
 
     assert written.exit_code == 0, written.output
+    assert "Forget them?" in written.output
     assert "rewrote" in written.output
     assert "003_add_user_profile: applied in the database" in written.output  # before rewriting
     assert "agrees" not in written.output

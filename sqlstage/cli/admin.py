@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -99,6 +99,10 @@ def check(state: State, environment: str) -> object:
             else "nothing yet"
         )
     )
+    if report.adoption is not None:
+        click.secho(f"  history   {report.adoption.message}", fg="yellow")
+        if report.adoption.fix:
+            click.echo(f"            {report.adoption.fix}")
     if report.refusal is not None:
         raise report.refusal
     return report
@@ -127,67 +131,67 @@ def agents(state: State, target: Path | None) -> object:
     return {"file": str(path), "changed": changed}
 
 
+REPAIR_ACTIONS = {
+    "mark-applied": "Record MIGRATION as applied (after fixing a failed one by hand).",
+    "forget": "Remove MIGRATION from the history, so it is pending again.",
+    "accept": "Accept the edit of an applied MIGRATION (records who and when).",
+    "resume": "Run the statements a migration that stopped midway (no transaction) did not get to.",
+    "rename": "Make the history follow MIGRATION's file, renamed after it ran (same number "
+    "and SQL).",
+    "remark": "Mark the database as ENVIRONMENT though it is marked as another one (a dev "
+    "database restored from a production dump); asks you to type ENVIRONMENT. No MIGRATION.",
+}
+
+
+def _action_options(command: Any) -> Any:
+    for action, text in reversed(REPAIR_ACTIONS.items()):
+        command = click.option(f"--{action}", action.replace("-", "_"), is_flag=True, help=text)(
+            command
+        )
+    return command
+
+
 @cli.command()
 @click.argument("environment")
-@click.argument("migration")
-@click.option(
-    "--mark-applied",
-    "action",
-    flag_value="mark-applied",
-    help="Record MIGRATION as applied (after fixing a failed one by hand).",
-)
-@click.option(
-    "--forget",
-    "action",
-    flag_value="forget",
-    help="Remove MIGRATION from the history, so it is pending again.",
-)
-@click.option(
-    "--accept",
-    "action",
-    flag_value="accept",
-    help="Accept the edit of an applied MIGRATION (records who and when).",
-)
-@click.option(
-    "--resume",
-    "action",
-    flag_value="resume",
-    help="Run the statements a migration that stopped midway (no transaction) did not get to.",
-)
-@click.option(
-    "--rename",
-    "action",
-    flag_value="rename",
-    help="Make the history follow MIGRATION's file, renamed after it ran (same number and SQL).",
-)
+@click.argument("migration", required=False)
+@_action_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
 @lock_wait_option
 @json_option
 @click.pass_obj
 def repair(
     state: State,
+    /,
     environment: str,
-    migration: str,
-    action: str | None,
+    migration: str | None,
     yes: bool,
     lock_wait: float,
+    **flags: bool,
 ) -> object:
     """Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL (but --resume,
     which runs the statements a migration stopped midway outside a transaction did not)."""
     from sqlstage import commands
     from sqlstage.repair import RepairAction
 
-    if action is None:
-        raise click.UsageError(
-            "say what to do: --mark-applied, --forget, --accept, --resume or --rename"
-        )
+    given = [action for action in REPAIR_ACTIONS if flags[action.replace("-", "_")]]
+    if len(given) != 1:
+        said = "say what to do" if not given else f"--{' and --'.join(given)} do not go together"
+        raise click.UsageError(f"{said}: one of --{', --'.join(REPAIR_ACTIONS)}")
     project = state.project()
     with closing(Screen(state, lock_wait)) as screen:
+        if given[0] == "remark":
+            if migration is not None:
+                raise click.UsageError("--remark marks the database: it takes no MIGRATION")
+            done = commands.remark(project, environment, TerminalAsk(state), screen)
+            click.echo(done)
+            return {"done": done}
+        if migration is None:
+            raise click.UsageError(f"--{given[0]} needs MIGRATION")
         result = commands.repair(
             project,
             environment,
             migration,
-            RepairAction(action),
+            RepairAction(given[0]),
             yes,
             lock_wait,
             TerminalAsk(state),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -11,7 +12,7 @@ import click
 
 from sqlstage import __version__
 from sqlstage.cli.output import META_KEY, JsonOutput, error_fields
-from sqlstage.errors import ExitCode, SqlstageError, Terminated
+from sqlstage.errors import ConfigError, ExitCode, SqlstageError, Terminated
 from sqlstage.urls import redact, secrets_in
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -27,13 +28,36 @@ class State:
         #: --json: the document and where it goes
         self.output = output or JsonOutput()
 
-    def project(self) -> Project:
+    def project(self, read_only: bool = False) -> Project:
+        """`read_only` (status, pending): a migration file with no SQL yet is a warning."""
         from sqlstage.project import Project
 
-        return Project.load(self.directory)
+        project = Project.load(self.directory, read_only)
+        if read_only:
+            for path in project.catalog.unwritten:
+                click.secho(
+                    f"warning: {path}: no SQL yet (left out until it has some; apply refuses it)",
+                    fg="yellow",
+                    err=True,
+                )
+        return project
 
     def ask_hidden(self, question: str) -> str:
-        value: str = click.prompt(f"{question} (input hidden)", hide_input=True, err=True)
+        """Read a URL without echoing it. Where the input cannot be hidden (no terminal to
+        turn echo off on, so getpass would warn and read a pipe with echo on) it is not
+        read at all."""
+        import getpass
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            try:
+                value: str = click.prompt(f"{question} (input hidden)", hide_input=True, err=True)
+            except getpass.GetPassWarning as err:
+                raise ConfigError(
+                    f"{question}: the input cannot be hidden here, so it is not read",
+                    'run it in a terminal; an unattended run takes url = "env:VAR"',
+                ) from err
         self._remember_password(value)
         return value
 
@@ -104,11 +128,8 @@ class SqlstageGroup(click.Group):
         except KeyboardInterrupt as interrupt:
             terminated = isinstance(interrupt, Terminated)
             code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
-            message = (
-                f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: the work in "
-                "progress was rolled back (a migration's transaction, a scratch database); "
-                "status.json and the log record what had committed"
-            )
+            what = "terminated (SIGTERM)" if terminated else "interrupted"
+            message = f"{what}: {interrupted(ctx.invoked_subcommand)}"
             self._emit(ctx, output, None, _plain("interrupted", code, message))
             click.echo(f"\n{message}", err=True)
             sys.exit(code)
@@ -152,6 +173,24 @@ def _usage_fields(error: click.ClickException) -> dict[str, Any]:
     return _plain("usage", error.exit_code, error.format_message())
 
 
+def interrupted(command: str | None) -> str:
+    """What an interrupted command leaves behind, in its own words."""
+    if command == "verify":
+        return "the scratch database was dropped (unless --keep); nothing else was changed"
+    if command in ("apply", "rollback", "repair", "baseline"):
+        return (
+            "the work in progress was rolled back (the migration's transaction, if it ran in "
+            "one); status.json and the log record what had committed"
+        )
+    return "nothing was changed"
+
+
+def plain() -> bool:
+    """No colour and no cursor movement: NO_COLOR is set (https://no-color.org) or the
+    terminal says it is dumb."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
 def redact_exception(error: BaseException, secrets: list[str]) -> None:
     """Redact the text arguments of an exception and of those it was raised from or during,
     in place, so the traceback Python prints for them shows no password."""
@@ -190,4 +229,6 @@ def cli(ctx: click.Context, directory: Path) -> None:
     5 not up to date (--exit-code, --check), 6 a drift check could not finish,
     130 interrupted.
     """
+    if plain():
+        ctx.color = False  # every click.secho below strips its styles
     ctx.obj = State(directory, ctx.meta.get(META_KEY))

@@ -61,6 +61,12 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     metavar="RULE",
     help="Apply despite this lint rule's errors (logged); once per rule.",
 )
+@click.option(
+    "--not-from-migrations",
+    is_flag=True,
+    help="The database's tables (it has no sqlstage history) are not from these migrations: "
+    "apply them all instead of refusing (see `sqlstage baseline`).",
+)
 @lock_wait_option
 @json_option
 @click.pass_obj
@@ -78,10 +84,19 @@ def apply(
     reason: str | None,
     adopt: bool,
     allow_lint: tuple[str, ...],
+    not_from_migrations: bool,
     lock_wait: float,
 ) -> object:
     """Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the next
-    pending one), or those up to --to."""
+    pending one), or those up to --to.
+
+    \b
+      sqlstage apply dev          every pending migration
+      sqlstage apply dev 5        exactly 005, which must be the next pending one
+      sqlstage apply dev --to 5   the pending ones up to and including 005
+
+    (`rollback dev 5` is not its mirror: it rolls back 005 and everything after it.)
+    """
     from sqlstage import commands
 
     if migration and to:
@@ -101,6 +116,7 @@ def apply(
         allow_lint=allow_lint,
         lock_wait=lock_wait,
         allow_drift=reason if allow_drift else None,
+        not_from_migrations=not_from_migrations,
     )
     project = state.project()
     started = time.perf_counter()
@@ -158,11 +174,16 @@ def rollback(
     reason: str | None,
     lock_wait: float,
 ) -> object:
-    """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it
-    (unlike `apply ENV MIGRATION`, which applies exactly one).
+    """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it.
 
-    Runs each migration's rollback section (its commented-out lines) newest first, each in
-    its own transaction together with the removal of its history row.
+    \b
+      sqlstage rollback dev       the last applied migration only
+      sqlstage rollback dev 2     002 and every migration applied after it, newest
+                                  first: dev is left as it was before 002 ran
+
+    Unlike `apply dev 2`, which applies exactly 002, MIGRATION here is where the rollback
+    stops, included. Runs each migration's rollback section (its commented-out lines)
+    newest first, each in its own transaction together with the removal of its history row.
     """
     from sqlstage import commands
 

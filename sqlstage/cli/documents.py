@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sqlstage.commands import BaselineResult, CheckReport, RepairResult, RunResult
     from sqlstage.drift.check import DriftReport
     from sqlstage.drift.compare import EnvironmentsDiff
+    from sqlstage.errors import SqlstageError
     from sqlstage.history import AppliedMigration
     from sqlstage.project import VerifyReport
     from sqlstage.report import EnvironmentStatus, LiveReport, OfflinePlans, StatusReport
@@ -142,6 +143,7 @@ def live_fields(report: LiveReport) -> dict[str, Any]:
         "written": report.written,
         "needsRebuild": list(report.unknown),
         "upToDate": report.up_to_date,
+        "adoption": _adoption(report.adoption),
     }
 
 
@@ -163,7 +165,14 @@ def check_fields(report: CheckReport) -> dict[str, Any]:
         },
         "appliedCount": report.applied_count,
         "lastApplied": history_row(last) if last else None,
+        "adoption": _adoption(report.adoption),
     }
+
+
+def _adoption(refusal: SqlstageError | None) -> dict[str, Any] | None:
+    """What `apply` refuses until `sqlstage baseline ENV` (README, "Adopting an existing
+    project"): `{"message", "fix"}`, or null."""
+    return None if refusal is None else {"message": refusal.message, "fix": refusal.fix}
 
 
 def run_fields(result: RunResult) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sqlstage.cli.app import State
+from sqlstage.cli.app import State, plain
 from sqlstage.cli.render import plural, truncate
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
@@ -62,7 +62,9 @@ class Screen:
         self.lock_wait = lock_wait
         self.announce = announce
         self.bar: Any = None
+        self.ticker: Any = None
         self.past = "applied"
+        self.verb, self.gerund = "apply", "applying"
         self.key = "the database"
         #: the migrations that finished, for --json's document when a later one fails
         self.finished: list[str] = []
@@ -88,6 +90,7 @@ class Screen:
         from sqlstage.plan import Direction
 
         self.past = plan.direction.past
+        self.verb, self.gerund = plan.direction.value, plan.direction.gerund
         for warning in plan.warnings:
             self.warning(warning)
         env = plan.environment
@@ -147,20 +150,33 @@ class Screen:
     LONG_RUN = 20  # migrations; from here on a terminal shows a bar instead of a line each
 
     def step_started(self, step: Step, index: int, total: int) -> None:
-        if index == 1 and total >= self.LONG_RUN and sys.stdout.isatty():
-            from sqlstage.cli.progress import Progress
+        from sqlstage.cli.progress import Progress, Ticker
 
+        live = sys.stdout.isatty()  # redrawn in place (with \r alone): a terminal only
+        if index == 1 and total >= self.LONG_RUN and live and not plain():  # rich draws
             self.bar = Progress(enabled=True)
-            self.bar.started(total)
+            self.bar.started(total, self.verb)
+        if self.bar is not None and self.bar.active:
+            self.bar.describe(f"{self.gerund} {step.name}")
+            return
+        self.ticker = Ticker(f"  {self.gerund} {step.name} ...", live)
 
     def step_finished(self, step: Step, duration_ms: int) -> None:
         self.finished.append(step.name)
         if self.bar is not None and self.bar.active:
             self.bar.step(f"{self.past} {step.name}")
+            return
+        done = f"  {self.past} {step.name} ({duration_ms} ms)"
+        if self.ticker is not None:
+            self.ticker.finish(done)
+            self.ticker = None
         else:
-            click.echo(f"  {self.past} {step.name} ({duration_ms} ms)")
+            click.echo(done)
 
     def close(self) -> None:
+        if self.ticker is not None:
+            self.ticker.finish(None)
+            self.ticker = None
         if self.bar is not None:
             self.bar.__exit__()
             self.bar = None

@@ -31,7 +31,7 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
 
-    def started(self, total_steps: int) -> None:
+    def started(self, total_steps: int, label: str = "verify") -> None:
         if not self.enabled:
             return
         from rich.progress import (
@@ -50,15 +50,72 @@ class Progress:
             transient=True,
         )
         self._bar.start()
-        self._task = self._bar.add_task("verify", total=total_steps)
+        self._task = self._bar.add_task(label, total=total_steps)
 
     def step(self, description: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, advance=1, description=description[:40])
 
+    def describe(self, description: str) -> None:
+        """What the bar is doing now (the migration that just started)."""
+        if self._bar is not None:
+            self._bar.update(self._task, description=description[:40])
+
     @property
     def active(self) -> bool:
         return self._bar is not None
+
+
+class Ticker:
+    """The line a migration starts with, `  applying 005_x ...`. On a terminal (`live`) the
+    time it has run is added in place once it passes a second, each second, until `finish`
+    puts the last line in its place; elsewhere (CI logs) the line is printed whole, once."""
+
+    def __init__(self, text: str, live: bool) -> None:
+        import threading
+        import time
+
+        self.text, self.live = text, live
+        self.started = time.monotonic()
+        self._width = len(text)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        if not live:
+            click.echo(text)
+            return
+        click.echo(text, nl=False)
+        self._thread = threading.Thread(target=self._tick, name="sqlstage-ticker", daemon=True)
+        self._thread.start()
+
+    def _tick(self) -> None:
+        import time
+
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self._put(f"{self.text} {int(time.monotonic() - self.started)} s", nl=False)
+
+    def _put(self, line: str, nl: bool) -> None:
+        """`line` over the one on screen (padded, so nothing of a longer one is left)."""
+        click.echo("\r" + line.ljust(self._width), nl=nl)
+        self._width = max(self._width, len(line))
+
+    def finish(self, line: str | None) -> None:
+        """Stop counting; `line` replaces the started one (None: end it as it stands)."""
+        if not self.live:
+            if line is not None:
+                click.echo(line)
+            return
+        with self._lock:
+            self._stop.set()
+            if line is None:
+                click.echo()
+            else:
+                self._put(line, nl=True)
+        if self._thread is not None:
+            self._thread.join()
 
 
 def render_verify(report: VerifyReport) -> None:

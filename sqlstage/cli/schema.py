@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sqlstage.cli.app import State, cli
+from sqlstage.cli.app import State, cli, plain
 from sqlstage.cli.guard import Screen, TerminalAsk
 from sqlstage.cli.output import json_option, json_requested
 from sqlstage.cli.output import keep as keep_value
@@ -61,7 +61,7 @@ def verify(
         click.echo("no migrations to verify")
         return {"ok": True, "migrations": []}
     as_json = json_requested()
-    with Progress(enabled=sys.stdout.isatty() and not as_json) as progress:
+    with Progress(enabled=sys.stdout.isatty() and not as_json and not plain()) as progress:
         from sqlstage import commands
 
         report = commands.verify(

@@ -20,6 +20,12 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 @json_option
 @click.option("--live", "live", metavar="ENV", help="Compare ENV's database with status.json.")
 @click.option("--write", is_flag=True, help="With --live: rewrite status.json from the database.")
+@click.option(
+    "--forget-file-only",
+    "forget",
+    is_flag=True,
+    help="With --write: forget, without asking, what only status.json records for ENV.",
+)
 @click.option("--all", "show_all", is_flag=True, help="List every migration, not just recent ones.")
 @click.option(
     "--repair",
@@ -34,7 +40,13 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
 )
 @click.pass_obj
 def status(
-    state: State, live: str | None, write: bool, show_all: bool, repair_file: bool, check: bool
+    state: State,
+    live: str | None,
+    write: bool,
+    forget: bool,
+    show_all: bool,
+    repair_file: bool,
+    check: bool,
 ) -> object:
     """Where each environment stands, from status.json and the files (no connection).
 
@@ -43,13 +55,15 @@ def status(
     """
     if write and not live:
         raise click.UsageError("--write goes with --live ENV")
+    if forget and not write:
+        raise click.UsageError("--forget-file-only goes with --live ENV --write")
     if repair_file and live:
         raise click.UsageError("--repair is offline; to rebuild from a database: --live ENV")
-    project = state.project()
+    project = state.project(read_only=not write and not repair_file)
     if repair_file:
         return _repair_status_file(project)
     if live:
-        return _live_status(state, project, live, write, check)
+        return _live_status(state, project, live, write, check, forget)
     from sqlstage.report import refuse_not_up_to_date, status_report
 
     report = status_report(project)
@@ -82,11 +96,15 @@ def _repair_status_file(project: Project) -> dict[str, object]:
     return {"repaired": written, "unknown": list(unknown)}
 
 
-def _live_status(state: State, project: Project, key: str, write: bool, check: bool) -> object:
+def _live_status(
+    state: State, project: Project, key: str, write: bool, check: bool, forget: bool
+) -> object:
     from sqlstage import commands
     from sqlstage.report import refuse_not_up_to_date
 
-    report = commands.live_status(project, key, write, TerminalAsk(state), Screen(state))
+    report = commands.live_status(
+        project, key, write, TerminalAsk(state), Screen(state), forget=forget
+    )
     keep(report)
     _render_live(project, key, report)
     if report.edited is not None:
@@ -101,6 +119,10 @@ def _render_live(project: Project, key: str, report: Any) -> None:
         click.echo(f"status.json agrees with the {key} database")
     for difference in report.differences:
         click.secho(f"  {difference}", fg="yellow")
+    if report.adoption is not None:
+        click.secho(f"warning: {report.adoption.message}", fg="yellow", err=True)
+        if report.adoption.fix:
+            click.echo(f"  {report.adoption.fix}", err=True)
     if report.written:
         click.echo(f"rewrote {relative(project.config.status_file, Path.cwd())} from {key}")
     for other in report.unknown:
@@ -193,7 +215,10 @@ def pending(state: State, environment: str, exit_code: bool) -> object:
     """
     from sqlstage.report import refuse_not_up_to_date, status_report
 
-    project = state.project()
+    project = state.project(read_only=True)
+    missing = project.missing_status()
+    if missing:
+        click.secho(f"warning: {missing}", fg="yellow", err=True)
     key = project.config.environment(environment).key  # unknown: the error naming it
     report = status_report(project).by_environment[key]
     keep(report)

@@ -176,6 +176,11 @@ class Driver(ABC):
     def columns(self, table: str) -> list[str]:
         """The column names of sqlstage's table `table`."""
 
+    @abstractmethod
+    def user_tables(self, limit: int) -> list[str]:
+        """Up to `limit` names of the tables and views that are not sqlstage's own (nor an
+        extension's), in name order: whether the database was built some other way."""
+
     def qualify(self, name: str) -> str:
         """`name` as sqlstage's statements write it (with the schema it lives in, so a
         migration's `SET search_path` cannot hide it)."""

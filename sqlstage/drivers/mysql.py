@@ -290,6 +290,14 @@ class MysqlDriver(Driver):
         )
         return [str(row[0]) for row in rows]
 
+    def user_tables(self, limit: int) -> list[str]:
+        rows = self.query(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME NOT LIKE 'sqlstage\\_%%' ORDER BY TABLE_NAME LIMIT %s",
+            [limit],
+        )
+        return [str(row[0]) for row in rows]
+
     def to_db_time(self, value: datetime) -> Any:
         """DATETIME(6) holds no zone: stored in UTC."""
         if value.tzinfo is not None:

@@ -450,6 +450,22 @@ class PostgresDriver(Driver):
         )
         return [str(row[0]) for row in rows]
 
+    def user_tables(self, limit: int) -> list[str]:
+        rows = self.query(
+            "SELECT CASE WHEN n.nspname = current_schema() THEN c.relname "
+            "ELSE n.nspname || '.' || c.relname END AS name "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg\\_%%' "
+            "AND NOT (n.nspname = %s AND c.relname LIKE 'sqlstage\\_%%') "
+            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
+            "AND d.objid = c.oid AND d.deptype = 'e') "
+            "ORDER BY 1 LIMIT %s",
+            [self.schema, limit],
+        )
+        return [str(row[0]) for row in rows]
+
 
 def _one_line(err: Exception, url: DatabaseUrl) -> str:
     """libpq's multi-line messages folded to one line, with the password removed."""

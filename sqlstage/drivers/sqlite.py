@@ -158,6 +158,15 @@ class SqliteDriver(Driver):
     def columns(self, table: str) -> list[str]:
         return [str(row[1]) for row in self.conn.execute(f"PRAGMA table_info({table})")]
 
+    def user_tables(self, limit: int) -> list[str]:
+        rows = self.query(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "AND name NOT LIKE 'sqlstage\\_%' ESCAPE '\\' ORDER BY name LIMIT ?",
+            [limit],
+        )
+        return [str(row[0]) for row in rows]
+
     def to_db_time(self, value: datetime) -> Any:
         return value.isoformat()
 
