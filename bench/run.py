@@ -168,6 +168,8 @@ class Case:
     #: from the counting round through the proxy (apply and no-op rows only)
     trips: int | None = None
     server_cpu: float | None = None
+    #: turns of the same tool's apply of one migration (what a run costs whatever N is)
+    trips_one: int | None = None
 
     @property
     def min(self) -> float:
@@ -483,7 +485,9 @@ def bench_apply(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[
             finally:
                 pg.drop(db)
         print(f"  round {round_number + 1}/{args.repeats} done", file=sys.stderr)
+    one = tools(argparse.Namespace(**{**vars(args), "n": 1}), pg, work / "one", [])
     count_round(found, applies, noops, pg, notes)
+    count_one(one, applies, pg)
     return [*applies.values(), *noops.values()]
 
 
@@ -523,7 +527,9 @@ def count_round(
     notes.append(
         "trips and server cpu come from one extra, untimed run per row through a loopback "
         "proxy that counts turns of the conversation and reads each backend's /proc CPU "
-        "before it exits; trips / migration is (apply - no-op) / N"
+        "before it exits; trips / migration is (apply of N - apply of 1) / (N - 1): what "
+        "each migration adds, without what any run costs once (connecting, the history "
+        "read, creating the history table and the marker, the run lock)"
     )
 
 
@@ -553,6 +559,27 @@ def bench_drift(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[
         "sides; its floor is the apply of the same migrations in the same round"
     )
     return [apply, check]
+
+
+def count_one(one: list[Tool], applies: dict[str, Case], pg: Postgres) -> None:
+    """Each tool's apply of a single migration through the proxy, on a fresh database."""
+    from pgproxy import CountingProxy
+
+    proxy = CountingProxy(pg.host, pg.port).start()
+    pg.via = proxy.port
+    try:
+        for tool in one:
+            db = pg.fresh()
+            try:
+                tool.reset()
+                proxy.reset()
+                timed(tool.apply(db), tool.folder, tool.env(db))
+                applies[tool.key].trips_one = proxy.totals()[0]
+            finally:
+                pg.drop(db)
+    finally:
+        pg.via = None
+        proxy.stop()
 
 
 def bench_offline(args: argparse.Namespace, work: Path, notes: list[str]) -> list[Case]:
@@ -649,10 +676,13 @@ def _ratio(value: float | None, other: float | None) -> float | None:
 
 
 def trips_per_migration(case: Case, by_key: dict[str, Case]) -> float | None:
-    """Round trips each migration adds: (apply's - the no-op's) / N, so connecting, the
-    history read and the run lock are not spread over the migrations."""
+    """Round trips each migration adds: (apply of N's - apply of 1's) / (N - 1), so
+    connecting, the history read, creating sqlstage's tables and the run lock are not spread
+    over the migrations; (apply's - the no-op's) / N when there is no apply of one."""
     if case.group != "apply" or case.trips is None:
         return None
+    if case.trips_one is not None and case.n > 1:
+        return (case.trips - case.trips_one) / (case.n - 1)
     noop = by_key.get("floor-noop" if case.key == "floor-stmt" else f"{case.key}-noop")
     base = noop.trips if noop and noop.trips is not None else 0
     return (case.trips - base) / case.n if case.n else None
@@ -756,6 +786,7 @@ def table(cases: list[Case], rtt_ms: float) -> tuple[str, list[dict[str, Any]]]:
             "cpu_s": round(case.cpu, 4),
             "server_cpu_s": case.server_cpu,
             "round_trips": case.trips,
+            "round_trips_apply_of_one": case.trips_one,
             "trips_per_migration": None if trips is None else round(trips, 3),
             "est_remote_min_s": None if remote is None else round(remote, 3),
             "peak_mb": round(case.peak_mb, 1),

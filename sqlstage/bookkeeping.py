@@ -12,12 +12,12 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 
 from sqlstage import __version__
-from sqlstage.errors import Refused, SqlstageError, Terminated
+from sqlstage.errors import FileAccessError, Refused, SqlstageError, Terminated
 from sqlstage.history import AppliedMigration
 from sqlstage.project import Project
 from sqlstage.runlog import RunLog, file_stamp
@@ -49,9 +49,11 @@ def run_log(
         failed = True
         try:
             yield log
+            log.flush()  # on disk before status.json's folder lock may keep the run waiting
             failed = False
         except SqlstageError as error:
             log.write(f"ERROR: {error}")
+            _flush_quietly(log)
             raise
         except KeyboardInterrupt as interrupt:
             what = "SIGTERM" if isinstance(interrupt, Terminated) else "Ctrl-C"
@@ -59,10 +61,17 @@ def run_log(
                 f"INTERRUPTED ({what}): the migration in progress was rolled back if it ran in "
                 "a transaction; status.json records what committed"
             )
+            _flush_quietly(log)
             raise
         finally:
             with deferred_interrupts(deliver=not failed):
                 sync_status(project, session, log, quiet=failed, keep=kept, warn=warn)
+
+
+def _flush_quietly(log: RunLog) -> None:
+    """Put the log on disk while an error is on its way out: that error is the one to raise."""
+    with suppress(FileAccessError):
+        log.flush()
 
 
 def sync_status(

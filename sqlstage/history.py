@@ -121,22 +121,30 @@ _LEGACY_ORIGINS = (
 
 
 class History:
-    """The history table of one database, through its driver."""
+    """The history table of one database, through its driver.
+
+    What it read is kept until it writes (the run lock keeps other runs from writing), so
+    a run that changes nothing reads the table once: to plan, and again to sync status.json.
+    """
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.table = driver.qualify(HISTORY_TABLE)
         self._columns: frozenset[str] | None = None
+        self._exists = False  # known to exist (once it does, sqlstage never drops it)
+        self._rows: tuple[AppliedMigration, ...] | None = None
 
     def _type(self, declared: str) -> str:
         return column_type(self.driver, declared)
 
     def exists(self) -> bool:
-        return self.driver.table_exists(HISTORY_TABLE)
+        self._exists = self._exists or self.driver.table_exists(HISTORY_TABLE)
+        return self._exists
 
     def ensure(self) -> None:
         """Create the table, or bring one made by an older version up to date."""
         if not self.exists():
+            self._rows = None
             columns = ",\n    ".join(f"{n} {self._type(t)}" for n, (t, _) in _COLUMNS.items())
             options = self.driver.facts.table_options
             try:
@@ -151,6 +159,7 @@ class History:
         missing = [name for name in _COLUMNS if name not in self._existing()]
         if not missing:
             return
+        self._rows = None
         with self.driver.transaction():
             for name in missing:
                 declared = self._type(_COLUMNS[name][0])
@@ -176,6 +185,11 @@ class History:
 
     def read(self) -> list[AppliedMigration]:
         """The history in the order it was applied; empty when there is no history table."""
+        if self._rows is None:
+            self._rows = tuple(self._read())
+        return list(self._rows)
+
+    def _read(self) -> list[AppliedMigration]:
         if not self.exists():
             return []
         have = self._existing()
@@ -205,8 +219,11 @@ class History:
             allowed_drift=values["allowed_drift"],
         )
 
-    def record(self, row: AppliedMigration, sql: str) -> None:
-        """Insert a history row; inside a transaction it commits with the migration."""
+    def record(self, row: AppliedMigration, sql: str, *, with_migration: bool = False) -> None:
+        """Insert a history row; inside a transaction it commits with the migration.
+        `with_migration`: it is the `finish` of `Driver.run_transaction`, so where the
+        dialect can (`Dialect.elapsed_ms`) the server writes the migration's duration."""
+        self._rows = None
         values: list[Any] = [
             row.migration,
             row.checksum,
@@ -223,15 +240,24 @@ class History:
             row.allowed_drift,
         ]
         names = (*_READ[:8], "applied_sql", *_READ[8:])
-        marks = ", ".join([self.driver.facts.placeholder] * len(names))
-        self.driver.defer(f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({marks})", values)
+        marks = [self.driver.facts.placeholder] * len(names)
+        elapsed = self.driver.facts.elapsed_ms
+        if with_migration and elapsed is not None:
+            duration = names.index("duration_ms")
+            marks[duration] = elapsed
+            del values[duration]
+        self.driver.defer(
+            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join(marks)})", values
+        )
 
     def forget(self, migration: str) -> None:
+        self._rows = None
         mark = self.driver.facts.placeholder
         self.driver.defer(f"DELETE FROM {self.table} WHERE migration = {mark}", [migration])
 
     def update(self, row: AppliedMigration) -> None:
         """Rewrite a row's state (`repair`, progress of a statement-by-statement run)."""
+        self._rows = None
         mark = self.driver.facts.placeholder
         self.driver.query(
             f"UPDATE {self.table} SET status = {mark}, checksum = {mark}, note = {mark}, "
@@ -249,6 +275,7 @@ class History:
         )
 
     def rename(self, old: str, new: str) -> None:
+        self._rows = None
         mark = self.driver.facts.placeholder
         self.driver.query(
             f"UPDATE {self.table} SET migration = {mark} WHERE migration = {mark}", [new, old]

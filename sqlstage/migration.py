@@ -18,7 +18,6 @@ that the migration cannot be undone (`-- sqlstage:irreversible`, optionally foll
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -128,6 +127,8 @@ def checksum(forward: str) -> str:
 def whole_checksum(forward: str) -> str:
     """SHA-256 of the whole section (what sqlstage recorded before directive lines were left
     out of `checksum`)."""
+    import hashlib  # not imported when the checksum cache answers for every file
+
     return hashlib.sha256((forward.rstrip() + "\n").encode("utf-8")).hexdigest()
 
 

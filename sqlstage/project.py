@@ -24,7 +24,6 @@ from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
 from sqlstage.runner import current_user
-from sqlstage.scratch import Workspace, scratch_database
 from sqlstage.status_file import (
     DriftVerdict,
     Recorded,
@@ -39,10 +38,10 @@ from sqlstage.status_file import (
     update_environment,
     write_status,
 )
-from sqlstage.verify import VerifyEvents, VerifyOutcome, read_data_file, verify_migrations
 
 if TYPE_CHECKING:
     from sqlstage.lint import Finding
+    from sqlstage.verify import VerifyEvents, VerifyOutcome
 
 
 @dataclass(frozen=True)
@@ -160,6 +159,10 @@ class Project:
         spec = env.verify_url or self.config.verify_url or env.url
         base = resolve_url(self.config, replace(env, url=spec), ask)
         from_number = self.catalog.find(start).number if start is not None else None
+        # verify's machinery (scratch databases, schema snapshots) only for verify
+        from sqlstage.scratch import Workspace, scratch_database
+        from sqlstage.verify import read_data_file, verify_migrations
+
         data_file = read_data_file(data, from_number) if data is not None else None
         secrets = [base.password] if base.password else []
         with scratch_database(base, keep) as scratch:

@@ -1,7 +1,9 @@
 """The run log: `logs/migrations/<UTC timestamp>_<env>.log`, one line per event.
 
-Every line is flushed as it is written, so a crash leaves the log up to that point, and
-every line passes through `redact`, so no password reaches the disk. A log that cannot be
+Lines are kept in memory until `flush`, which the runner calls before it sends anything that
+may take a while (a migration, a statement outside a transaction): one write and flush per
+migration, and a crash leaves the log up to what was being sent. Closing the log flushes it.
+Every line passes through `redact`, so no password reaches the disk. A log that cannot be
 created or written (permissions, `log_dir` naming a file, a full disk) is a FileAccessError
 (exit 2); `check_log_dir` finds the first two before a run changes anything.
 """
@@ -44,22 +46,38 @@ class RunLog:
                 f"cannot create log_dir {log_dir}: {reason(err)}", fix_for(err)
             ) from err
         self._secrets = secrets
+        self._lines: list[str] = []
         self._file, self.path = _open_new(log_dir, f"{file_stamp()}_{environment}")
 
     def write(self, text: str) -> None:
+        """Add a line (stamped now) to what the next `flush` writes."""
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         for line in redact(text, self._secrets).splitlines() or [""]:
-            self._file.write(f"{stamp} {line}\n")
+            self._lines.append(f"{stamp} {line}\n")
+
+    def flush(self) -> None:
+        """Put the lines written so far on disk: one write, one flush. Raises
+        FileAccessError (once) when they cannot be written."""
+        if self._lines:
+            text, self._lines = "".join(self._lines), []
+            self._file.write(text)
         self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self.flush()
+        finally:
+            self._file.close()
 
     def __enter__(self) -> RunLog:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        with suppress(FileAccessError):  # the error on its way out is the one that counts
+            self.close()
 
 
 def _open_new(log_dir: Path, stem: str) -> tuple[_LogFile, Path]:

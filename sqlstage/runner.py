@@ -131,25 +131,39 @@ class Runner:
 
     # -- one transaction ------------------------------------------------------------------
     def _in_transaction(self, step: Step, direction: Direction, started: float) -> None:
+        def finish() -> None:  # the history change, committed with the step
+            if direction is Direction.UP:
+                row = self._row(step, Status.APPLIED, _elapsed_ms(started))
+                self.history.record(row, step.migration.forward, with_migration=True)
+            else:
+                self.history.forget(step.name)
+
+        self.log.flush()  # the log up to this migration is on disk before it is sent
         try:
-            with self.driver.transaction():
-                for index, statement in enumerate(step.statements, start=1):
-                    self._execute(step, direction, index, statement)
-                if direction is Direction.UP:
-                    self.history.record(
-                        self._row(step, Status.APPLIED, _elapsed_ms(started)),
-                        step.migration.forward,
-                    )
-                else:
-                    self.history.forget(step.name)
-        except _Stopped as stopped:
+            self.driver.run_transaction([s.sql for s in step.statements], finish)
+        except StatementError as error:
+            if error.index is None:  # not a statement: the COMMIT or the history row
+                self._log_ran(step.statements)
+                self._log_notices()
+                self.log.write(f"FAILED {step.name} at COMMIT: {error.message}; rolled back")
+                raise self._error(Failure(step, direction, None, 1, error)) from error
+            self._log_ran(step.statements[: error.index - 1])
+            failure = self._failed(step, direction, error.index, error)
+            self._log_notices()
             what = "FAILED" if direction is Direction.UP else "FAILED rollback of"
             self.log.write(f"{what} {step.name}: rolled back whole")
-            raise self._error(stopped.failure) from stopped.failure.error
-        except StatementError as error:  # not a statement: the COMMIT or the history row
-            self.log.write(f"FAILED {step.name} at COMMIT: {error.message}; rolled back")
-            failure = Failure(step, direction, None, 1, error)
             raise self._error(failure) from error
+        self._log_ran(step.statements)
+        self._log_notices()
+
+    def _log_ran(self, statements: Sequence[Statement]) -> None:
+        """The statements a transaction ran (timed together: the step's duration)."""
+        for statement in statements:
+            self.log.write(f"  line {statement.line}: {_first_line(statement.sql)}")
+
+    def _log_notices(self) -> None:
+        for notice in self.driver.notices():
+            self.log.write(f"  {notice}")
 
     # -- statement by statement -----------------------------------------------------------
     def _one_by_one(self, step: Step, direction: Direction, started: float) -> None:
@@ -216,25 +230,34 @@ class Runner:
 
     # -- one statement --------------------------------------------------------------------
     def _execute(self, step: Step, direction: Direction, index: int, statement: Statement) -> None:
+        """One statement that commits on its own, logged (and on disk) before the next."""
         started = time.perf_counter()
         try:
             self.driver.execute(statement.sql)
         except StatementError as error:
-            line = statement.line
-            if error.position:  # the server pointed inside the statement: name that line
-                line += line_of(statement.sql, error.position - 1) - 1
-            self.log.write(f"  line {statement.line}: {statement.sql}")
-            self.log.write(f"  ERROR at line {line}: {error.message}")
-            for label, value in (("DETAIL", error.detail), ("HINT", error.hint)):
-                if value:
-                    self.log.write(f"  {label}: {value}")
-            committed = 0 if step.in_transaction else index - 1
-            raise _Stopped(Failure(step, direction, index, line, error, committed)) from error
-        finally:
-            for notice in self.driver.notices():
-                self.log.write(f"  {notice}")
+            failure = self._failed(step, direction, index, error)
+            self._log_notices()
+            raise _Stopped(failure) from error
+        self._log_notices()
         elapsed = (time.perf_counter() - started) * 1000
         self.log.write(f"  line {statement.line} ({elapsed:.1f} ms): {_first_line(statement.sql)}")
+        self.log.flush()
+
+    def _failed(
+        self, step: Step, direction: Direction, index: int, error: StatementError
+    ) -> Failure:
+        """Statement `index` of the step failed: log it, and where the server pointed."""
+        statement = step.statements[index - 1]
+        line = statement.line
+        if error.position:  # the server pointed inside the statement: name that line
+            line += line_of(statement.sql, error.position - 1) - 1
+        self.log.write(f"  line {statement.line}: {statement.sql}")
+        self.log.write(f"  ERROR at line {line}: {error.message}")
+        for label, value in (("DETAIL", error.detail), ("HINT", error.hint)):
+            if value:
+                self.log.write(f"  {label}: {value}")
+        committed = 0 if step.in_transaction else index - 1
+        return Failure(step, direction, index, line, error, committed)
 
     def _row(
         self, step: Step, status: Status, duration_ms: int, statements_done: int | None = None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,6 +96,8 @@ def _elsewhere(setting: str) -> str:
 
 
 def _probe(folder: Path, size: int) -> None:
+    import tempfile  # only for the probe: its import (random, shutil) is most of the cost
+
     handle, name = tempfile.mkstemp(dir=folder, prefix=".sqlstage-probe-", suffix=".tmp")
     try:
         block = b"\0" * size

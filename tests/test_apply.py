@@ -168,7 +168,7 @@ def test_log_records_the_run(dev: ProjectDir) -> None:
     for expected in (
         "apply dev by",
         "migration 001_create_users checksum",
-        "line 1 (",
+        "line 1: ",
         "applied 004_add_status_column",
         "done: 4 migration(s) applied to dev",
     ):

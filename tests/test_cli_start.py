@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from sqlstage.cli import cli
-from sqlstage.cli.app import COMMAND_MODULES
+from sqlstage.cli.app import COMMAND_MODULES, COMMAND_SUMMARIES, summary
 
 PROBE = """
 import sys
@@ -49,3 +50,21 @@ def test_status_imports_only_its_command_module(tmp_path: Path) -> None:
     assert "sqlstage.cli.status" in loaded
     for other in ("sqlstage.cli.apply", "sqlstage.cli.admin", "sqlstage.cli.lint", "psycopg"):
         assert other not in loaded
+
+
+def test_help_lists_the_commands_without_importing_them(tmp_path: Path) -> None:
+    loaded = loaded_by("--help", cwd=tmp_path)
+    assert "sqlstage.cli.app" in loaded
+    assert not {f"sqlstage.cli.{module}" for module in COMMAND_MODULES.values()} & set(loaded)
+
+
+def test_help_summaries_are_what_each_command_says_of_itself() -> None:
+    """The `--help` list is written down in app.py; it must read as click would make it from
+    each command's own help, at any terminal width."""
+    assert set(COMMAND_SUMMARIES) == set(COMMAND_MODULES)
+    context = click.Context(cli)
+    for name in COMMAND_SUMMARIES:
+        command = cli.get_command(context, name)
+        assert command is not None and not command.hidden
+        for limit in (20, 45, 66, 120, 400):
+            assert summary(name, limit) == command.get_short_help_str(limit)

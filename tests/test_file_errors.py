@@ -478,8 +478,10 @@ def test_a_log_disk_that_fills_during_the_run_stops_it_in_one_line_and_status_fo
     project: ProjectDir, pg_database: Database, gate: Gate, tmp_path: Path
 ) -> None:
     """The log's disk fills while 002 waits; 003 logs a long notice, which no longer fits: the
-    run stops there (003 rolled back), exit 2 in one line, and status.json (on another disk)
-    still records 001 and 002."""
+    run stops there, exit 2 in one line, and status.json (on another disk) records what
+    committed. 003's notice comes back with its COMMIT (one message per migration), so 003
+    is applied and its log lines are what cannot be written, before 004 is sent: 004 never
+    runs."""
     _config(project, dev={"url": pg_database.url})
     project.write("001_create_a.sql", "CREATE TABLE a (id integer);\n")
     project.write("002_wait.sql", f"SELECT pg_advisory_xact_lock({gate.key});\n")
@@ -487,6 +489,7 @@ def test_a_log_disk_that_fills_during_the_run_stops_it_in_one_line_and_status_fo
         "003_notice.sql",
         "CREATE TABLE b (id integer);\nDO $$ BEGIN RAISE NOTICE '%', repeat('x', 20000); END $$;\n",
     )
+    project.write("004_after.sql", "CREATE TABLE c (id integer);\n")
     out, trigger = tmp_path / "out", tmp_path / "fill-now"
     out.mkdir()
     prefix = on_full_disk(project.root / "logs" / "migrations", None, out, trigger)
@@ -512,11 +515,12 @@ def test_a_log_disk_that_fills_during_the_run_stops_it_in_one_line_and_status_fo
     assert_one_line_error(
         result, 2, "cannot write the run log", "No space left on device; the run stopped there"
     )
-    assert pg_database.history() == ["001_create_a", "002_wait"]
-    assert "b" not in pg_database.tables()
+    assert pg_database.history() == ["001_create_a", "002_wait", "003_notice"]
+    assert "b" in pg_database.tables() and "c" not in pg_database.tables()
     assert set(project.status_json()["environments"]["dev"]["applied"]) == {
         "001_create_a",
         "002_wait",
+        "003_notice",
     }
     (log,) = out.glob("*.log")
     assert "applied 002_wait" in log.read_text(encoding="utf-8")

@@ -77,6 +77,34 @@ COMMAND_MODULES = {
 }
 
 
+#: each command's line in `--help` (the first sentence of its help), so listing the commands
+#: imports none of their modules; tests/test_cli_start.py checks they say what the commands do
+COMMAND_SUMMARIES = {
+    "agents": "Print the rules for AI coding agents, or add them to FILE.",
+    "apply": "Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the "
+    "next pending one), or those up to --to.",
+    "baseline": "Mark ENVIRONMENT as having reached MIGRATION without running anything.",
+    "check": "Test ENVIRONMENT's connection and show what it is; changes nothing.",
+    "init": "Create sqlstage.toml, the migrations folder and status.json.",
+    "lint": "Find statements that lock or rewrite tables or break running code, with the safe SQL.",
+    "new": "Write the next NNN_NAME.sql from the template and print its path.",
+    "pending": "List what ENVIRONMENT still lacks, from status.json (no connection).",
+    "plan": "What `apply ENV` would run, per environment (default: all), from status.json and "
+    "the files, with lint findings; no connection, no credentials.",
+    "check-edits": "Refuse (exit 2) when a migration some environment has applied was edited "
+    "or deleted, by the checksums status.json records; no connection, no credentials.",
+    "repair": "Put ENVIRONMENT's record of MIGRATION right; runs no migration SQL (but "
+    "--resume, which runs the statements a migration stopped midway outside a transaction "
+    "did not).",
+    "rollback": "Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied "
+    "after it.",
+    "schema": "Print ENVIRONMENT's schema: tables, columns, constraints, indexes, views, "
+    "functions...",
+    "status": "Where each environment stands, from status.json and the files (no connection).",
+    "verify": "Prove every rollback undoes its migration, on a scratch database.",
+}
+
+
 class SqlstageGroup(click.Group):
     """Imports a command's module when the command is looked up; turns SqlstageError into
     one line on stderr and its exit code."""
@@ -89,6 +117,18 @@ class SqlstageGroup(click.Group):
         if module is not None and cmd_name not in self.commands:
             importlib.import_module(f"sqlstage.cli.{module}")  # its decorators register it
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's list of commands, from COMMAND_SUMMARIES (a command registered some
+        other way is looked up as click does)."""
+        names = self.list_commands(ctx)
+        if not names or any(name not in COMMAND_SUMMARIES for name in names):
+            super().format_commands(ctx, formatter)
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, summary(name, limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[META_KEY] = JsonOutput()
@@ -171,6 +211,11 @@ def _plain(code: str, exit_code: int, message: str) -> dict[str, Any]:
 
 def _usage_fields(error: click.ClickException) -> dict[str, Any]:
     return _plain("usage", error.exit_code, error.format_message())
+
+
+def summary(name: str, limit: int) -> str:
+    """A command's line in `--help`, shortened to `limit` as click shortens its help."""
+    return click.Command(name, help=COMMAND_SUMMARIES[name]).get_short_help_str(limit)
 
 
 def interrupted(command: str | None) -> str:

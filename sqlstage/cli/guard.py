@@ -125,19 +125,24 @@ class Screen:
     def _steps(self, plan: Plan) -> None:
         names = [step.name for step in plan.steps] + [r.new.name for r in plan.renames]
         width = max(len(name) for name in names)
-        for rename in plan.renames:
-            click.echo(f"  {rename.new.name:<{width}}  renamed from {rename.old}: nothing runs")
+        lines = [
+            f"  {rename.new.name:<{width}}  renamed from {rename.old}: nothing runs"
+            for rename in plan.renames
+        ]
         for step in plan.steps:
             first = step.statements[0].sql.splitlines()[0] if step.statements else ""
             count = plural(len(step.statements), "statement")
-            click.echo(f"  {step.name:<{width}}  {count:<13} {truncate(first, 60)}")
+            lines.append(f"  {step.name:<{width}}  {count:<13} {truncate(first, 60)}")
             if not step.in_transaction:
-                click.secho(
-                    f"  {'':<{width}}  no transaction: each statement commits on its own; "
-                    "if one fails, those before it stay applied and are not undone "
-                    "automatically",
-                    fg="yellow",
+                lines.append(
+                    click.style(
+                        f"  {'':<{width}}  no transaction: each statement commits on its own; "
+                        "if one fails, those before it stay applied and are not undone "
+                        "automatically",
+                        fg="yellow",
+                    )
                 )
+        click.echo("\n".join(lines))  # one write: a plan can list 1,000 migrations
 
     def backed_up(self, path: Path) -> None:
         from pathlib import Path

@@ -48,6 +48,10 @@ class Dialect:
     create_database: str = 'CREATE DATABASE "{}"'
     drop_database: str = 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)'
     admin_database: str = "postgres"
+    #: SQL for the milliseconds since the server received the message it runs in, where a
+    #: migration and its history row travel as one message (`Driver.run_transaction`): the
+    #: row's duration is then the server's; None: measured by sqlstage as it writes the row
+    elapsed_ms: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ class ServerInfo:
 class StatementError(Exception):
     """A statement failed in the database. Drivers translate their own errors to this.
 
-    `position` is the 1-based character in the statement the server pointed at, if any.
+    `position` is the 1-based character in the statement the server pointed at, if any;
+    `index`, from `Driver.run_transaction`, the 1-based statement of the migration that
+    failed (None: COMMIT or the history change).
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class StatementError(Exception):
         self.hint = hint
         self.position = position
         self.code = code
+        self.index: int | None = None
 
 
 class Driver(ABC):
@@ -153,6 +160,20 @@ class Driver(ABC):
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
         """Everything inside commits together or not at all."""
+
+    def run_transaction(self, statements: Sequence[str], finish: Callable[[], None]) -> None:
+        """Run a migration's statements, then `finish` (its history change), in one
+        transaction. A statement that fails raises StatementError with its `index`; a
+        failure in `finish` or at COMMIT raises one with `index` None. Here statement by
+        statement; a driver may send it all at once (PostgreSQL: one message)."""
+        with self.transaction():
+            for index, sql in enumerate(statements, start=1):
+                try:
+                    self.execute(sql)
+                except StatementError as error:
+                    error.index = index
+                    raise
+            finish()
 
     @abstractmethod
     def execute(self, sql: str) -> None:

@@ -6,9 +6,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
+from sqlstage.drivers import postgres_message
 from sqlstage.drivers.base import Dialect, Driver, ServerInfo, StatementError
 from sqlstage.errors import ConfigError, ConnectionFailed, Refused
 from sqlstage.sqltext import Statement, split_statements
@@ -25,14 +25,33 @@ if TYPE_CHECKING:
     from sqlstage.lease import Lease
 
 CONNECT_TIMEOUT_SECONDS = 5
-_BEGIN = "BEGIN; "
-
 
 #: what a fresh connection has: DISCARD ALL without its advisory unlock (the run lock stays)
 _RESET = (
-    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; "
-    "DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; "
+    "CLOSE ALL",
+    "SET SESSION AUTHORIZATION DEFAULT",
+    "RESET ALL",
+    "DEALLOCATE ALL",
+    "UNLISTEN *",
+    "DISCARD PLANS",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
 )
+#: milliseconds since the server received the message it runs in (statement_timestamp()
+#: is when the message arrived): a migration's duration, written in its history row
+_ELAPSED_MS = "round(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::int"
+
+
+class _Counted(psycopg.Cursor[Any]):
+    """A cursor that remembers how many results the server sent for its last query, the
+    failing one included: which statement of a message failed when the error has no
+    position. (psycopg raises on an error result without saying which one it was.)"""
+
+    result_count = 0
+
+    def _check_results(self, results: list[Any]) -> None:
+        self.result_count = len(results)
+        super()._check_results(results)
 
 
 class PostgresDriver(Driver):
@@ -43,6 +62,7 @@ class PostgresDriver(Driver):
         time_type="timestamptz",
         lock_timeout_codes=frozenset({"55P03"}),  # lock_not_available
         backup_suffix=".dump",
+        elapsed_ms=_ELAPSED_MS,
     )
 
     def __init__(
@@ -57,10 +77,10 @@ class PostgresDriver(Driver):
         self._notices: list[str] = []
         self._reasons: dict[str, str | None] = {}
         self._controls: dict[str, str | None] = {}
-        self._begin_pending = False
-        self._offset = 0  # characters of our own before the statement last sent
-        self._at_commit: list[str] | None = None  # SQL to send with COMMIT; None: no transaction
-        self._reset = ""  # SQL that gives the next migration a fresh session; sent with it
+        #: our statements collected for a migration's message; None: run them as they come
+        self._at_commit: list[str] | None = None
+        #: statements that give the next migration a fresh session; sent in front of it
+        self._reset: tuple[str, ...] = ()
         self._lock_timeout: str | None = None
         self.application_name = application_name[:63]
         #: the run lock as a lease row, when the environment allows a transaction pooler
@@ -123,11 +143,11 @@ class PostgresDriver(Driver):
         a transaction pooler, with SET LOCAL in each transaction instead."""
         interval = "client_connection_check_interval = 1000"
         has_interval = conn.info.server_version >= 140000
-        self._session_defaults = ""
-        self._local_defaults = f"SET LOCAL {interval}; " if has_interval else ""
+        self._session_defaults: tuple[str, ...] = ()
+        self._local_defaults = (f"SET LOCAL {interval}",) if has_interval else ()
         if has_interval and self.lease is None:
             conn.execute(f"SET {interval}")
-            self._session_defaults = f"SET {interval}; "
+            self._session_defaults = (f"SET {interval}",)
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = self._open()
@@ -173,20 +193,62 @@ class PostgresDriver(Driver):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction, in two round trips fewer than BEGIN and COMMIT of their own:
-        BEGIN travels with the first statement, and the history row with COMMIT."""
-        self._begin_pending, self._at_commit = True, []
+        """A transaction of sqlstage's own statements (and verify's): BEGIN after the
+        session reset, COMMIT after the lease's fence."""
         try:
+            self._send_own("BEGIN", *self._local_settings())
             yield
-            fence = [self.lease.fence_sql()] if self.lease is not None and self.lease.held else []
-            self._send("; ".join([*self._at_commit, *fence, "COMMIT"]))
+            self._send_own(*self._fence(), "COMMIT")
         except BaseException as error:
             self._rollback_if_open()
             if isinstance(error, psycopg.Error):  # at COMMIT: a deferred constraint
                 raise self._statement_error(error) from error
             raise
+
+    def run_transaction(self, statements: Sequence[str], finish: Callable[[], None]) -> None:
+        """The whole transaction as one message (`postgres_message`): the session reset,
+        BEGIN, the statements, what `finish` defers (the history row, its duration measured
+        by the server), the lease's fence and COMMIT. One round trip."""
+        self._at_commit = []
+        try:
+            finish()
+            after = [*self._at_commit, *self._fence(), "COMMIT"]
         finally:
-            self._begin_pending, self._at_commit = False, None
+            self._at_commit = None
+        before = [*self._take_reset(), "BEGIN", *self._local_settings()]
+        message = postgres_message.build(before, statements, after)
+        cursor = _Counted(self.conn)
+        try:
+            cursor.execute(message.text, prepare=False)  # no parameters: one simple query
+        except BaseException as error:
+            self._rollback_if_open()
+            if isinstance(error, psycopg.Error):
+                raise self._message_error(error, message, cursor.result_count) from error
+            raise
+        if self.conn.info.transaction_status is not TransactionStatus.IDLE:
+            self._rollback_if_open()  # never expected: the server ran less than was sent
+            raise StatementError("the migration's message did not end in its COMMIT")
+
+    def _message_error(
+        self, err: psycopg.Error, message: postgres_message.Message, results: int
+    ) -> StatementError:
+        position = err.diag.statement_position
+        place = postgres_message.locate(message, results, int(position) if position else None)
+        error = self._statement_error(err)
+        error.index, error.position = place.index, place.position
+        return error
+
+    def _fence(self) -> list[str]:
+        return [self.lease.fence_sql()] if self.lease is not None and self.lease.held else []
+
+    def _take_reset(self) -> tuple[str, ...]:
+        reset, self._reset = self._reset, ()
+        return reset
+
+    def _send_own(self, *statements: str) -> None:
+        """Statements of ours as one message, after the pending session reset."""
+        sql = postgres_message.build([*self._take_reset(), *statements], [], []).text
+        self.conn.execute(sql, prepare=False)
 
     def _rollback_if_open(self) -> None:
         """End a failed transaction; on a lost connection there is nothing to end (the
@@ -200,31 +262,23 @@ class PostgresDriver(Driver):
             self.conn.execute("ROLLBACK")
 
     def execute(self, sql: str) -> None:
+        """One statement exactly as given, in a message of its own (a statement that
+        cannot run in a transaction block cannot share one)."""
         try:
-            self._send(sql)
+            if self._reset:
+                self._send_own()
+            self.conn.execute(sql, prepare=False)  # no parameters: simple query protocol
         except psycopg.Error as err:
             raise self._statement_error(err) from err
 
-    def _send(self, sql: str) -> None:
-        """Run SQL exactly as given, after what must go first: the session reset and the
-        transaction's BEGIN, in the same message."""
-        prefix = self._reset
-        if self._begin_pending:
-            self._begin_pending, prefix = False, prefix + _BEGIN + self._local_settings()
-        elif prefix:  # outside a transaction (CREATE INDEX CONCURRENTLY): a message of its own
-            self.conn.execute(prefix, prepare=False)
-            prefix = ""
-        self._reset, self._offset = "", len(prefix)
-        self.conn.execute(prefix + sql, prepare=False)  # no parameters: simple query protocol
-
-    def _local_settings(self) -> str:
+    def _local_settings(self) -> list[str]:
         """Behind a transaction pooler, the settings a migration's transaction starts with
         (SET LOCAL: they end with it, on whichever server connection it ran)."""
         if self.lease is None:
-            return ""
-        settings = self._local_defaults
+            return []
+        settings = list(self._local_defaults)
         if self._lock_timeout is not None:
-            settings += f"SET LOCAL lock_timeout = {self._literal(self._lock_timeout)}; "
+            settings.append(f"SET LOCAL lock_timeout = {self._literal(self._lock_timeout)}")
         return settings
 
     def reset_session(self) -> None:
@@ -240,7 +294,7 @@ class PostgresDriver(Driver):
             return
         settings = self._session_defaults
         if self._lock_timeout is not None:
-            settings += f"SET lock_timeout = {self._literal(self._lock_timeout)}; "
+            settings += (f"SET lock_timeout = {self._literal(self._lock_timeout)}",)
         self._reset = _RESET + settings
 
     def throwaway(self) -> None:
@@ -254,7 +308,7 @@ class PostgresDriver(Driver):
         """A Ctrl-C can land between sending a query and reading its result, leaving the
         connection busy ("another command is already in progress"): then start a new one.
         The old one's transaction, if any, ends with it (rolled back)."""
-        self._begin_pending, self._at_commit = False, None
+        self._at_commit = None
         idle = (TransactionStatus.IDLE, TransactionStatus.INTRANS, TransactionStatus.INERROR)
         if not self.conn.closed and self.conn.info.transaction_status in idle:
             self._rollback_if_open()
@@ -269,32 +323,27 @@ class PostgresDriver(Driver):
             self._lock_depth = 0  # the advisory lock went with the old session
 
     def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Inside a transaction the statement is sent with its COMMIT (same atomicity)."""
+        """In a migration's message the statement goes with it, its values written as
+        literals (the message has no parameters); elsewhere it runs now."""
         if self._at_commit is None:
             self.query(sql, params)
             return
-        self._at_commit.append(sql.replace("%s", "{}").format(*map(self._literal, params)))
+        first, *rest = sql.split("%s")
+        values = zip(map(self._literal, params), rest, strict=True)
+        self._at_commit.append(first + "".join(value + piece for value, piece in values))
 
     def _literal(self, value: Any) -> str:
-        """A value as SQL text, quoted by libpq (`escape_literal`)."""
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool | int):
-            return str(int(value))
-        if isinstance(value, datetime):
-            return self._literal(value.isoformat()) + "::timestamptz"
-        from psycopg.pq import Escaping
-
-        return Escaping(self.conn.pgconn).escape_literal(str(value).encode()).decode()
+        """A value as SQL text, quoted for how the server reads strings now."""
+        standard = self.conn.info.parameter_status("standard_conforming_strings") != "off"
+        return postgres_message.literal(value, standard)
 
     def _statement_error(self, err: psycopg.Error) -> StatementError:
         diag = err.diag
-        position = int(diag.statement_position) if diag.statement_position else None
         return StatementError(
             diag.message_primary or _one_line(err, self.url),
             detail=diag.message_detail,
             hint=diag.message_hint,
-            position=position - self._offset if position and position > self._offset else None,
+            position=int(diag.statement_position) if diag.statement_position else None,
             code=err.sqlstate,
         )
 
@@ -425,11 +474,8 @@ class PostgresDriver(Driver):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            if self._begin_pending:  # a query of our own opens the transaction it belongs to
-                self._send("SELECT 1")
-            elif self._reset:
-                self.conn.execute(self._reset, prepare=False)
-                self._reset = ""
+            if self._reset:
+                self._send_own()
             cursor = self.conn.execute(sql, params or None)
             return cursor.fetchall() if cursor.description else []
         except psycopg.Error as err:
