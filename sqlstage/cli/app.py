@@ -85,6 +85,8 @@ COMMAND_SUMMARIES = {
     "next pending one), or those up to --to.",
     "baseline": "Mark ENVIRONMENT as having reached MIGRATION without running anything.",
     "check": "Test ENVIRONMENT's connection and show what it is; changes nothing.",
+    "diff": "Compare the live schemas of ENV1 and ENV2.",
+    "drift": "Compare ENVIRONMENT's live schema with the schema its history says it has.",
     "init": "Create sqlstage.toml, the migrations folder and status.json.",
     "lint": "Find statements that lock or rewrite tables or break running code, with the safe SQL.",
     "new": "Write the next NNN_NAME.sql from the template and print its path.",

@@ -112,16 +112,26 @@ def _steps(environment: str, driver: Driver, migrations: Sequence[Migration]) ->
 
 def _run(environment: str, driver: Driver, step: Step) -> None:
     statements = step.statements
-    try:
-        if step.in_transaction:
-            with driver.transaction():
-                for statement in statements:
-                    _execute(environment, driver, step, statement.sql, statement.line)
-        else:
-            for statement in statements:
-                _execute(environment, driver, step, statement.sql, statement.line)
-    except StatementError as error:  # at COMMIT: a deferred constraint
-        raise _failed(environment, step, None, error) from error
+    if not step.in_transaction:
+        for statement in statements:
+            _execute(environment, driver, step, statement.sql, statement.line)
+        return
+    try:  # as `apply` sends it: on PostgreSQL the whole migration in one message
+        driver.run_transaction([statement.sql for statement in statements], _nothing)
+    except StatementError as error:
+        line = None  # at COMMIT: a deferred constraint
+        if error.index is not None:
+            statement = statements[error.index - 1]
+            line = statement.line
+            if error.position:
+                line += line_of(statement.sql, error.position - 1) - 1
+        raise _failed(environment, step, line, error) from error
+    finally:
+        driver.notices()  # drained: a replay's notices are nobody's business
+
+
+def _nothing() -> None:
+    """A replay writes no history row."""
 
 
 def _execute(environment: str, driver: Driver, step: Step, sql: str, line: int) -> None:
