@@ -51,7 +51,7 @@ from sqlstage.plan import (
 from sqlstage.project import Project, VerifyReport
 from sqlstage.repair import RepairAction
 from sqlstage.report import LiveReport, live_report
-from sqlstage.runlog import RunLog
+from sqlstage.runlog import Log, RunLog
 from sqlstage.runner import Runner, current_user
 from sqlstage.safety import (
     Identity,
@@ -134,22 +134,10 @@ def apply(
 ) -> RunResult:
     """Plan and run the environment's pending migrations (or `target` / up to `to`)."""
     env = project.config.environment(environment)
-    if options.skip_rehearsal is not None and not options.skip_rehearsal.strip():
-        raise ConfigError('skipping the rehearsal check needs a reason: --reason "why"')
-    _drift_reason(options.allow_drift)
-    _known_rules(options.allow_lint)
+    check_apply_options(options)
+    refuse_fleet(env, "sqlstage.fleet.apply runs each of its targets through this same path")
     with _changing(project, env, ask, events, options) as (session, history):
-        refuse_edited(env.key, project.catalog, history, session.history.applied_sql)
-        plan = choose_apply(
-            env,
-            project.catalog,
-            history,
-            options.target,
-            options.to,
-            options.allow_out_of_order,
-        )
-        plan = _pooler_warning(session, with_steps(plan, session.driver))
-        plan = _decide_apply(project, session, plan, options)
+        plan = plan_apply(project, session, history, options)
         events.planned(plan)
         if options.dry_run or plan.already_applied is not None:
             return RunResult(plan)
@@ -162,6 +150,43 @@ def apply(
         return _run(project, session, plan, ask, events, options.yes)
 
 
+def check_apply_options(options: ApplyOptions) -> None:
+    """Options that are wrong whatever the database: before any connection."""
+    if options.skip_rehearsal is not None and not options.skip_rehearsal.strip():
+        raise ConfigError('skipping the rehearsal check needs a reason: --reason "why"')
+    _drift_reason(options.allow_drift)
+    _known_rules(options.allow_lint)
+
+
+def plan_apply(
+    project: Project, session: Session, history: list[AppliedMigration], options: ApplyOptions
+) -> Plan:
+    """The apply plan for one database, every decision taken: what runs, the lint findings,
+    the refusals (edited files, lint, rehearsal), the confirmation it needs. A fleet plans
+    each of its targets with it."""
+    env = session.environment
+    refuse_edited(env.key, project.catalog, history, session.history.applied_sql)
+    plan = choose_apply(
+        env,
+        project.catalog,
+        history,
+        options.target,
+        options.to,
+        options.allow_out_of_order,
+    )
+    plan = _pooler_warning(session, with_steps(plan, session.driver))
+    return _decide_apply(project, session, plan, options)
+
+
+def refuse_fleet(env: Environment, instead: str) -> None:
+    """A fleet has no one database to open: its commands are sqlstage.fleet's."""
+    if env.is_fleet:
+        raise ConfigError(
+            f"{env.key} is a fleet (targets or schemas in sqlstage.toml), not one database",
+            instead,
+        )
+
+
 def rollback(
     project: Project,
     environment: str,
@@ -172,16 +197,24 @@ def rollback(
     """Run the rollback sections of the environment's last migration, or of `target` and
     every one applied after it, newest first."""
     env = project.config.environment(environment)
+    refuse_fleet(env, "sqlstage.fleet.rollback runs each of its targets through this same path")
     _drift_reason(options.allow_drift)
     with _changing(project, env, ask, events, options) as (session, history):
-        plan = choose_rollback(env, project.catalog, history, options.target)
-        plan = _pooler_warning(session, with_steps(plan, session.driver))
-        plan = _drift_decision(project, session, plan, options)
-        plan = _decide(session, plan, options.yes, options.backup, adopt=False)
+        plan = plan_rollback(project, session, history, options)
         events.planned(plan)
         if options.dry_run or plan.not_applied is not None or plan.empty:
             return RunResult(plan)
         return _run(project, session, plan, ask, events, options.yes)
+
+
+def plan_rollback(
+    project: Project, session: Session, history: list[AppliedMigration], options: RollbackOptions
+) -> Plan:
+    """The rollback plan for one database, every decision taken."""
+    plan = choose_rollback(session.environment, project.catalog, history, options.target)
+    plan = _pooler_warning(session, with_steps(plan, session.driver))
+    plan = _drift_decision(project, session, plan, options)
+    return _decide(session, plan, options.yes, options.backup, adopt=False)
 
 
 @contextmanager
@@ -199,7 +232,7 @@ def _changing(
         _locked(session, options.lock_wait, events, skip=options.dry_run),
     ):
         history = session.applied()
-        _refuse_stopped(session, project, history)
+        refuse_stopped(session, project, history)
         yield session, history
 
 
@@ -325,39 +358,53 @@ def _run(
     if plan.backup:
         backup_path = bookkeeping.backup(project, session)
         events.backed_up(backup_path)
-    env, direction = session.environment, plan.direction
     with bookkeeping.run_log(
-        project, session, direction.value, plan.history, events.warning
+        project, session, plan.direction.value, plan.history, events.warning
     ) as log:
-        names = ", ".join(step.name for step in plan.steps) or "nothing"
-        log.write(f"plan: {'roll back ' if direction is Direction.DOWN else ''}{names}")
-        for warning in (*plan.warnings, *session.warnings):
-            log.write(f"warning: {warning}")
-        if plan.note:
-            log.write(f"note: {plan.note}")
-        if plan.allowed_drift:
-            log.write(f"drift allowed: {plan.allowed_drift}")
-        if direction is Direction.UP and session.mark():
-            log.write(f"marked this database as environment '{env.key}'")
-        for rename in plan.renames:
-            session.history.rename(rename.old, rename.new.name)
-            log.write(f"renamed {rename.old} to {rename.new.name} in the history (nothing ran)")
-        runner = Runner(
-            session.driver,
-            session.history,
-            log,
-            env.key,
-            events,
-            note=plan.note,
-            lock_timeout=env.effective_lock_timeout,
-            allowed_drift=plan.allowed_drift if direction is Direction.UP else None,
-        )
-        done = runner.run(plan.steps, direction)
-        log.write(f"done: {len(done)} migration(s) {direction.past} {direction.prep} {env.key}")
+        done = execute(session, plan, log, events)
         dumped = bookkeeping.dump_schema(project, session, log)
         if bookkeeping.record_fingerprint(project, session, log):
             session.status_written = True
     return RunResult(plan, tuple(done), log.path, session.status_written, dumped, backup_path)
+
+
+def execute(
+    session: Session,
+    plan: Plan,
+    log: Log,
+    events: Events,
+    stop: Callable[[], bool] | None = None,
+) -> list[Step]:
+    """Run a confirmed plan's steps on the session's database (marked first, renames
+    followed), logging each; `stop` is asked between migrations (a fleet's Ctrl-C)."""
+    env, direction = session.environment, plan.direction
+    names = ", ".join(step.name for step in plan.steps) or "nothing"
+    log.write(f"plan: {'roll back ' if direction is Direction.DOWN else ''}{names}")
+    for warning in (*plan.warnings, *session.warnings):
+        log.write(f"warning: {warning}")
+    if plan.note:
+        log.write(f"note: {plan.note}")
+    if plan.allowed_drift:
+        log.write(f"drift allowed: {plan.allowed_drift}")
+    if direction is Direction.UP and session.mark():
+        log.write(f"marked this database as environment '{env.key}'")
+    for rename in plan.renames:
+        session.history.rename(rename.old, rename.new.name)
+        log.write(f"renamed {rename.old} to {rename.new.name} in the history (nothing ran)")
+    runner = Runner(
+        session.driver,
+        session.history,
+        log,
+        env.key,
+        events,
+        note=plan.note,
+        lock_timeout=env.effective_lock_timeout,
+        stop=stop,
+        allowed_drift=plan.allowed_drift if direction is Direction.UP else None,
+    )
+    done = runner.run(plan.steps, direction)
+    log.write(f"done: {len(done)} migration(s) {direction.past} {direction.prep} {env.key}")
+    return done
 
 
 # -- putting records right ------------------------------------------------------------------
@@ -537,6 +584,12 @@ def connected(
 ) -> Iterator[Session]:
     """A session for a command that reads (`check`, `status --live`, `schema`)."""
     env = project.config.environment(environment)
+    refuse_fleet(
+        env,
+        f"this command reads one database; `sqlstage check {env.key}` and `sqlstage status "
+        f"--live {env.key} [--target NAME]` read each target (in a script: "
+        "sqlstage.fleet_target.target_projects)",
+    )
     refuse_unattended(env, ask, False, changes=changes)
     session = open_session(
         project.config, env.key, ask.secret, create=changes, verify_identity=verify_identity
@@ -566,7 +619,7 @@ def _locked(
     return nullcontext() if skip else session.locked(wait_seconds, events.waiting)
 
 
-def _refuse_stopped(session: Session, project: Project, history: list[AppliedMigration]) -> None:
+def refuse_stopped(session: Session, project: Project, history: list[AppliedMigration]) -> None:
     """Refuse (exit 3) while a migration that ran outside a transaction stopped midway,
     naming what committed and what did not."""
     row = next((row for row in history if row.stopped_midway), None)

@@ -33,6 +33,15 @@ ENVIRONMENT_KEYS = {
     "verify_url",
     "schema_dump",
     "pooler",
+    # fleets (sqlstage.fleet): many targets instead of one url
+    "targets",
+    "targets_file",
+    "schemas",
+    "parallel",
+    "canary",
+    "targets_query",
+    "schemas_query",
+    "control_url",
 }
 #: top-level keys that are not paths or tables
 OPTIONAL_KEYS = ("verify_url",)
@@ -46,6 +55,8 @@ MAX_LOCK_TIMEOUT_MS = 2**31 - 1
 BACKUP_KINDS = {"pg_dump", "sqlite", "mysqldump", "mariadb-dump"}
 #: an environment's key is part of file names (logs, backups): no `/`, `..` or capitals
 ENVIRONMENT_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+#: a tenant schema: a plain identifier, never quoted
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 #: where `schema_dump = true` writes the schema
 DEFAULT_SCHEMA_DUMP = "database/schema.sql"
@@ -78,6 +89,35 @@ class Environment:
     #: "detect": refuse a transaction-mode connection pooler (exit 4); "transaction": run
     #: through one on purpose, with a lease row as the run lock and no session state
     pooler: str = "detect"
+    #: a fleet (sqlstage.fleet): each a URL or `env:VAR` (`url` is then absent) ...
+    targets: tuple[str, ...] = ()
+    #: ... or a file of them, one a line, relative to the root (not committed) ...
+    targets_file: str | None = None
+    #: ... or schemas of the one database at `url` (schema-per-tenant)
+    schemas: tuple[str, ...] = ()
+    #: how many targets of a fleet run at once
+    parallel: int = 4
+    #: the fleet's first targets, run one by one before the rest: how many, or their names
+    canary: int | tuple[str, ...] = 1
+    #: targets from a query returning (name, url) rows, run on `control_url` ...
+    targets_query: str | None = None
+    control_url: str | None = None
+    #: ... or schemas from a query returning their names, run on `url`
+    schemas_query: str | None = None
+
+    @property
+    def canary_names(self) -> tuple[str, ...]:
+        return self.canary if isinstance(self.canary, tuple) else ()
+
+    @property
+    def is_fleet(self) -> bool:
+        return bool(
+            self.targets
+            or self.targets_file
+            or self.schemas
+            or self.targets_query
+            or self.schemas_query
+        )
 
     @property
     def effective_lock_timeout(self) -> str | None:
@@ -226,11 +266,19 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
             f"{where}: unknown key '{sorted(unknown)[0]}' in [environments.{key}]",
             f"the keys are {', '.join(sorted(ENVIRONMENT_KEYS))}",
         )
-    url = table.get("url")
-    if not isinstance(url, str) or not url.strip():
+    fleet = fleet_settings(where, key, table)
+    listed = bool(fleet["targets"] or fleet["targets_file"] or fleet["targets_query"])
+    url = table.get("url", "" if listed else None)
+    if not isinstance(url, str) or not (url.strip() or listed):
         raise ConfigError(
             f'{where}: [environments.{key}] needs url = "env:DATABASE_URL", "prompt" '
-            "or a database URL"
+            'or a database URL (or targets = ["env:TENANT_A_URL", ...] for a fleet)'
+        )
+    if url.strip() and listed:
+        raise ConfigError(
+            f"{where}: [environments.{key}] gives both url and targets",
+            "a fleet lists its databases in targets (or targets_file); schemas = [...] goes "
+            "with url",
         )
     name = table.get("name", key)
     if not isinstance(name, str):
@@ -247,7 +295,63 @@ def _environment(where: Path, key: str, table: Any) -> Environment:
         verify_url=_verify_url(where, f"environments.{key}.verify_url", table.get("verify_url")),
         schema_dump=_schema_dump(where, key, table.get("schema_dump", False)),
         pooler=pooler.check_setting(table.get("pooler", "detect"), key),
+        **fleet,
     )
+
+
+def fleet_settings(where: Path, key: str, table: dict[str, Any]) -> dict[str, Any]:
+    """A fleet's keys: `targets`, `targets_file`, `schemas`, `parallel`, `canary`."""
+    name = f"{where}: environments.{key}"
+    settings: dict[str, Any] = {}
+    for list_key in ("targets", "schemas"):
+        value = table.get(list_key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(
+                f'{name}.{list_key} must be a list of strings: {list_key} = ["...", "..."]'
+            )
+        settings[list_key] = tuple(v.strip() for v in value)
+    for schema in settings["schemas"]:
+        if not SCHEMA_NAME.fullmatch(schema):
+            raise ConfigError(
+                f"{name}.schemas: {schema!r} is not a lowercase schema name of up to 63 "
+                "characters (a-z, 0-9, _; a letter or _ first)"
+            )
+    for text_key in ("targets_file", "targets_query", "schemas_query"):
+        settings[text_key] = _optional_str(where, key, table, text_key)
+    kinds = ("targets", "targets_file", "targets_query", "schemas", "schemas_query")
+    given = [k for k in kinds if settings[k]]
+    if len(given) > 1:
+        raise ConfigError(f"{name} gives both {given[0]} and {given[1]}: give one of them")
+    control = table.get("control_url")
+    if control is not None and (not isinstance(control, str) or not control.strip()):
+        raise ConfigError(f'{name}.control_url must be "env:VAR" or a database URL in quotes')
+    settings["control_url"] = control.strip() if control else None
+    if bool(settings["targets_query"]) != bool(settings["control_url"]):
+        raise ConfigError(
+            f"{name}: targets_query and control_url go together",
+            'targets_query = "SELECT name, url FROM tenants" runs on control_url = "env:VAR"',
+        )
+    parallel = table.get("parallel", 4)
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
+        raise ConfigError(f"{name}.parallel must be a number from 1 to 64 (got {parallel!r})")
+    settings["parallel"] = parallel
+    canary = table.get("canary", 1)
+    if isinstance(canary, list) and all(isinstance(c, str) and c for c in canary):
+        settings["canary"] = tuple(canary)
+    elif isinstance(canary, int) and not isinstance(canary, bool) and canary >= 0:
+        settings["canary"] = canary
+    else:
+        raise ConfigError(
+            f"{name}.canary must be a number of targets (0 for none) or a list of target "
+            f'names: canary = 1, canary = ["tenant_a"] (got {canary!r})'
+        )
+    if table.get("pooler") == "transaction" and (settings["schemas"] or settings["schemas_query"]):
+        raise ConfigError(
+            f'{name}: schemas and pooler = "transaction" do not go together (a transaction '
+            "pooler does not pass on each schema's search_path)",
+            "give the fleet a direct URL (or a session pooler)",
+        )
+    return settings
 
 
 def _schema_dump(where: Path, key: str, value: Any) -> str | None:

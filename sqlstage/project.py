@@ -58,6 +58,9 @@ class VerifyReport:
 
 
 class Project:
+    #: what `status --live` compares a database with
+    record_name = "status.json"
+
     def __init__(self, config: Config, read_only: bool = False) -> None:
         self.config = config
         #: only reading (status, pending): a file with no SQL yet is left out and named in

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqlstage import fleet_record
 from sqlstage.config import Environment
 from sqlstage.errors import NotUpToDate, SqlstageError, StatusFileError
 from sqlstage.history import AppliedMigration
@@ -83,6 +84,10 @@ class StatusReport:
     #: each environment's standing, in config order (what `--json` and `--check` read)
     by_environment: dict[str, EnvironmentStatus] = field(default_factory=dict)
     last_updated: str | None = None
+    #: per fleet environment: `58 of 60 targets at 002_x; 2 at 001_y (a, b: failed)`
+    fleets: dict[str, str] = field(default_factory=dict)
+    #: per fleet environment, migrations some but not all targets have: "58/60"
+    partial: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,9 +167,14 @@ def status_report(project: Project) -> StatusReport:
     warnings: list[str] = [missing] if missing else []
     edited: list[str] = []
     by_environment: dict[str, EnvironmentStatus] = {}
-    for key in project.config.environments:
+    fleets: dict[str, str] = {}
+    partial: dict[str, dict[str, str]] = {}
+    for key, env in project.config.environments.items():
         state = status.environments.get(key)
         rows = {row.migration: row for row in state.applied} if state else {}
+        if env.is_fleet:
+            fleets[key], partial[key] = _fleet(project, key, state)
+            rows = {name: row for name, row in rows.items() if name not in partial[key]}
         if state is not None:
             for name in state.applied_names(catalog) - rows.keys():
                 # a seed-shaped file dates only its lastApplied migration
@@ -208,7 +218,24 @@ def status_report(project: Project) -> StatusReport:
         tuple(edited),
         by_environment,
         status.last_updated,
+        fleets,
+        partial,
     )
+
+
+def _fleet(
+    project: Project, key: str, state: EnvironmentState | None
+) -> tuple[str, dict[str, str]]:
+    """A fleet's one-line summary from its record, and its partly applied migrations."""
+    config = project.config
+    record = fleet_record.read_record(fleet_record.record_path(config, key), key)
+    total = state.targets if state is not None else None
+    partial = {
+        row.migration: f"{row.targets}/{total}"
+        for row in (state.applied if state is not None else ())
+        if total is not None and row.targets is not None and row.targets < total
+    }
+    return fleet_record.summary(record, project.catalog), partial
 
 
 def _environment_status(
@@ -341,7 +368,7 @@ def live_report(
                 name,
                 None,
                 "applied",
-                f"{name}: applied in the database, not in status.json",
+                f"{name}: applied in the database, not in {project.record_name}",
             )
             for name in sorted(in_db - in_file)
         ),
@@ -351,7 +378,7 @@ def live_report(
                 name,
                 "applied",
                 None,
-                f"{name}: in status.json, not applied in the database",
+                f"{name}: in {project.record_name}, not applied in the database",
             )
             for name in sorted(in_file - in_db)
         ),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from sqlstage.errors import FileAccessError
 from sqlstage.urls import redact
@@ -33,6 +33,14 @@ def check_log_dir(log_dir: Path) -> None:
     """Before a run changes anything: raise FileAccessError (exit 2) unless a log can be
     written in `log_dir` (or, while it does not exist, where it will be created)."""
     check_folder(log_dir, "log_dir", "log_dir")
+
+
+class Log(Protocol):
+    """Where a run's lines go: a RunLog, or one target's section of a fleet's log."""
+
+    def write(self, text: str) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 class RunLog:

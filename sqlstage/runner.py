@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -21,7 +21,7 @@ from sqlstage.history import AppliedMigration, History, Origin, Status, new_row
 from sqlstage.migration import Migration
 from sqlstage.pgparse import invalid_index_hint
 from sqlstage.plan import Direction, Step, steps_for
-from sqlstage.runlog import RunLog
+from sqlstage.runlog import Log
 from sqlstage.sqltext import Statement, line_of
 
 
@@ -91,7 +91,7 @@ class Runner:
 
     driver: Driver
     history: History
-    log: RunLog
+    log: Log
     environment: str
     events: Events = NoEvents()  # noqa: RUF009 - stateless
     applied_by: str = ""
@@ -101,6 +101,9 @@ class Runner:
     lock_timeout: str | None = None
     #: written in every history row of the run: why drift was let through, and what
     allowed_drift: str | None = None
+    #: asked before each migration after the first: True stops the run there (a fleet's
+    #: Ctrl-C lets a target finish the migration it is in, and start no other)
+    stop: Callable[[], bool] | None = None
 
     def run(self, steps: Sequence[Step], direction: Direction) -> list[Step]:
         """Run each step; stop at the first failure (MigrationFailed). Returns those done."""
@@ -111,6 +114,8 @@ class Runner:
         done: list[Step] = []
         for index, step in enumerate(steps, start=1):
             if index > 1:
+                if self.stop is not None and self.stop():
+                    break
                 self.driver.reset_session()
             self.events.step_started(step, index, len(steps))
             if direction is Direction.UP:
@@ -351,14 +356,14 @@ def _first_line(sql: str) -> str:
 
 # -- runs with no plan around them: verify's scratch database ----------------------------------
 def apply_migrations(
-    driver: Driver, migrations: Sequence[Migration], log: RunLog, applied_by: str = ""
+    driver: Driver, migrations: Sequence[Migration], log: Log, applied_by: str = ""
 ) -> list[Migration]:
     """Apply `migrations` as they are, with no rule or confirmation (a scratch database)."""
     return _run_plain(driver, migrations, log, Direction.UP, applied_by)
 
 
 def rollback_migrations(
-    driver: Driver, migrations: Sequence[Migration], log: RunLog
+    driver: Driver, migrations: Sequence[Migration], log: Log
 ) -> list[Migration]:
     """Roll `migrations` back in the order given, with no rule or confirmation."""
     return _run_plain(driver, migrations, log, Direction.DOWN)
@@ -367,7 +372,7 @@ def rollback_migrations(
 def _run_plain(
     driver: Driver,
     migrations: Sequence[Migration],
-    log: RunLog,
+    log: Log,
     direction: Direction,
     applied_by: str = "",
 ) -> list[Migration]:

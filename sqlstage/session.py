@@ -99,16 +99,21 @@ class Session:
 
 def open_session(
     config: Config,
-    environment: str,
+    environment: str | Environment,
     ask: Callable[[str], str] | None = None,
     create: bool = True,
     verify_identity: bool = True,
+    url: DatabaseUrl | None = None,
 ) -> Session:
     """Resolve the environment's URL (asking through `ask` when it says `prompt`) and open
     the connection: raises ConnectionFailed (exit 4) with the password masked, and Refused
-    (exit 3) when the database says it is something else."""
-    env = config.environment(environment)
-    url = resolve_url(config, env, ask)
+    (exit 3) when the database says it is something else.
+
+    A fleet's target passes its environment (`url` the target's own spec) and the URL
+    already resolved (sqlstage.fleet)."""
+    env = config.environment(environment) if isinstance(environment, str) else environment
+    if url is None:
+        url = resolve_url(config, env, ask)
     driver = connect(
         url,
         f"sqlstage {env.key} {current_user()}",

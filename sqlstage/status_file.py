@@ -40,6 +40,8 @@ class Recorded:
     out_of_order: bool = False
     #: how it came to be recorded: only RAN is a rehearsal
     origin: Origin = Origin.RAN
+    #: a fleet's environment: on how many of its targets it is applied
+    targets: int | None = None
 
 
 def objects_summary(labels: list[str] | tuple[str, ...], limit: int = 5) -> str:
@@ -79,9 +81,17 @@ class EnvironmentState:
     #: the live schema's fingerprint after the last run or drift check (sqlstage.drift)
     fingerprint: str | None = None
     drift: DriftVerdict | None = None
+    #: a fleet's environment: how many targets it has (sqlstage.fleet_record)
+    targets: int | None = None
 
     def applied_names(self, catalog: Catalog) -> set[str]:
-        names = {row.migration for row in self.applied}
+        """What the environment has; a fleet has a migration once every target has it."""
+        total = self.targets
+        names = {
+            row.migration
+            for row in self.applied
+            if total is None or row.targets is None or row.targets >= total
+        }
         if not self.complete and self.last_applied:
             last = parse_name(self.last_applied.removesuffix(".sql") + ".sql")
             if last is not None:
@@ -201,6 +211,9 @@ def _environment(shape: _Shape, key: str, value: Any) -> EnvironmentState:
         isinstance(failed, list) and all(isinstance(item, str) for item in failed)
     ):
         raise shape.wrong((*where, "failed"), failed, "a list of migration names")
+    targets = value.get("targets")
+    if targets is not None and (isinstance(targets, bool) or not isinstance(targets, int)):
+        raise shape.wrong((*where, "targets"), targets, "a number of targets")
     return EnvironmentState(
         name=name or key,
         last_applied=last.removesuffix(".sql") if last is not None else None,
@@ -213,6 +226,7 @@ def _environment(shape: _Shape, key: str, value: Any) -> EnvironmentState:
         failed=tuple(failed or ()),
         fingerprint=shape.text_or_null(value, (*where, "fingerprint")),
         drift=_drift(shape, where, value.get("drift")),
+        targets=targets,
     )
 
 
@@ -247,13 +261,18 @@ def _recorded(shape: _Shape, where: tuple[str, ...], migration: str, entry: Any)
             and (checksum is None or isinstance(checksum, str))
             and (out_of_order is None or out_of_order is True or out_of_order is False)
         ):
-            origin = entry.get("origin")
-            return Recorded(
-                migration,
-                at,
-                checksum,
-                bool(out_of_order),
-                Origin.RAN if origin is None else _origin(origin),
+            origin, targets = entry.get("origin"), entry.get("targets")
+            if targets is None or (isinstance(targets, int) and not isinstance(targets, bool)):
+                return Recorded(
+                    migration,
+                    at,
+                    checksum,
+                    bool(out_of_order),
+                    Origin.RAN if origin is None else _origin(origin),
+                    targets,
+                )
+            raise shape.wrong(
+                (*where, "applied", migration, "targets"), targets, "a number of targets"
             )
     keys = (*where, "applied", migration)
     if not isinstance(entry, dict):
@@ -377,6 +396,8 @@ def to_json(status: StatusFile, config: Config, catalog: Catalog) -> dict[str, A
             entry["fingerprint"] = state.fingerprint
         if state is not None and state.drift is not None:
             entry["drift"] = state.drift.to_json()
+        if state is not None and state.targets is not None:
+            entry["targets"] = state.targets
         environments[key] = entry
         pending[key] = [m.name for m in pending_for(state, catalog)]
     return {"lastUpdated": status.last_updated, "environments": environments, "pending": pending}
@@ -388,6 +409,8 @@ def _applied_entry(row: Recorded) -> dict[str, Any]:
         entry["outOfOrder"] = True
     if row.origin is not Origin.RAN:  # only then: diffs stay small
         entry["origin"] = row.origin.value
+    if row.targets is not None:
+        entry["targets"] = row.targets
     return entry
 
 
@@ -416,7 +439,7 @@ def _is_leaf(value: Any) -> bool:
 def update_environment(
     path: Path,
     key: str,
-    state: EnvironmentState,
+    state: EnvironmentState | Callable[[EnvironmentState | None], EnvironmentState],
     config: Config,
     catalog: Catalog,
     salvage: Callable[[], StatusFile] | None = None,
@@ -428,7 +451,8 @@ def update_environment(
     another environment of the same checkout that wrote the file meanwhile keeps its entry.
     A damaged file raises StatusFileError, unless `salvage` says what to keep of it (`status
     --live ENV --write`); a file that cannot be written raises FileAccessError naming the way
-    back.
+    back. `state` may be a function of the entry the file holds now (a fleet's targets each
+    merge theirs in).
     """
     with folder_lock(path.parent, path.name):
         try:
@@ -437,6 +461,8 @@ def update_environment(
             if salvage is None:
                 raise
             current = salvage()
+        if callable(state):
+            state = state(current.environments.get(key))
         before = current.environments.get(key)
         if before is not None:  # a run's history says nothing of drift: keep what was known
             state = replace(

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sqlstage.cli import cli
+from tests.fleet_fixtures import extra_pg_servers  # noqa: F401
 from tests.pooler_fixtures import pgbouncer, session_pooler, transaction_pooler  # noqa: F401
 
 PG_ADMIN_URL = os.environ.get("SQLSTAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

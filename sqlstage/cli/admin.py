@@ -60,15 +60,29 @@ def new(state: State, name: str) -> object:
     return {"path": str(path)}
 
 
+def target_option(command: Any) -> Any:
+    return click.option(
+        "--target",
+        "only",
+        multiple=True,
+        metavar="NAME",
+        help="A fleet: this target (repeatable where it makes sense).",
+    )(command)
+
+
 @cli.command()
 @click.argument("environment")
+@target_option
 @json_option
 @click.pass_obj
-def check(state: State, environment: str) -> object:
-    """Test ENVIRONMENT's connection and show what it is; changes nothing."""
+def check(state: State, environment: str, only: tuple[str, ...]) -> object:
+    """Test ENVIRONMENT's connection and show what it is; changes nothing. On a fleet, a
+    line per target."""
     from sqlstage import commands
 
     project = state.project()
+    if project.config.environment(environment).is_fleet:
+        return _check_fleet(state, project, environment, only)
     report = commands.check(project, environment, TerminalAsk(state), Screen(state))
     keep(report)
     info = report.info
@@ -106,6 +120,53 @@ def check(state: State, environment: str) -> object:
     if report.refusal is not None:
         raise report.refusal
     return report
+
+
+def _check_fleet(
+    state: State, project: Project, environment: str, only: tuple[str, ...]
+) -> dict[str, object]:
+    from sqlstage import commands
+    from sqlstage.cli.fleet import remember_secrets
+    from sqlstage.fleet_target import each, target_projects
+    from sqlstage.interaction import QUIET
+
+    ask = TerminalAsk(state)
+    projects = target_projects(project, environment, only, ask.secret)
+    remember_secrets(state, [p.target for p in projects])
+    env = project.config.environment(environment)
+    results = each(projects, lambda p: commands.check(p, environment, ask, QUIET), env.parallel)
+    click.echo(f"{env.label}: a fleet of {plural(len(results), 'target')}")
+    problems: list[Exception] = []
+    for name, report in results:
+        if isinstance(report, commands.CheckReport):
+            last = report.last_applied
+            where = f"last {last.migration}" if last else "nothing applied yet"
+            line = f"  {name}  {report.info.product} {report.info.version}, {where}"
+            if report.refusal is not None:
+                problems.append(report.refusal)
+                click.secho(f"{line}: {report.refusal.message}", fg="red")
+            else:
+                click.echo(line)
+        else:
+            problems.append(report)
+            click.secho(f"  {name}  {report.message}", fg="red")
+    document: dict[str, object] = {
+        "targets": {name: _check_fields(report) for name, report in results}
+    }
+    keep(document)
+    if problems:
+        raise problems[0]
+    return document
+
+
+def _check_fields(report: object) -> dict[str, object]:
+    """One target's entry of `check --json` on a fleet."""
+    from sqlstage import commands
+    from sqlstage.cli.documents import fields
+
+    if isinstance(report, commands.CheckReport):
+        return fields(report)
+    return {"error": str(report)}
 
 
 @cli.command()
@@ -156,6 +217,7 @@ def _action_options(command: Any) -> Any:
 @click.argument("migration", required=False)
 @_action_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (not for protected environments).")
+@target_option
 @lock_wait_option
 @json_option
 @click.pass_obj
@@ -165,6 +227,7 @@ def repair(
     environment: str,
     migration: str | None,
     yes: bool,
+    only: tuple[str, ...],
     lock_wait: float,
     **flags: bool,
 ) -> object:
@@ -177,7 +240,7 @@ def repair(
     if len(given) != 1:
         said = "say what to do" if not given else f"--{' and --'.join(given)} do not go together"
         raise click.UsageError(f"{said}: one of --{', --'.join(REPAIR_ACTIONS)}")
-    project = state.project()
+    project = _one_database(state, environment, only, "repair")
     with closing(Screen(state, lock_wait)) as screen:
         if given[0] == "remark":
             if migration is not None:
@@ -198,8 +261,36 @@ def repair(
             screen,
         )
     click.echo(result.done)
-    click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
+    _updated(project)
     return result
+
+
+def _one_database(state: State, environment: str, only: tuple[str, ...], what: str) -> Project:
+    """The project, or on a fleet the one target --target names, as a project of its own."""
+    project = state.project()
+    if not project.config.environment(environment).is_fleet:
+        if only:
+            raise click.UsageError(f"--target is for fleets; {environment} is one database")
+        return project
+    from sqlstage.cli.fleet import remember_secrets
+    from sqlstage.fleet_target import one_target
+
+    target = one_target(project, environment, only, what)
+    remember_secrets(state, [target.target])
+    return target
+
+
+def _updated(project: Project) -> None:
+    """The files to commit after a change of records."""
+    from sqlstage.fleet_target import TargetProject
+
+    paths = [project.config.status_file]
+    if isinstance(project, TargetProject):
+        from sqlstage.fleet_record import record_path
+
+        paths.insert(0, record_path(project.fleet_config, project.key))
+    for path in paths:
+        click.echo(f"updated {relative(path, Path.cwd())}: commit it")
 
 
 @cli.command()
@@ -211,6 +302,7 @@ def repair(
     is_flag=True,
     help="Mark a database that has migrations but no environment marker as ENVIRONMENT.",
 )
+@target_option
 @lock_wait_option
 @json_option
 @click.pass_obj
@@ -220,6 +312,7 @@ def baseline(
     migration: str | None,
     yes: bool,
     adopt: bool,
+    only: tuple[str, ...],
     lock_wait: float,
 ) -> object:
     """Mark ENVIRONMENT as having reached MIGRATION without running anything.
@@ -229,7 +322,7 @@ def baseline(
     """
     from sqlstage import commands
 
-    project = state.project()
+    project = _one_database(state, environment, only, "baseline")
     env = project.config.environment(environment)
     target = migration or _recorded_last(project, env.key)
 
@@ -257,7 +350,7 @@ def baseline(
         return result
     click.secho(f"Baselined {env.key} at {result.migrations[-1].name}", fg="green")
     if result.status_written:
-        click.echo(f"updated {relative(project.config.status_file, Path.cwd())}: commit it")
+        _updated(project)
     return result
 
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,9 +16,38 @@ from sqlstage.cli.output import json_option, keep
 from sqlstage.cli.render import date_of, plural, relative
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
-    from sqlstage.commands import RunResult
+    from sqlstage.commands import ApplyOptions, RollbackOptions, RunResult
     from sqlstage.plan import Plan
     from sqlstage.project import Project
+
+
+def fleet_options(command: Any) -> Any:
+    """--target, --max-failures, --resume: for an environment that is a fleet."""
+    for option in reversed(
+        [
+            click.option(
+                "--target",
+                "only",
+                multiple=True,
+                metavar="NAME",
+                help="A fleet: only this target (repeatable).",
+            ),
+            click.option(
+                "--max-failures",
+                type=click.IntRange(min=0),
+                default=0,
+                metavar="K",
+                help="A fleet: go on starting targets until more than K have failed.",
+            ),
+            click.option(
+                "--resume",
+                is_flag=True,
+                help="A fleet: continue a stopped run, its failed targets first.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 @cli.command()
@@ -67,6 +96,7 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     help="The database's tables (it has no sqlstage history) are not from these migrations: "
     "apply them all instead of refusing (see `sqlstage baseline`).",
 )
+@fleet_options
 @lock_wait_option
 @json_option
 @click.pass_obj
@@ -85,10 +115,13 @@ def apply(
     adopt: bool,
     allow_lint: tuple[str, ...],
     not_from_migrations: bool,
+    only: tuple[str, ...],
+    max_failures: int,
+    resume: bool,
     lock_wait: float,
 ) -> object:
     """Apply pending migrations to ENVIRONMENT: all of them, exactly MIGRATION (the next
-    pending one), or those up to --to.
+    pending one), or those up to --to. On a fleet, to each of its targets.
 
     \b
       sqlstage apply dev          every pending migration
@@ -120,6 +153,10 @@ def apply(
     )
     project = state.project()
     started = time.perf_counter()
+    if project.config.environment(environment).is_fleet:
+        return _fleet_run(state, project, environment, options, (only, max_failures, resume))
+    if only or max_failures or resume:
+        raise click.UsageError("--target, --max-failures and --resume are for fleets")
     with _screen(state, lock_wait) as screen:
         keep({"done": screen.finished})  # what committed, if a later migration fails
         result = commands.apply(project, environment, options, TerminalAsk(state), screen)
@@ -160,6 +197,7 @@ def apply(
     help="Roll back although the environment drifted from its history (needs --reason).",
 )
 @click.option("--reason", metavar="TEXT", help="Why the drift check is set aside (logged).")
+@fleet_options
 @lock_wait_option
 @json_option
 @click.pass_obj
@@ -172,6 +210,9 @@ def rollback(
     backup: bool,
     allow_drift: bool,
     reason: str | None,
+    only: tuple[str, ...],
+    max_failures: int,
+    resume: bool,
     lock_wait: float,
 ) -> object:
     """Roll back ENVIRONMENT's last migration, or MIGRATION and every one applied after it.
@@ -193,6 +234,10 @@ def rollback(
     )
     project = state.project()
     started = time.perf_counter()
+    if project.config.environment(environment).is_fleet:
+        return _fleet_run(state, project, environment, options, (only, max_failures, resume))
+    if only or max_failures or resume:
+        raise click.UsageError("--target, --max-failures and --resume are for fleets")
     with _screen(state, lock_wait) as screen:
         keep({"done": screen.finished})  # what committed, if a later migration fails
         result = commands.rollback(project, environment, options, TerminalAsk(state), screen)
@@ -213,6 +258,47 @@ def rollback(
 def _drift_reason(allow_drift: bool, reason: str | None) -> None:
     if allow_drift and not (reason and reason.strip()):
         raise click.UsageError('--allow-drift needs --reason "why"')
+
+
+def _fleet_run(
+    state: State,
+    project: Project,
+    environment: str,
+    options: ApplyOptions | RollbackOptions,
+    fleet_flags: tuple[tuple[str, ...], int, bool],
+) -> dict[str, Any]:
+    """apply or rollback on every target of a fleet (sqlstage.fleet)."""
+    from sqlstage import fleet
+    from sqlstage.cli.fleet import FleetScreen, report
+    from sqlstage.commands import ApplyOptions
+
+    only, max_failures, resume = fleet_flags
+    started = time.perf_counter()
+    screen = FleetScreen(state)
+    settings = fleet.FleetOptions(only=only, max_failures=max_failures, resume=resume)
+    try:
+        if isinstance(options, ApplyOptions):
+            result = fleet.apply(
+                project, environment, options, settings, TerminalAsk(state), screen
+            )
+        else:
+            result = fleet.rollback(
+                project, environment, options, settings, TerminalAsk(state), screen
+            )
+    finally:
+        screen.close()
+    if options.dry_run:
+        refusal = fleet.refused_everywhere(result.plan)
+        confirmation = result.plan.confirmation
+        if confirmation is not None and isinstance(options, ApplyOptions):
+            _show_sql(confirmation)
+        if refusal is not None:
+            click.secho(f"would refuse: {refusal}", fg="yellow")
+        click.echo("dry run: nothing was changed")
+        return screen.document
+    if result.plan.to_run:
+        report(project, result, started)
+    return screen.document
 
 
 @contextmanager

@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     is_flag=True,
     help="With --write: forget, without asking, what only status.json records for ENV.",
 )
+@click.option(
+    "--target", "only", multiple=True, metavar="NAME", help="With --live on a fleet: this target."
+)
 @click.option("--all", "show_all", is_flag=True, help="List every migration, not just recent ones.")
 @click.option(
     "--repair",
@@ -44,6 +47,7 @@ def status(
     live: str | None,
     write: bool,
     forget: bool,
+    only: tuple[str, ...],
     show_all: bool,
     repair_file: bool,
     check: bool,
@@ -62,6 +66,10 @@ def status(
     project = state.project(read_only=not write and not repair_file)
     if repair_file:
         return _repair_status_file(project)
+    if only and not live:
+        raise click.UsageError("--target goes with --live ENV")
+    if live and project.config.environment(live).is_fleet:
+        return _live_fleet(state, project, live, write, only, forget)
     if live:
         return _live_status(state, project, live, write, check, forget)
     from sqlstage.report import refuse_not_up_to_date, status_report
@@ -114,6 +122,55 @@ def _live_status(
     return report
 
 
+def _live_fleet(
+    state: State, project: Project, key: str, write: bool, only: tuple[str, ...], forget: bool
+) -> dict[str, object]:
+    """Each target's database compared with its place in the fleet's record; with
+    --write, the record (and status.json's entry for the fleet) rebuilt from them."""
+    from sqlstage import commands
+    from sqlstage.cli.documents import fields
+    from sqlstage.cli.fleet import remember_secrets
+    from sqlstage.errors import SqlstageError
+    from sqlstage.fleet_target import each, target_projects
+    from sqlstage.interaction import QUIET
+
+    ask = TerminalAsk(state)
+    projects = target_projects(project, key, only, ask.secret)
+    remember_secrets(state, [p.target for p in projects])
+
+    def live(target: Any) -> Any:
+        return commands.live_status(target, key, write, ask, QUIET, forget)
+
+    # --write may ask about each target's record: one question at a time
+    parallel = 1 if write and not forget else project.config.environment(key).parallel
+    results = each(projects, live, parallel)
+    document: dict[str, object] = {
+        "targets": {
+            name: {"error": str(r)} if isinstance(r, SqlstageError) else fields(r)
+            for name, r in results
+        }
+    }
+    keep(document)
+    agree = 0
+    for name, r in results:
+        if isinstance(r, SqlstageError):
+            click.secho(f"  {name}: {r.message}", fg="red")
+            continue
+        agree += not r.differences
+        for difference in r.differences:
+            click.secho(f"  {name}: {difference}", fg="yellow")
+    click.echo(f"{key}: the record agrees with {agree} of {len(results)} target databases")
+    if write:
+        click.echo(f"rewrote the record of {key} and status.json from its databases")
+    errors = [r for _, r in results if isinstance(r, SqlstageError)]
+    if errors:
+        raise errors[0]
+    edited = next((r.edited for _, r in results if not isinstance(r, Exception) and r.edited), None)
+    if edited is not None:
+        raise edited
+    return document
+
+
 def _render_live(project: Project, key: str, report: Any) -> None:
     if not report.differences:
         click.echo(f"status.json agrees with the {key} database")
@@ -161,9 +218,10 @@ def _print_status_table(report: Any, show_all: bool) -> None:
     for migration in rows:
         found = [report.applied[env].get(migration.name) for env in envs]
         failed = [migration.name in report.failed.get(env, ()) for env in envs]
+        partly = [report.partial.get(env, {}).get(migration.name) for env in envs]
         cells = [
-            "FAILED" if bad else date_of(row.applied_at) if row else "pending"
-            for row, bad in zip(found, failed, strict=True)
+            "FAILED" if bad else date_of(row.applied_at) if row else part or "pending"
+            for row, bad, part in zip(found, failed, partly, strict=True)
         ]
         colours = [
             "red" if bad else None if row else "yellow"
@@ -172,6 +230,9 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         click.echo(_row(f"{migration.name:<{width}}", cells, columns, colours))
     click.echo()
     for env in report.environments:
+        if env.key in report.fleets:  # `pro: 58 of 60 targets at 002_x; 2 at 001_y (...)`
+            click.echo(f"{env.label}: {report.fleets[env.key]}")
+            continue
         pending = report.pending[env.key]
         done = len(report.applied[env.key])
         if pending:
@@ -206,16 +267,29 @@ def _print_drift(key: str, verdict: Any) -> None:
     is_flag=True,
     help="Exit 5 when anything is pending, failed or edited (0 only when up to date).",
 )
+@click.option(
+    "--target", "only", multiple=True, metavar="NAME", help="A fleet: what these targets lack."
+)
 @click.pass_obj
-def pending(state: State, environment: str, exit_code: bool) -> object:
+def pending(state: State, environment: str, exit_code: bool, only: tuple[str, ...]) -> object:
     """List what ENVIRONMENT still lacks, from status.json (no connection).
 
     A migration that stopped midway is listed as `NAME (failed)`: it is not pending, it
-    is blocked until `sqlstage repair`.
+    is blocked until `sqlstage repair`. On a fleet, what some target lacks; with --target,
+    what those targets lack, from the fleet's record.
     """
     from sqlstage.report import refuse_not_up_to_date, status_report
 
     project = state.project(read_only=True)
+    if only:
+        from sqlstage.fleet_record import pending_on
+
+        names = pending_on(project.config, project.catalog, environment, only)
+        keep({"pending": names})
+        if not json_requested():
+            for name in names:
+                click.echo(name)
+        return {"pending": names}
     missing = project.missing_status()
     if missing:
         click.secho(f"warning: {missing}", fg="yellow", err=True)

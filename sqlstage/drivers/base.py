@@ -197,6 +197,10 @@ class Driver(ABC):
     def columns(self, table: str) -> list[str]:
         """The column names of sqlstage's table `table`."""
 
+    #: a fleet's tenant schema: only the tables of the driver's own schema are its
+    #: (`user_tables`); the other schemas of the database are other tenants
+    schema_only: bool = False
+
     @abstractmethod
     def user_tables(self, limit: int) -> list[str]:
         """Up to `limit` names of the tables and views that are not sqlstage's own (nor an

@@ -505,10 +505,11 @@ class PostgresDriver(Driver):
             "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
             "AND n.nspname NOT LIKE 'pg\\_%%' "
             "AND NOT (n.nspname = %s AND c.relname LIKE 'sqlstage\\_%%') "
+            "AND (NOT %s OR n.nspname = current_schema()) "
             "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
             "AND d.objid = c.oid AND d.deptype = 'e') "
             "ORDER BY 1 LIMIT %s",
-            [self.schema, limit],
+            [self.schema, self.schema_only, limit],
         )
         return [str(row[0]) for row in rows]
 
