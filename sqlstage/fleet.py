@@ -380,7 +380,8 @@ class _Section:
         self.lines: list[str] = []
 
     def write(self, text: str) -> None:
-        self.lines.append(text)
+        """Lines as RunLog.write takes them: a text of several lines is several lines."""
+        self.lines.extend(text.splitlines() or [""])
 
     def flush(self) -> None:
         """The section goes to disk whole, when the target ends."""

@@ -56,17 +56,24 @@ def statement_nodes(text: str) -> list[tuple[str, Node, int, int]]:
 def statements(text: str) -> list[Statement]:
     """The statements of `text`, as written, each with the line it starts on (leading
     comments and the closing `;` left out)."""
+    return [statement for statement, _reason, _control in annotated(text)]
+
+
+def annotated(text: str) -> list[tuple[Statement, str | None, str | None]]:
+    """Each statement of `text` (as `statements` gives it) with its `no_transaction_reason`
+    and its `transaction_control`, from one walk over the parse."""
     data = None if text.isascii() else text.encode("utf-8")
 
     def char(offset: int) -> int:
         return offset if data is None else len(data[:offset].decode("utf-8", "replace"))
 
     out = []
-    for _kind, _node, start, end in statement_nodes(text):
+    for kind, node, start, end in statement_nodes(text):
         sql = text[char(start) : char(end)]
         stripped = sql.lstrip()
         begin = char(start) + len(sql) - len(stripped)
-        out.append(Statement(stripped.rstrip(), line_of(text, begin)))
+        statement = Statement(stripped.rstrip(), line_of(text, begin))
+        out.append((statement, no_transaction_reason(kind, node), transaction_control(kind, node)))
     return out
 
 

@@ -38,7 +38,8 @@ def check_log_dir(log_dir: Path) -> None:
 class Log(Protocol):
     """Where a run's lines go: a RunLog, or one target's section of a fleet's log."""
 
-    def write(self, text: str) -> None: ...
+    def write(self, text: str) -> None:
+        """Add `text` as one line, or as several when it holds line breaks."""
 
     def flush(self) -> None: ...
 

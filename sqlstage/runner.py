@@ -162,9 +162,11 @@ class Runner:
         self._log_notices()
 
     def _log_ran(self, statements: Sequence[Statement]) -> None:
-        """The statements a transaction ran (timed together: the step's duration)."""
-        for statement in statements:
-            self.log.write(f"  line {statement.line}: {_first_line(statement.sql)}")
+        """The statements a transaction ran (timed together: the step's duration), one line
+        each, stamped together."""
+        if statements:
+            lines = (f"  line {s.line}: {_first_line(s.sql)}" for s in statements)
+            self.log.write("\n".join(lines))
 
     def _log_notices(self) -> None:
         for notice in self.driver.notices():

@@ -555,3 +555,19 @@ def test_one_database_doors_refuse_a_fleet(project: ProjectDir) -> None:
     schema = project.run("schema", "dev")
     assert schema.exit_code == 2 and "`sqlstage check dev`" in schema.output
     assert not (project.root / "t1.db").exists()
+
+
+def test_a_targets_log_section_indents_every_statement_line(project: ProjectDir) -> None:
+    """The runner writes a migration's statement lines in one call; each is its own line of
+    the target's section, indented like the rest."""
+    _configure(project, '[environments.dev]\ntargets = ["sqlite:///a.db", "sqlite:///b.db"]\n')
+    project.write(
+        "001_users.sql",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY);\nCREATE INDEX users_id ON users (id);\n",
+    )
+    result = project.run("apply", "dev", "--yes")
+    assert result.exit_code == 0, result.output
+    (log,) = (project.root / "logs" / "migrations").glob("*.log")
+    lines = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
+    assert lines.count("    line 1: CREATE TABLE users (id INTEGER PRIMARY KEY);") == 2
+    assert lines.count("    line 2: CREATE INDEX users_id ON users (id);") == 2

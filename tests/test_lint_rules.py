@@ -5,6 +5,7 @@ Pure parsing: no database is involved, so these run on the engine directly.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from pathlib import Path
 
@@ -333,3 +334,30 @@ def test_a_rollback_section_is_checked_with_its_file_lines() -> None:
         -- DROP TABLE t2 CASCADE;
         """,
     ) == [("m001.sql", 5, "syntax-error"), ("m002.sql", 3, "transaction-control")]
+
+
+def test_a_rule_marked_for_some_statement_kinds_fires_on_no_other() -> None:
+    """The engine calls a check marked `for_kinds` only for those kinds (issue 15: lint's
+    CPU); each dangerous form above, run through every check, says the marks are right."""
+    from sqlstage.lint import engine
+    from sqlstage.lint.context import Created
+
+    every = (*engine.rules_tables.CHECKS, *engine.rules_locks.CHECKS)
+    every += engine.rules_changes.CHECKS
+    fired = set()
+    for (dangerous, _safe), pg_version in itertools.product(CASES.values(), (11, 16)):
+        found = engine._parsed(PATH, textwrap.dedent(dangerous).lstrip("\n"))
+        if isinstance(found, list):  # the syntax-error case
+            continue
+        source, statements = found
+        options = LintOptions(pg_version=pg_version)  # 11: enum-add-value-in-transaction
+        context = engine._context(options, source, statements, Created())
+        for statement in statements:
+            for check in every:
+                hits = list(check(statement, context))
+                kinds = getattr(check, "kinds", None)
+                if hits and kinds is not None:
+                    assert statement.kind in kinds, (check.__name__, dangerous)
+                    fired.add(check.__name__)
+    marked = {c.__name__ for c in every if getattr(c, "kinds", None) is not None}
+    assert fired == marked  # every mark was put to the test

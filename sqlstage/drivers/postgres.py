@@ -177,14 +177,13 @@ class PostgresDriver(Driver):
         from sqlstage import pgparse
 
         try:
-            statements = pgparse.statements(sql)
-            reasons = pgparse.reasons(sql)  # the same (cached) parse
-            controls = pgparse.controls(sql)
+            found = pgparse.annotated(sql)
         except ParseError:
             return split_statements(sql)
-        self._reasons.update((s.sql, r) for s, r in zip(statements, reasons, strict=True))
-        self._controls.update((s.sql, c) for s, c in zip(statements, controls, strict=True))
-        return statements
+        for statement, reason, control in found:
+            self._reasons[statement.sql] = reason
+            self._controls[statement.sql] = control
+        return [statement for statement, _reason, _control in found]
 
     def transaction_control(self, sql: str) -> str | None:
         if sql in self._controls:  # known from splitting its migration
@@ -329,13 +328,18 @@ class PostgresDriver(Driver):
             self.query(sql, params)
             return
         first, *rest = sql.split("%s")
-        values = zip(map(self._literal, params), rest, strict=True)
-        self._at_commit.append(first + "".join(value + piece for value, piece in values))
+        standard = self._standard_strings()  # asked once per row, not once per value
+        values = [postgres_message.literal(value, standard) for value in params]
+        pieces = zip(values, rest, strict=True)
+        self._at_commit.append(first + "".join(value + piece for value, piece in pieces))
+
+    def _standard_strings(self) -> bool:
+        """How the server reads strings now (a migration may SET it)."""
+        return self.conn.info.parameter_status("standard_conforming_strings") != "off"
 
     def _literal(self, value: Any) -> str:
         """A value as SQL text, quoted for how the server reads strings now."""
-        standard = self.conn.info.parameter_status("standard_conforming_strings") != "off"
-        return postgres_message.literal(value, standard)
+        return postgres_message.literal(value, self._standard_strings())
 
     def _statement_error(self, err: psycopg.Error) -> StatementError:
         diag = err.diag

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlstage.lint.nodes import Node
 from sqlstage.sqltext import first_code_offset
@@ -108,3 +109,21 @@ class Context:
 
 
 Check = Callable[[Statement, Context], Iterable[Hit]]
+C = TypeVar("C", bound=Check)
+
+
+def for_kinds(*kinds: str) -> Callable[[C], C]:
+    """Mark a check that can find something only in statements of these kinds
+    (`"AlterTableStmt"`...): the engine calls it for those alone. The check keeps its own
+    test of the kind, so called for another one it finds nothing."""
+
+    def mark(check: C) -> C:
+        setattr(check, "kinds", frozenset(kinds))  # noqa: B010 - an attribute of a function
+        return check
+
+    return mark
+
+
+def checks_for(kind: str, checks: Iterable[Check]) -> tuple[Check, ...]:
+    """The checks that look at statements of `kind` (those marked otherwise left out)."""
+    return tuple(c for c in checks if kind in getattr(c, "kinds", (kind,)))

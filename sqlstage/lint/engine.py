@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from sqlstage.lint.context import (
     LintOptions,
     Source,
     Statement,
+    checks_for,
 )
 from sqlstage.lint.nodes import kind, needs_no_transaction, table
 
@@ -89,7 +91,7 @@ def lint_text(
     context = _context(options, source, statements, earlier or Created())
     hits: list[tuple[int, Hit]] = []
     for index, statement in enumerate(statements):
-        for check in _checks():
+        for check in _checks(statement.kind):
             hits.extend((index, hit) for hit in check(statement, context))
         _learn(statement, context)
     if earlier is not None:
@@ -181,8 +183,11 @@ def _mysql_findings(path: Path, text: str, options: LintOptions) -> list[Finding
     return sorted(findings, key=lambda f: (f.line, f.column, f.rule))
 
 
-def _checks() -> tuple[Check, ...]:
-    return (*rules_tables.CHECKS, *rules_locks.CHECKS, *rules_changes.CHECKS)
+@cache
+def _checks(kind: str) -> tuple[Check, ...]:
+    """The checks for a statement of `kind`, in the order their findings are listed."""
+    every = (*rules_tables.CHECKS, *rules_locks.CHECKS, *rules_changes.CHECKS)
+    return checks_for(kind, every)
 
 
 def _statements(raw: Iterable[dict[str, Any]], size: int) -> list[Statement]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlstage.lint.context import Check, Context, Hit, Statement
+from sqlstage.lint.context import Check, Context, Hit, Statement, for_kinds
 from sqlstage.lint.nodes import alter_commands, drop_names, ident, rewrite, subtype, table
 
 BATCH = "WHERE ctid IN (SELECT ctid FROM {t} WHERE <not yet done> LIMIT 10000)"
 
 
+@for_kinds("RenameStmt")
 def renames(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     if statement.kind != "RenameStmt":
@@ -44,6 +45,7 @@ def renames(statement: Statement, context: Context) -> Iterator[Hit]:
         )
 
 
+@for_kinds("DropStmt", "AlterTableStmt")
 def drops(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     if statement.kind == "DropStmt" and node.get("removeType") == "OBJECT_TABLE":
@@ -78,6 +80,7 @@ def _three_steps(what: str, drop: str, relax: str | None = None) -> str:
     return steps + f"-- {last}. a later migration, once that code is live everywhere:\n{drop}"
 
 
+@for_kinds("DropStmt", "AlterTableStmt", "TruncateStmt")
 def cascade(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     behaviours = [node.get("behavior")] + [c.get("behavior") for c in alter_commands(node)]
@@ -101,6 +104,7 @@ def cascade(statement: Statement, context: Context) -> Iterator[Hit]:
     )
 
 
+@for_kinds("TruncateStmt")
 def truncate(statement: Statement, context: Context) -> Iterator[Hit]:
     if statement.kind != "TruncateStmt":
         return
@@ -117,6 +121,7 @@ def truncate(statement: Statement, context: Context) -> Iterator[Hit]:
             )
 
 
+@for_kinds("UpdateStmt", "DeleteStmt")
 def whole_table_dml(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     if statement.kind not in {"UpdateStmt", "DeleteStmt"}:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlstage.lint.context import Check, Context, Hit, Statement
+from sqlstage.lint.context import Check, Context, Hit, Statement, for_kinds
 from sqlstage.lint.nodes import (
     Node,
     alter_commands,
@@ -45,6 +45,7 @@ def _partitioned_note(sql: str, node: Node) -> str:
     )
 
 
+@for_kinds("IndexStmt")
 def create_index(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     name = table(node.get("relation"))
@@ -59,6 +60,7 @@ def create_index(statement: Statement, context: Context) -> Iterator[Hit]:
     )
 
 
+@for_kinds("IndexStmt")
 def concurrent_if_not_exists(statement: Statement, context: Context) -> Iterator[Hit]:
     """An interrupted CREATE INDEX CONCURRENTLY leaves its index INVALID; IF NOT EXISTS then
     skips it on the next run, and the migration is recorded applied without a usable index."""
@@ -80,6 +82,7 @@ def concurrent_if_not_exists(statement: Statement, context: Context) -> Iterator
     )
 
 
+@for_kinds("TransactionStmt")
 def transaction_control(statement: Statement, context: Context) -> Iterator[Hit]:
     found = control_of(statement.kind, statement.node)
     if found is None or context.directive:
@@ -91,6 +94,7 @@ def transaction_control(statement: Statement, context: Context) -> Iterator[Hit]
     )
 
 
+@for_kinds("DropStmt")
 def drop_index(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     if statement.kind != "DropStmt" or node.get("removeType") != "OBJECT_INDEX":
@@ -120,6 +124,7 @@ def outside_transaction(statement: Statement, context: Context) -> Iterator[Hit]
     )
 
 
+@for_kinds("AlterEnumStmt")
 def enum_add_value(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     if statement.kind != "AlterEnumStmt" or node.get("oldVal") or not node.get("newVal"):
@@ -137,6 +142,7 @@ def enum_add_value(statement: Statement, context: Context) -> Iterator[Hit]:
     )
 
 
+@for_kinds("ClusterStmt", "VacuumStmt")
 def vacuum_full_or_cluster(statement: Statement, context: Context) -> Iterator[Hit]:
     node = statement.node
     if statement.kind == "ClusterStmt":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlstage.lint.context import Check, Context, Hit, Statement
+from sqlstage.lint.context import Check, Context, Hit, Statement, for_kinds
 from sqlstage.lint.nodes import (
     Node,
     alter_commands,
@@ -60,6 +60,7 @@ def _added_columns(statement: Statement) -> Iterator[tuple[str, Node]]:
             yield name, command["def"]["ColumnDef"]
 
 
+@for_kinds("AlterTableStmt")
 def not_null_without_default(statement: Statement, context: Context) -> Iterator[Hit]:
     for name, column in _added_columns(statement):
         kinds = {contype(c) for c in constraints(column)}
@@ -79,6 +80,7 @@ def not_null_without_default(statement: Statement, context: Context) -> Iterator
         )
 
 
+@for_kinds("AlterTableStmt")
 def volatile_default(statement: Statement, context: Context) -> Iterator[Hit]:
     old_server = context.options.pg_version < 11
     for name, column in _added_columns(statement):
@@ -142,6 +144,7 @@ def _default(context: Context, statement: Statement, column: Node) -> str:
     return "<expression>" if sql.upper().startswith("ALTER") else sql
 
 
+@for_kinds("AlterTableStmt")
 def set_not_null(statement: Statement, context: Context) -> Iterator[Hit]:
     if statement.kind != "AlterTableStmt":
         return
@@ -179,6 +182,7 @@ def _added_constraints(statement: Statement) -> Iterator[tuple[int, Node]]:
             yield index, command["def"]["Constraint"]
 
 
+@for_kinds("AlterTableStmt")
 def constraint_without_not_valid(statement: Statement, context: Context) -> Iterator[Hit]:
     name = table(statement.node.get("relation"))
     for index, constraint in _added_constraints(statement):
@@ -217,6 +221,7 @@ def _only_command(sql: str, index: int, conname: str) -> str:
     return rewrite(sql, change)
 
 
+@for_kinds("AlterTableStmt")
 def unique_without_index(statement: Statement, context: Context) -> Iterator[Hit]:
     name = table(statement.node.get("relation"))
     if statement.kind != "AlterTableStmt" or not context.existing(name):
@@ -246,6 +251,7 @@ def unique_without_index(statement: Statement, context: Context) -> Iterator[Hit
         )
 
 
+@for_kinds("AlterTableStmt")
 def alter_column_type(statement: Statement, context: Context) -> Iterator[Hit]:
     if statement.kind != "AlterTableStmt":
         return
@@ -275,6 +281,7 @@ def _pick_type(index: int) -> Callable[[Any], Any]:
     return lambda node: node.cmds[index].def_.typeName
 
 
+@for_kinds("CreateStmt", "AlterTableStmt")
 def column_types(statement: Statement, context: Context) -> Iterator[Hit]:
     """prefer-text, prefer-timestamptz and prefer-bigint-identity, on any table."""
     name = table(statement.node.get("relation"))
