@@ -670,3 +670,52 @@ def test_backups_per_target_on_sqlite(project: ProjectDir) -> None:
     document = json.loads(result.stdout)
     reported = {Path(t["backup"]).name for t in document["targets"].values()}
     assert len(reported) == 3 and reported <= {f.name for f in files}
+
+
+def test_drift_per_target(project: ProjectDir) -> None:
+    """A fleet checked for drift: the one target changed by hand is named and refused
+    before any target changes, `drift ENV` reports each target, --allow-drift goes on."""
+    _pg_admin().close()
+    tenants = Tenants([PG_ADMIN_URL], 3)
+    try:
+        _fleet_project(project, tenants.urls, "canary = 0\n\n[drift.tenants]\ncheck = true\n")
+        project.write("001_items.sql", ITEMS)
+        assert project.run("apply", "tenants", "--yes").exit_code == 0
+        clean = project.run("drift", "tenants")
+        assert clean.exit_code == 0, clean.output
+        assert "no drift on any of 3 targets" in clean.output
+        changed = tenants.urls[1]
+        _query(changed, "CREATE INDEX items_by_hand ON items (qty)")
+        project.write("002_check.sql", CHECK)
+        refused = project.run("apply", "tenants", "--yes")
+        assert refused.exit_code == 3, refused.output
+        assert f"refused for {_name(changed)}; nothing was changed on any target" in (
+            refused.output
+        )
+        assert not any(_has(url, "002_check") for url in tenants.urls)
+        checked = project.status_json()["environments"]["tenants"]  # by apply, per target
+        assert checked["drift"]["objects"] == [f"{_name(changed)}: index items_by_hand"]
+        assert "fingerprint" not in checked  # one target's schema is not the fleet's
+        found = project.run("drift", "tenants")
+        assert found.exit_code == 1, found.output
+        assert f"{_name(changed)}: drifted (1 object: index items_by_hand)" in found.output
+        assert f"{_name(tenants.urls[0])}: no drift" in found.output
+        verdict = project.status_json()["environments"]["tenants"]["drift"]
+        assert verdict["clean"] is False
+        assert verdict["objects"] == [f"{_name(changed)}: index items_by_hand"]
+        document = json.loads(project.run("drift", "tenants", "--json").stdout)
+        assert document["drifted"] is True
+        assert document["targets"][_name(changed)]["drifted"] is True
+        narrowed = project.run("drift", "tenants", "--target", _name(tenants.urls[0]))
+        assert narrowed.exit_code == 0, narrowed.output
+        allowed = project.run(
+            "apply", "tenants", "--yes", "--allow-drift", "--reason", "index kept, ticket 7"
+        )
+        assert allowed.exit_code == 0, allowed.output
+        assert all(_has(url, "002_check") for url in tenants.urls)
+        _query(changed, "DROP INDEX items_by_hand")
+        fixed = project.run("drift", "tenants")
+        assert fixed.exit_code == 0, fixed.output
+        assert project.status_json()["environments"]["tenants"]["drift"]["clean"] is True
+    finally:
+        tenants.drop()
