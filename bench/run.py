@@ -533,6 +533,34 @@ def count_round(
     )
 
 
+def bench_drift(args: argparse.Namespace, pg: Postgres, work: Path, notes: list[str]) -> list[Case]:
+    """Per round: a fresh database, `apply dev` of --drift-n migrations, then `drift dev`
+    over it (the history replayed on a scratch database, both schemas read and compared)."""
+    n = args.drift_n
+    project = write_sqlstage_project(work / "drift", n)
+    sqlstage = find_sqlstage()
+    apply = Case("drift-apply", "sqlstage apply (drift's database)", "drift", n)
+    check = Case("drift", "sqlstage drift dev", "drift", n)
+    settle(notes)
+    for round_number in range(args.repeats):
+        db = pg.fresh()
+        try:
+            (project / "database" / "migrations" / "status.json").unlink(missing_ok=True)
+            shutil.rmtree(project / "logs", ignore_errors=True)
+            env = {**os.environ, "DATABASE_URL": pg.url(db)}
+            apply.samples.append(timed([*sqlstage, "apply", "dev", "--yes"], project, env))
+            check.samples.append(timed([*sqlstage, "drift", "dev"], project, env))
+        finally:
+            pg.drop(db)
+        print(f"  round {round_number + 1}/{args.repeats} done", file=sys.stderr)
+    notes.append(
+        "drift dev replays the history on a scratch database it creates and drops (which "
+        "commits with synchronous_commit off, as the bench databases do) and snapshots both "
+        "sides; its floor is the apply of the same migrations in the same round"
+    )
+    return [apply, check]
+
+
 def count_one(one: list[Tool], applies: dict[str, Case], pg: Postgres) -> None:
     """Each tool's apply of a single migration through the proxy, on a fresh database."""
     from pgproxy import CountingProxy
@@ -687,6 +715,9 @@ def verdict(case: Case, by_key: dict[str, Case]) -> str:
         checks = [("min <= 0.25 s", case.min <= 0.25)]
     elif case.key == "help":
         checks = [("min <= 0.05 s", case.min <= 0.05)]
+    elif case.key == "drift":
+        base = peer("drift-apply")
+        checks = [("min <= 1.5x apply", case.min <= 1.5 * base.min if base else None)]
     elif case.key == "lint":
         squawk = peer("squawk")
         checks = [("min <= 1.5x squawk", case.min <= 1.5 * squawk.min if squawk else None)]
@@ -719,6 +750,7 @@ def table(cases: list[Case], rtt_ms: float) -> tuple[str, list[dict[str, Any]]]:
         "no-op": by_key.get("floor-noop"),
         "offline": by_key.get("python"),
         "lint": by_key.get("python"),
+        "drift": by_key.get("drift-apply"),
     }
     head = [
         "case",
@@ -846,7 +878,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="round-trip time of the remote-like estimate: min + trips x RTT (1 ms)",
     )
-    parser.add_argument("--only", choices=["apply", "offline"], help="run one half only")
+    parser.add_argument(
+        "--drift-n", type=int, default=250, help="migrations for the drift check rows (250)"
+    )
+    parser.add_argument("--only", choices=["apply", "offline", "drift"], help="run one part only")
     parser.add_argument("--no-peers", action="store_true", help="skip dbmate, yoyo and squawk")
     parser.add_argument("--dbmate", metavar="PATH", help="the dbmate binary")
     parser.add_argument("--yoyo", metavar="PATH", help="the yoyo script")
@@ -885,10 +920,13 @@ def main(argv: list[str] | None = None) -> int:
     cases: list[Case] = []
     started = time.perf_counter()
     try:
-        if args.only != "offline":
+        if args.only in (None, "apply"):
             print(f"apply: {args.n} migrations x {args.repeats} rounds", file=sys.stderr)
             cases += bench_apply(args, pg, work, notes)
-        if args.only != "apply":
+        if args.only in (None, "drift"):
+            print(f"drift: {args.drift_n} migrations x {args.repeats}", file=sys.stderr)
+            cases += bench_drift(args, pg, work, notes)
+        if args.only not in ("apply", "drift"):
             if args.only == "offline":
                 write_sqlstage_project(work / "sqlstage", args.n)
             print(f"offline: {args.offline_n} migrations x {args.repeats}", file=sys.stderr)

@@ -124,6 +124,20 @@ def dump_schema(project: Project, session: Session, log: RunLog) -> Path | None:
     return path
 
 
+def record_fingerprint(project: Project, session: Session, log: RunLog) -> bool:
+    """Record the live schema's fingerprint in status.json after a run (so offline `status`
+    can tell two environments with the same migrations and different schemas); whether the
+    file changed. A failure here is logged: the run itself is done."""
+    from sqlstage.drift.check import live_fingerprint
+
+    try:
+        fingerprint = live_fingerprint(project, session)
+        return project.record_drift(session.environment.key, fingerprint=fingerprint)
+    except SqlstageError as error:
+        log.write(f"schema fingerprint not recorded: {error}")
+        return False
+
+
 def backup(project: Project, session: Session) -> Path:
     """Back the database up into backups/<env>/<UTC timestamp><suffix>; returns the file."""
     driver = session.driver

@@ -25,7 +25,7 @@ from sqlstage import bookkeeping
 from sqlstage.checksums import refuse_edited
 from sqlstage.config import Environment
 from sqlstage.drivers.base import ServerInfo
-from sqlstage.errors import ConfigError, Refused
+from sqlstage.errors import CheckIncomplete, ConfigError, Refused
 from sqlstage.history import AppliedMigration, Marker
 from sqlstage.interaction import (
     QUIET,
@@ -66,6 +66,8 @@ from sqlstage.safety import (
 from sqlstage.session import Session, check_marker, open_session, own_statement
 
 if TYPE_CHECKING:
+    from sqlstage.drift.check import DriftReport
+    from sqlstage.drift.compare import EnvironmentsDiff
     from sqlstage.schema import Snapshot
     from sqlstage.verify import VerifyEvents
 
@@ -89,6 +91,9 @@ class ApplyOptions:
     #: lint rules whose errors a protected environment lets through (logged)
     allow_lint: tuple[str, ...] = ()
     lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS
+    #: go on although a checked environment drifted from its history: why (logged, in
+    #: the history rows)
+    allow_drift: str | None = None
     #: the database's tables (it has no sqlstage history) are not from these migrations:
     #: run them all anyway instead of refusing and naming `baseline`
     not_from_migrations: bool = False
@@ -102,6 +107,8 @@ class RollbackOptions:
     yes: bool = False
     backup: bool = False
     lock_wait: float = DEFAULT_LOCK_WAIT_SECONDS
+    #: go on although a checked environment drifted from its history: why (logged)
+    allow_drift: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,7 @@ def check_apply_options(options: ApplyOptions) -> None:
     """Options that are wrong whatever the database: before any connection."""
     if options.skip_rehearsal is not None and not options.skip_rehearsal.strip():
         raise ConfigError('skipping the rehearsal check needs a reason: --reason "why"')
+    _drift_reason(options.allow_drift)
     _known_rules(options.allow_lint)
 
 
@@ -190,6 +198,7 @@ def rollback(
     every one applied after it, newest first."""
     env = project.config.environment(environment)
     refuse_fleet(env, "sqlstage.fleet.rollback runs each of its targets through this same path")
+    _drift_reason(options.allow_drift)
     with _changing(project, env, ask, events, options) as (session, history):
         plan = plan_rollback(project, session, history, options)
         events.planned(plan)
@@ -204,6 +213,7 @@ def plan_rollback(
     """The rollback plan for one database, every decision taken."""
     plan = choose_rollback(session.environment, project.catalog, history, options.target)
     plan = _pooler_warning(session, with_steps(plan, session.driver))
+    plan = _drift_decision(project, session, plan, options)
     return _decide(session, plan, options.yes, options.backup, adopt=False)
 
 
@@ -271,7 +281,40 @@ def _decide_apply(project: Project, session: Session, plan: Plan, options: Apply
         refusals=tuple(r for r in refusals if r is not None),
         note="; ".join(n for n in notes if n) or None,
     )
+    plan = _drift_decision(project, session, plan, options)
     return _decide(session, plan, options.yes, options.backup, options.adopt)
+
+
+def _drift_decision(
+    project: Project, session: Session, plan: Plan, options: ApplyOptions | RollbackOptions
+) -> Plan:
+    """A checked environment (protected, or `[drift.ENV] check = true`) whose live schema
+    is not what its history says is refused, unless `allow_drift` says why to go on. The
+    verdict is recorded in status.json (not by a dry run)."""
+    from sqlstage.drift.check import check, refusal
+
+    env = session.environment
+    if not plan.steps or not project.config.drift.checked(env.key, env.protected):
+        return plan
+    try:
+        report = check(project, session, locked=not options.dry_run)
+    except CheckIncomplete as error:
+        if options.allow_drift is None:
+            raise
+        why = f"{options.allow_drift} (drift check could not finish: {error.message})"
+        return replace(plan, allowed_drift=why)
+    if not options.dry_run:
+        project.record_drift(env.key, report.fingerprint, report.verdict())
+    if not report.drifted:
+        return plan
+    if options.allow_drift is not None:
+        return replace(plan, allowed_drift=f"{options.allow_drift} (drifted: {report.summary()})")
+    return replace(plan, refusals=(*plan.refusals, refusal(report)))
+
+
+def _drift_reason(reason: str | None) -> None:
+    if reason is not None and not reason.strip():
+        raise ConfigError('going on despite drift needs a reason: --allow-drift --reason "why"')
 
 
 def _apply_command(env: Environment, options: ApplyOptions) -> str:
@@ -320,6 +363,8 @@ def _run(
     ) as log:
         done = execute(session, plan, log, events)
         dumped = bookkeeping.dump_schema(project, session, log)
+        if bookkeeping.record_fingerprint(project, session, log):
+            session.status_written = True
     return RunResult(plan, tuple(done), log.path, session.status_written, dumped, backup_path)
 
 
@@ -339,6 +384,8 @@ def execute(
         log.write(f"warning: {warning}")
     if plan.note:
         log.write(f"note: {plan.note}")
+    if plan.allowed_drift:
+        log.write(f"drift allowed: {plan.allowed_drift}")
     if direction is Direction.UP and session.mark():
         log.write(f"marked this database as environment '{env.key}'")
     for rename in plan.renames:
@@ -353,6 +400,7 @@ def execute(
         note=plan.note,
         lock_timeout=env.effective_lock_timeout,
         stop=stop,
+        allowed_drift=plan.allowed_drift if direction is Direction.UP else None,
     )
     done = runner.run(plan.steps, direction)
     log.write(f"done: {len(done)} migration(s) {direction.past} {direction.prep} {env.key}")
@@ -684,6 +732,12 @@ def live_status(
             _confirm_forget(session.environment, only, ask)
         report = live_report(project, session, write, history)
         report = replace(report, adoption=adoption(project, session, history))
+        if write:  # the file is rebuilt from the database: its schema's fingerprint too
+            from sqlstage.drift.check import live_fingerprint
+
+            fingerprint = live_fingerprint(project, session)
+            written = project.record_drift(session.environment.key, fingerprint=fingerprint)
+            report = replace(report, written=report.written or written)
         try:
             refuse_edited(
                 session.environment.key,
@@ -740,3 +794,44 @@ def verify(
     env = project.config.environment(environment or project.verify_base())
     refuse_unattended(env, ask, yes=env.allow_non_interactive)
     return project.verify(start, data, keep, environment, events, ask.secret, strict)
+
+
+# -- drift ------------------------------------------------------------------------------------
+def drift(
+    project: Project, environment: str, ask: Ask = UNATTENDED, events: Events = QUIET
+) -> DriftReport:
+    """ENV's live schema against the schema its own history says it has (the SQL its
+    history rows recorded, replayed on a scratch database); the verdict and the live
+    schema's fingerprint are recorded in status.json. Raises CheckIncomplete (exit 5) when
+    no verdict can be reached: another run holds the database, the replay failed."""
+    from sqlstage.drift.check import check
+
+    project.preflight(writes=False)
+    with connected(project, environment, ask, events) as session:
+        report = check(project, session)
+    project.record_drift(environment, report.fingerprint, report.verdict())
+    return report
+
+
+def diff(
+    project: Project, left: str, right: str, ask: Ask = UNATTENDED, events: Events = QUIET
+) -> EnvironmentsDiff:
+    """Two live environments compared: differences explained by migrations one has and the
+    other lacks, and unexplained ones (drift in one of them)."""
+    from sqlstage.drift.check import read_live
+    from sqlstage.drift.compare import compare_environments
+
+    if left == right:
+        raise ConfigError(f"diff {left} {left}: name two different environments")
+    project.preflight(writes=False)
+    with (
+        connected(project, left, ask, events) as one,
+        connected(project, right, ask, events) as other,
+    ):
+        if one.driver.dialect != other.driver.dialect:
+            raise ConfigError(
+                f"{left} is {one.info.product} and {right} is {other.info.product}: their "
+                "schemas cannot be compared"
+            )
+        states = (read_live(one), read_live(other))
+        return compare_environments(project, (one, other), states)

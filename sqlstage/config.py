@@ -6,11 +6,12 @@ import os
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlstage import pooler
+from sqlstage.drift.settings import DriftSettings, parse_drift
 from sqlstage.errors import ConfigError
 from sqlstage.urls import DatabaseUrl, parse_url
 
@@ -151,6 +152,8 @@ class Config:
     environments: dict[str, Environment]
     lint: LintConfig = LintConfig()
     verify_url: str | None = None
+    #: `[drift]`: which environments are checked before a change, what is noise
+    drift: DriftSettings = field(default_factory=DriftSettings)
 
     def environment(self, key: str) -> Environment:
         try:
@@ -189,12 +192,12 @@ def load_config(start: Path) -> Config:
 
 def parse_config(root: Path, data: dict[str, Any]) -> Config:
     where = root / CONFIG_FILE
-    unknown = set(data) - {*DEFAULTS, *OPTIONAL_KEYS, "environments", "lint"}
+    tables = ("environments", "lint", "drift")
+    unknown = set(data) - {*DEFAULTS, *OPTIONAL_KEYS, *tables}
     if unknown:
         raise ConfigError(
             f"{where}: unknown key '{sorted(unknown)[0]}'",
-            "the top-level keys are "
-            + ", ".join([*DEFAULTS, *OPTIONAL_KEYS, "environments", "lint"]),
+            "the top-level keys are " + ", ".join([*DEFAULTS, *OPTIONAL_KEYS, *tables]),
         )
     paths = {}
     for key, default in DEFAULTS.items():
@@ -216,6 +219,7 @@ def parse_config(root: Path, data: dict[str, Any]) -> Config:
         environments=environments,
         lint=_lint(where, data.get("lint", {})),
         verify_url=_verify_url(where, "verify_url", data.get("verify_url")),
+        drift=parse_drift(where, data.get("drift", {}), set(environments)),
     )
 
 

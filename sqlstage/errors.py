@@ -19,6 +19,8 @@ class ExitCode(IntEnum):
     CANNOT_CONNECT = 4
     #: `pending --exit-code`, `status --check`: something is pending, failed or edited
     NOT_UP_TO_DATE = 5
+    #: a drift check (`drift`, `diff`) could not finish: its verdict is unknown, not clean
+    CHECK_INCOMPLETE = 6
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -88,9 +90,22 @@ class MigrationFailed(SqlstageError):
     exit_code = ExitCode.MIGRATION_FAILED
 
 
+class DriftFound(SqlstageError):
+    """`drift` or `diff` found schema differences the histories do not explain."""
+
+    exit_code = ExitCode.MIGRATION_FAILED
+
+
+class CheckIncomplete(SqlstageError):
+    """A drift check could not finish (the history's SQL failed to replay, another run
+    holds the database): no verdict, which is never "no drift"."""
+
+    exit_code = ExitCode.CHECK_INCOMPLETE
+
+
 class NotUpToDate(SqlstageError):
     """`pending ENV --exit-code` / `status --check`: an environment has migrations pending,
-    failed or edited (or, once drift is checked, a drifted schema)."""
+    failed or edited, or a schema its last drift check found drifted."""
 
     exit_code = ExitCode.NOT_UP_TO_DATE
 

@@ -68,6 +68,8 @@ class AppliedMigration:
     out_of_order: bool = False
     #: statements committed so far (migrations that run outside a transaction)
     statements_done: int | None = None
+    #: applied despite drift (`--allow-drift --reason`): the reason and what differed
+    allowed_drift: str | None = None
 
     @property
     def is_applied(self) -> bool:
@@ -93,6 +95,7 @@ _COLUMNS: dict[str, tuple[str, str | None]] = {
     "origin": ("TEXT NOT NULL DEFAULT 'ran'", "'ran'"),
     "out_of_order": ("INTEGER NOT NULL DEFAULT 0", "0"),
     "statements_done": ("INTEGER", None),
+    "allowed_drift": ("LONG", None),
 }
 #: the columns read back into AppliedMigration, in its field order
 _READ = (
@@ -107,6 +110,7 @@ _READ = (
     "origin",
     "out_of_order",
     "statements_done",
+    "allowed_drift",
 )
 #: what older versions wrote in the note instead of a column (read once, when upgrading)
 _LEGACY_ORIGINS = (
@@ -212,6 +216,7 @@ class History:
             origin=Origin(values["origin"] or Origin.RAN),
             out_of_order=bool(values["out_of_order"]),
             statements_done=values["statements_done"],
+            allowed_drift=values["allowed_drift"],
         )
 
     def record(self, row: AppliedMigration, sql: str, *, with_migration: bool = False) -> None:
@@ -232,6 +237,7 @@ class History:
             row.origin.value,
             int(row.out_of_order),
             row.statements_done,
+            row.allowed_drift,
         ]
         names = (*_READ[:8], "applied_sql", *_READ[8:])
         marks = [self.driver.facts.placeholder] * len(names)
@@ -285,6 +291,13 @@ class History:
             [migration],
         )
         return rows[0][0] if rows else None
+
+    def applied_sqls(self) -> dict[str, str | None]:
+        """Every row's forward SQL as it was run, in one query (a drift check's replay)."""
+        if not self.exists():
+            return {}
+        rows = self.driver.query(f"SELECT migration, applied_sql FROM {self.table}")
+        return {str(name): sql for name, sql in rows}
 
 
 def with_progress(row: AppliedMigration, done: int, duration_ms: int) -> AppliedMigration:
@@ -367,6 +380,7 @@ def new_row(
     note: str | None = None,
     out_of_order: bool = False,
     statements_done: int | None = None,
+    allowed_drift: str | None = None,
 ) -> AppliedMigration:
     """The history row recording `migration`, stamped now."""
     return AppliedMigration(
@@ -381,4 +395,5 @@ def new_row(
         origin=origin,
         out_of_order=out_of_order,
         statements_done=statements_done,
+        allowed_drift=allowed_drift,
     )

@@ -112,6 +112,9 @@ class Plan:
     adopt: bool = False
     #: lint findings of the steps' SQL (sqlstage.lint.Finding)
     findings: tuple[object, ...] = field(default=())
+    #: the environment drifted and the run goes on anyway (--allow-drift): why, and what
+    #: differed; logged and written in each history row
+    allowed_drift: str | None = None
 
     @property
     def migrations(self) -> tuple[Migration, ...]:

@@ -25,6 +25,7 @@ from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
 from sqlstage.runner import current_user
 from sqlstage.status_file import (
+    DriftVerdict,
     Recorded,
     StatusFile,
     check_writable,
@@ -32,6 +33,7 @@ from sqlstage.status_file import (
     parse_status,
     pending_for,
     read_status,
+    record_drift,
     state_from_history,
     update_environment,
     write_status,
@@ -123,6 +125,14 @@ class Project:
             self.catalog,
             salvage=self._salvage_status if rebuild else None,
         )
+
+    def record_drift(
+        self, key: str, fingerprint: str | None = None, verdict: DriftVerdict | None = None
+    ) -> bool:
+        """Write the environment's schema fingerprint and/or last drift verdict into
+        status.json (under its lock); returns whether the file changed."""
+        path = self.config.status_file
+        return record_drift(path, key, self.config, self.catalog, fingerprint, verdict)
 
     def _salvage_status(self) -> StatusFile:
         from sqlstage.repair import salvage_status

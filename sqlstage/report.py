@@ -15,7 +15,13 @@ from sqlstage.migration import Migration
 from sqlstage.plan import history_warnings
 from sqlstage.project import Project
 from sqlstage.session import Session
-from sqlstage.status_file import EnvironmentState, Recorded, pending_for
+from sqlstage.status_file import (
+    DriftVerdict,
+    EnvironmentState,
+    Recorded,
+    objects_summary,
+    pending_for,
+)
 
 if TYPE_CHECKING:
     from sqlstage.lint import Finding
@@ -42,16 +48,24 @@ class EnvironmentStatus:
     out_of_order: tuple[str, ...]
     #: recorded as applied, but the file is gone
     missing: tuple[str, ...]
+    #: its last drift check (sqlstage.drift), when there was one
+    drift: DriftVerdict | None = None
+
+    @property
+    def drifted(self) -> bool:
+        return self.drift is not None and not self.drift.clean
 
     @property
     def up_to_date(self) -> bool:
-        # drift (issue 12): a drifted schema joins this test once offline status knows it
-        return not (self.pending or self.failed or self.edited)
+        return not (self.pending or self.failed or self.edited or self.drifted)
 
     def problems(self) -> list[str]:
         """`1 pending (004_x)`-style phrases for what keeps it from being up to date."""
         found = [("pending", self.pending), ("failed", self.failed), ("edited", self.edited)]
-        return [f"{len(names)} {word} ({', '.join(names)})" for word, names in found if names]
+        phrases = [f"{len(names)} {word} ({', '.join(names)})" for word, names in found if names]
+        if self.drift is not None and not self.drift.clean:
+            phrases.append(f"a drifted schema ({objects_summary(self.drift.objects)})")
+        return phrases
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,8 @@ def refuse_not_up_to_date(reports: Iterable[EnvironmentStatus | LiveReport]) -> 
     if parts:
         raise NotUpToDate(
             "not up to date: " + "; ".join(parts),
-            "apply the pending migrations, `sqlstage repair` the failed ones, revert edited files",
+            "apply the pending migrations, `sqlstage repair` the failed ones, revert edited "
+            "files, bring a drifted schema back (`sqlstage drift ENV`)",
         )
 
 
@@ -190,6 +205,9 @@ def status_report(project: Project) -> StatusReport:
         by_environment[key] = _environment_status(
             project, key, state, rows, pending[key], tuple(edited_here)
         )
+    warnings += fingerprint_warnings(
+        {key: status.environments.get(key) for key in project.config.environments}
+    )
     return StatusReport(
         tuple(project.config.environments.values()),
         catalog.migrations,
@@ -243,7 +261,27 @@ def _environment_status(
         edited,
         tuple(n for n in pending if top is not None and files[n].number < top),
         tuple(name for name in rows if name not in files),
+        state.drift if state else None,
     )
+
+
+def fingerprint_warnings(states: dict[str, EnvironmentState | None]) -> list[str]:
+    """Environments that applied the same migrations (same checksums) but whose last runs
+    recorded different schema fingerprints: one of them was changed by hand."""
+    warnings = []
+    seen: dict[tuple[tuple[str, str | None], ...], tuple[str, str]] = {}
+    for key, state in states.items():
+        if state is None or not state.fingerprint or not state.complete or not state.applied:
+            continue
+        migrations = tuple(sorted((row.migration, row.checksum) for row in state.applied))
+        first = seen.setdefault(migrations, (key, state.fingerprint))
+        if first[1] != state.fingerprint:
+            warnings.append(
+                f"{first[0]} and {key} have applied the same migrations but recorded different "
+                f"schema fingerprints: one of them was changed outside the migrations; run "
+                f"`sqlstage diff {first[0]} {key}`"
+            )
+    return warnings
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ class Runner:
     note: str | None = None
     #: the environment's lock_timeout, to say what a lock_not_available error means
     lock_timeout: str | None = None
+    #: written in every history row of the run: why drift was let through, and what
+    allowed_drift: str | None = None
     #: asked before each migration after the first: True stops the run there (a fleet's
     #: Ctrl-C lets a target finish the migration it is in, and start no other)
     stop: Callable[[], bool] | None = None
@@ -276,6 +278,7 @@ class Runner:
             note=self.note,
             out_of_order=step.out_of_order,
             statements_done=statements_done,
+            allowed_drift=self.allowed_drift,
         )
 
     def _error(self, failure: Failure) -> MigrationFailed:

@@ -26,6 +26,10 @@ name = "Production"
 url = "prompt"             # typed in at every run (hidden input), never stored
 protected = true           # type 'pro' to confirm; no terminal, no run
 requires = "dev"           # only what dev has applied (same checksum, per status.json) runs here
+# Before each apply and rollback, pro's live schema is checked against its history
+# (`sqlstage drift pro`); hand-made changes refuse the run. Turn it off, or tune it:
+# [drift.pro]
+# check = false
 """
 
 MIGRATION_TEMPLATE = """\

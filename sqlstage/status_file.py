@@ -16,7 +16,7 @@ import re
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,29 @@ class Recorded:
     targets: int | None = None
 
 
+def objects_summary(labels: list[str] | tuple[str, ...], limit: int = 5) -> str:
+    """`2 objects: index posts_title_idx, column users.plan default`"""
+    shown = ", ".join(labels[:limit]) + (", ..." if len(labels) > limit else "")
+    return f"{len(labels)} object{'s' if len(labels) != 1 else ''}: {shown}"
+
+
+@dataclass(frozen=True)
+class DriftVerdict:
+    """The last drift check of an environment (`drift`, or `apply`/`rollback` of a checked
+    one): when, clean or not, since when it is drifted, and the objects that differ."""
+
+    checked_at: str
+    clean: bool
+    since: str | None = None
+    objects: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"checkedAt": self.checked_at, "clean": self.clean}
+        if not self.clean:
+            entry.update(since=self.since, objects=list(self.objects))
+        return entry
+
+
 @dataclass(frozen=True)
 class EnvironmentState:
     name: str
@@ -55,6 +78,9 @@ class EnvironmentState:
     #: migrations that stopped midway outside a transaction: the environment is blocked
     #: until `sqlstage repair`
     failed: tuple[str, ...] = ()
+    #: the live schema's fingerprint after the last run or drift check (sqlstage.drift)
+    fingerprint: str | None = None
+    drift: DriftVerdict | None = None
     #: a fleet's environment: how many targets it has (sqlstage.fleet_record)
     targets: int | None = None
 
@@ -198,8 +224,27 @@ def _environment(shape: _Shape, key: str, value: Any) -> EnvironmentState:
         ),
         complete=applied is not None,
         failed=tuple(failed or ()),
+        fingerprint=shape.text_or_null(value, (*where, "fingerprint")),
+        drift=_drift(shape, where, value.get("drift")),
         targets=targets,
     )
+
+
+def _drift(shape: _Shape, where: tuple[str, ...], value: Any) -> DriftVerdict | None:
+    if value is None:
+        return None
+    keys = (*where, "drift")
+    objects = value.get("objects", []) if isinstance(value, dict) else None
+    if not (
+        isinstance(value, dict)
+        and isinstance(value.get("checkedAt"), str)
+        and isinstance(value.get("clean"), bool)
+        and isinstance(objects, list)
+        and all(isinstance(item, str) for item in objects)
+    ):
+        raise shape.wrong(keys, value, 'an object like {"checkedAt": ..., "clean": true}')
+    since = shape.text_or_null(value, (*keys, "since"))
+    return DriftVerdict(value["checkedAt"], value["clean"], since, tuple(objects))
 
 
 def _recorded(shape: _Shape, where: tuple[str, ...], migration: str, entry: Any) -> Recorded:
@@ -347,6 +392,10 @@ def to_json(status: StatusFile, config: Config, catalog: Catalog) -> dict[str, A
             entry["applied"] = {row.migration: _applied_entry(row) for row in state.applied}
         if state is not None and state.failed:  # only when there is one: diffs stay small
             entry["failed"] = list(state.failed)
+        if state is not None and state.fingerprint:
+            entry["fingerprint"] = state.fingerprint
+        if state is not None and state.drift is not None:
+            entry["drift"] = state.drift.to_json()
         if state is not None and state.targets is not None:
             entry["targets"] = state.targets
         environments[key] = entry
@@ -414,6 +463,13 @@ def update_environment(
             current = salvage()
         if callable(state):
             state = state(current.environments.get(key))
+        before = current.environments.get(key)
+        if before is not None:  # a run's history says nothing of drift: keep what was known
+            state = replace(
+                state,
+                fingerprint=state.fingerprint or before.fingerprint,
+                drift=state.drift or before.drift,
+            )
         try:
             return write_status(path, with_environment(current, key, state), config, catalog)
         except FileAccessError as err:
@@ -421,6 +477,31 @@ def update_environment(
                 f"{err.message}, so it does not show {key}'s latest changes (the database does)",
                 f"{err.fix or 'fix that'}, then run `sqlstage status --live {key} --write`",
             ) from err
+
+
+def record_drift(
+    path: Path,
+    key: str,
+    config: Config,
+    catalog: Catalog,
+    fingerprint: str | None = None,
+    verdict: DriftVerdict | None = None,
+) -> bool:
+    """Set environment `key`'s fingerprint and/or last drift verdict, keeping the rest of
+    the file; a drifted verdict keeps the `since` of the drifted one before it."""
+    with folder_lock(path.parent, path.name):
+        current = read_status(path)
+        before = current.environments.get(key) or EnvironmentState(
+            config.environments[key].name, complete=False
+        )
+        if verdict is not None and not verdict.clean and before.drift and not before.drift.clean:
+            verdict = replace(verdict, since=before.drift.since or verdict.since)
+        state = replace(
+            before,
+            fingerprint=fingerprint or before.fingerprint,
+            drift=verdict or before.drift,
+        )
+        return write_status(path, with_environment(current, key, state), config, catalog)
 
 
 def check_writable(path: Path) -> None:

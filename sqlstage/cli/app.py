@@ -72,6 +72,7 @@ COMMAND_MODULES = {
     "lint": "lint",
     **dict.fromkeys(("verify", "schema"), "schema"),
     **dict.fromkeys(("status", "pending"), "status"),
+    **dict.fromkeys(("drift", "diff"), "drift"),
     **dict.fromkeys(("plan", "check-edits"), "review"),
 }
 
@@ -84,6 +85,8 @@ COMMAND_SUMMARIES = {
     "next pending one), or those up to --to.",
     "baseline": "Mark ENVIRONMENT as having reached MIGRATION without running anything.",
     "check": "Test ENVIRONMENT's connection and show what it is; changes nothing.",
+    "diff": "Compare the live schemas of ENV1 and ENV2.",
+    "drift": "Compare ENVIRONMENT's live schema with the schema its history says it has.",
     "init": "Create sqlstage.toml, the migrations folder and status.json.",
     "lint": "Find statements that lock or rewrite tables or break running code, with the safe SQL.",
     "new": "Write the next NNN_NAME.sql from the template and print its path.",
@@ -270,7 +273,8 @@ def cli(ctx: click.Context, directory: Path) -> None:
     \b
     Exit codes: 0 done or nothing to do, 1 a migration failed, 2 usage, configuration
     or migration-file error, 3 refused (not confirmed, a safety rule), 4 cannot connect,
-    5 not up to date (--exit-code, --check), 130 interrupted.
+    5 not up to date (--exit-code, --check), 6 a drift check could not finish,
+    130 interrupted.
     """
     if plain():
         ctx.color = False  # every click.secho below strips its styles

@@ -70,7 +70,14 @@ def fleet_options(command: Any) -> Any:
     is_flag=True,
     help="Apply even if `requires` has not run it (needs --reason).",
 )
-@click.option("--reason", metavar="TEXT", help="Why the rehearsal check is skipped (logged).")
+@click.option(
+    "--allow-drift",
+    is_flag=True,
+    help="Apply although the environment drifted from its history (needs --reason).",
+)
+@click.option(
+    "--reason", metavar="TEXT", help="Why the rehearsal or drift check is set aside (logged)."
+)
 @click.option(
     "--adopt",
     is_flag=True,
@@ -103,6 +110,7 @@ def apply(
     allow_out_of_order: bool,
     backup: bool,
     skip_rehearsal: bool,
+    allow_drift: bool,
     reason: str | None,
     adopt: bool,
     allow_lint: tuple[str, ...],
@@ -128,6 +136,7 @@ def apply(
         raise click.UsageError("give MIGRATION or --to, not both")
     if skip_rehearsal and not (reason and reason.strip()):
         raise click.UsageError('--skip-rehearsal needs --reason "why"')
+    _drift_reason(allow_drift, reason)
     options = commands.ApplyOptions(
         target=migration,
         to=to,
@@ -139,6 +148,7 @@ def apply(
         adopt=adopt,
         allow_lint=allow_lint,
         lock_wait=lock_wait,
+        allow_drift=reason if allow_drift else None,
         not_from_migrations=not_from_migrations,
     )
     project = state.project()
@@ -181,6 +191,12 @@ def apply(
     help="Do not ask. A protected environment accepts it only with allow_non_interactive.",
 )
 @click.option("--backup", is_flag=True, help="Back the database up before rolling back.")
+@click.option(
+    "--allow-drift",
+    is_flag=True,
+    help="Roll back although the environment drifted from its history (needs --reason).",
+)
+@click.option("--reason", metavar="TEXT", help="Why the drift check is set aside (logged).")
 @fleet_options
 @lock_wait_option
 @json_option
@@ -192,6 +208,8 @@ def rollback(
     dry_run: bool,
     yes: bool,
     backup: bool,
+    allow_drift: bool,
+    reason: str | None,
     only: tuple[str, ...],
     max_failures: int,
     resume: bool,
@@ -210,7 +228,10 @@ def rollback(
     """
     from sqlstage import commands
 
-    options = commands.RollbackOptions(migration, dry_run, yes, backup, lock_wait)
+    _drift_reason(allow_drift, reason)
+    options = commands.RollbackOptions(
+        migration, dry_run, yes, backup, lock_wait, reason if allow_drift else None
+    )
     project = state.project()
     started = time.perf_counter()
     if project.config.environment(environment).is_fleet:
@@ -232,6 +253,11 @@ def rollback(
     done = plural(len(result.done), "migration")
     _report(project, f"Rolled back {done} on {plan.environment.key}", started, result)
     return result
+
+
+def _drift_reason(allow_drift: bool, reason: str | None) -> None:
+    if allow_drift and not (reason and reason.strip()):
+        raise click.UsageError('--allow-drift needs --reason "why"')
 
 
 def _fleet_run(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlstage.commands import BaselineResult, CheckReport, RepairResult, RunResult
+    from sqlstage.drift.check import DriftReport
+    from sqlstage.drift.compare import EnvironmentsDiff
     from sqlstage.errors import SqlstageError
     from sqlstage.history import AppliedMigration
     from sqlstage.project import VerifyReport
@@ -58,6 +60,7 @@ def environment_fields(status: EnvironmentStatus) -> dict[str, Any]:
         "edited": list(status.edited),
         "outOfOrder": list(status.out_of_order),
         "missingFiles": list(status.missing),
+        "drift": status.drift.to_json() if status.drift is not None else None,
         "upToDate": status.up_to_date,
     }
 
@@ -223,6 +226,14 @@ def snapshot_fields(snap: Snapshot) -> dict[str, Any]:
     return snap.to_dict()
 
 
+def drift_fields(report: DriftReport) -> dict[str, Any]:
+    return report.to_dict()
+
+
+def diff_fields(result: EnvironmentsDiff) -> dict[str, Any]:
+    return result.to_dict()
+
+
 RENDERERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "StatusReport": status_fields,
     "EnvironmentStatus": environment_fields,
@@ -234,4 +245,6 @@ RENDERERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "BaselineResult": baseline_fields,
     "VerifyReport": verify_fields,
     "Snapshot": snapshot_fields,
+    "DriftReport": drift_fields,
+    "EnvironmentsDiff": diff_fields,
 }

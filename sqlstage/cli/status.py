@@ -241,6 +241,21 @@ def _print_status_table(report: Any, show_all: bool) -> None:
         else:
             text = f"{done} applied, up to date"
         click.echo(f"{env.label}: {text}")
+    for key, standing in report.by_environment.items():
+        if standing.drift is not None:
+            _print_drift(key, standing.drift)
+
+
+def _print_drift(key: str, verdict: Any) -> None:
+    """`pro: DRIFTED since 2026-12-03 (2 objects: index posts_title_idx, ...)`"""
+    from sqlstage.status_file import objects_summary
+
+    if verdict.clean:
+        click.echo(f"{key}: no drift at its last check ({date_of(verdict.checked_at)})")
+        return
+    since = date_of(verdict.since or verdict.checked_at)
+    summary = objects_summary(verdict.objects)
+    click.secho(f"{key}: DRIFTED since {since} ({summary})", fg="red")
 
 
 @cli.command()

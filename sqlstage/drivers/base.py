@@ -139,6 +139,10 @@ class Driver(ABC):
         """After an interruption mid-statement: make the connection usable again for
         sqlstage's own bookkeeping (reconnect if need be)."""
 
+    def throwaway(self) -> None:  # noqa: B027 - a speed-up, where there is one
+        """This database is scratch (a drift check's replay, dropped afterwards): from now on
+        its commits need not wait for the disk, across `reset_session` too."""
+
     # -- running SQL --------------------------------------------------------------------
     def statements(self, sql: str) -> list[Statement]:
         """The statements of a migration's SQL, each with the line it starts on.

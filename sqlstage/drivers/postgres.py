@@ -296,6 +296,13 @@ class PostgresDriver(Driver):
             settings += (f"SET lock_timeout = {self._literal(self._lock_timeout)}",)
         self._reset = _RESET + settings
 
+    def throwaway(self) -> None:
+        # a database-level default: RESET ALL between migrations keeps it
+        name = self.query("SELECT current_database()")[0][0]
+        quoted = '"' + str(name).replace('"', '""') + '"'
+        self.query(f"ALTER DATABASE {quoted} SET synchronous_commit = off")
+        self.query("SET synchronous_commit = off")
+
     def recover(self) -> None:
         """A Ctrl-C can land between sending a query and reading its result, leaving the
         connection busy ("another command is already in progress"): then start a new one.

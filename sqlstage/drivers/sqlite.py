@@ -44,6 +44,8 @@ class SqliteDriver(Driver):
                 f"folder {self.path.parent} does not exist",
                 "create the folder or fix the URL",
             )
+        #: a scratch file (`throwaway`): commits do not wait for the disk
+        self.scratch = False
         self.conn = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -51,6 +53,8 @@ class SqliteDriver(Driver):
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, DDL included
             conn = sqlite3.connect(":memory:" if self.missing else self.path, isolation_level=None)
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if self.scratch:
+                conn.execute("PRAGMA synchronous = OFF")
         except sqlite3.Error as err:
             raise ConnectionFailed(f"cannot open SQLite database {self.url.masked}: {err}") from err
         return conn
@@ -62,6 +66,10 @@ class SqliteDriver(Driver):
             return
         self.conn.close()
         self.conn = self._connect()
+
+    def throwaway(self) -> None:
+        self.scratch = True  # for each new connection `reset_session` makes
+        self.conn.execute("PRAGMA synchronous = OFF")
 
     def recover(self) -> None:
         if self.conn.in_transaction:

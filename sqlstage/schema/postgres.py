@@ -544,12 +544,14 @@ FROM pg_foreign_server s
 UNION ALL
 SELECT 'user mapping', 'for ' || CASE WHEN u.umuser = 0 THEN 'PUBLIC'
                                       ELSE pg_get_userbyid(u.umuser)::text END
-       || ' server ' || s.srvname,
+       || ' server ' || u.srvname,
        -- option values may hold passwords: compared, never shown
        COALESCE('options (' || (SELECT string_agg(split_part(o, '=', 1) || ' md5:'
                                                   || left(md5(o), 12), ', ' ORDER BY o)
                                 FROM unnest(u.umoptions) o) || ')', ''), '', 0
-FROM pg_user_mapping u JOIN pg_foreign_server s ON s.oid = u.umserver
+-- the view, not pg_user_mapping, which only a superuser may read (production's roles are
+-- not); it shows the options to the mapping's user, the server's owner and superusers
+FROM pg_user_mappings u
 """
 
 LANGUAGES = f"""
