@@ -623,10 +623,8 @@ def _flush_record(run: _Run) -> None:
         return
     project, env = run.project, run.env
     try:
-        record = fleet_record.update_targets(project.config, env.key, states)
-        written = fleet_record.record_status(
-            project.config, project.catalog, env, record, histories
-        )
+        fleet_record.update_targets(project.config, env.key, states)
+        written = fleet_record.record_status(project.config, project.catalog, env, histories)
         run.status_written = run.status_written or written
     except SqlstageError as error:
         _write(run, f"the record of {', '.join(states)} was not updated: {error}")
@@ -669,9 +667,9 @@ def _record_planned(
         if name in states and fleet_record.cleared(state, catalog) != state
     }
     if passed:
-        record = fleet_record.update_targets(project.config, env.key, passed)
+        fleet_record.update_targets(project.config, env.key, passed)
     histories = [t.history for t in planned if t.error is None]
-    return fleet_record.record_status(project.config, catalog, env, record, histories)
+    return fleet_record.record_status(project.config, catalog, env, histories)
 
 
 def _summary(env: Environment, plan: FleetPlan, outcomes: Sequence[TargetOutcome]) -> str:

@@ -252,12 +252,16 @@ def record_status(
     config: Config,
     catalog: Catalog,
     env: Environment,
-    record: FleetRecord,
     histories: Sequence[Sequence[AppliedMigration]],
 ) -> bool:
-    """Rewrite status.json's entry for the fleet; returns whether the file changed."""
-    merge = fleet_entry(env, record, catalog, histories)
-    return update_environment(config.status_file, env.key, merge, config, catalog)
+    """Rewrite status.json's entry for the fleet from the record as it is now; returns
+    whether the file changed. The record is read and status.json written under the
+    record's lock: targets ending at the same moment each write their own state first, and
+    a counts computed from a record another target has since updated would be stale."""
+    path = record_path(config, env.key)
+    with folder_lock(path.parent, path.name):
+        merge = fleet_entry(env, read_record(path, env.key), catalog, histories)
+        return update_environment(config.status_file, env.key, merge, config, catalog)
 
 
 # -- the offline summary --------------------------------------------------------------------

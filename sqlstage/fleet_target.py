@@ -319,9 +319,9 @@ class TargetProject(Project):
     ) -> bool:
         config, key = self.fleet_config, environment.key
         state = fleet_record.target_state(history, self.catalog)
-        record = fleet_record.update_targets(config, key, {self.target.name: state})
+        fleet_record.update_targets(config, key, {self.target.name: state})
         fleet_env = config.environment(key)
-        return fleet_record.record_status(config, self.catalog, fleet_env, record, [history])
+        return fleet_record.record_status(config, self.catalog, fleet_env, [history])
 
 
 def target_projects(

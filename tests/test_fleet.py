@@ -719,3 +719,40 @@ def test_drift_per_target(project: ProjectDir) -> None:
         assert project.status_json()["environments"]["tenants"]["drift"]["clean"] is True
     finally:
         tenants.drop()
+
+
+def test_targets_ending_together_leave_status_json_agreeing_with_the_record(
+    project: ProjectDir,
+) -> None:
+    """Each ending target writes its state to the record, then status.json's counts from
+    the record: two at once must not let one write counts from a record the other has since
+    changed (status.json would say 002 is everywhere while the record says it is not)."""
+    import threading
+
+    from sqlstage import fleet_record
+    from sqlstage.project import Project
+
+    names = _sqlite_fleet(project, count=12)
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER);\n")
+    project.write("002_posts.sql", "CREATE TABLE posts (id INTEGER);\n")
+    assert project.run("apply", "dev", "--yes").exit_code == 0
+    assert project.status_json()["pending"]["dev"] == []
+    loaded = Project.load(project.root)
+    config, catalog = loaded.config, loaded.catalog
+    env = config.environment("dev")
+
+    back = fleet_record.TargetState("001_users", "2026-12-01T00:00:00Z")
+    start = threading.Barrier(len(names))
+
+    def rolled_back(name: str) -> None:
+        start.wait()
+        fleet_record.update_targets(config, "dev", {name: back})
+        fleet_record.record_status(config, catalog, env, [])
+
+    threads = [threading.Thread(target=rolled_back, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert project.status_json()["pending"]["dev"] == ["002_posts"]
+    assert "002_posts" not in project.status_json()["environments"]["dev"].get("applied", {})
