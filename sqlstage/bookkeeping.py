@@ -9,6 +9,7 @@ the log and the first error is the one raised.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -138,12 +139,14 @@ def record_fingerprint(project: Project, session: Session, log: RunLog) -> bool:
         return False
 
 
-def backup(project: Project, session: Session) -> Path:
-    """Back the database up into backups/<env>/<UTC timestamp><suffix>; returns the file."""
+def backup(project: Project, session: Session, target: str | None = None) -> Path:
+    """Back the database up into backups/<env>/<UTC timestamp><suffix> (a fleet's target:
+    <UTC timestamp>_<its name, made safe for a file name><suffix>); returns the file."""
     driver = session.driver
     folder = project.config.root / BACKUP_DIR / session.environment.key
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{file_stamp()}{driver.facts.backup_suffix}"
+    name = "" if target is None else f"_{file_safe(target)}"
+    path = folder / f"{file_stamp()}{name}{driver.facts.backup_suffix}"
     while True:  # created empty and private first: a dump holds all the data
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -154,6 +157,12 @@ def backup(project: Project, session: Session) -> Path:
     if not path.is_file() or path.stat().st_size == 0:
         raise Refused(f"the backup {path} is missing or empty; nothing was applied")
     return path
+
+
+def file_safe(name: str) -> str:
+    """A target's name as part of a file name: `127.0.0.1:5432/tenant_01` ->
+    `127.0.0.1_5432_tenant_01` (letters, digits, `.`, `_`, `-`; at most 100)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:100] or "target"
 
 
 # -- signals ----------------------------------------------------------------------------------

@@ -25,9 +25,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sqlstage import __version__, fleet_record
+from sqlstage import __version__, commands, fleet_record
 from sqlstage.bookkeeping import backup, signals_as_interrupts
 from sqlstage.commands import (
     ApplyOptions,
@@ -41,7 +41,14 @@ from sqlstage.commands import (
 )
 from sqlstage.config import Environment
 from sqlstage.errors import ConfigError, ExitCode, SqlstageError
-from sqlstage.fleet_target import Target, TargetProject, target_session, targets
+from sqlstage.fleet_target import (
+    Target,
+    TargetProject,
+    each,
+    target_projects,
+    target_session,
+    targets,
+)
 from sqlstage.history import AppliedMigration
 from sqlstage.interaction import QUIET, UNATTENDED, Ask, confirm
 from sqlstage.migration import Migration
@@ -50,6 +57,10 @@ from sqlstage.project import Project
 from sqlstage.runlog import RunLog
 from sqlstage.runner import current_user
 from sqlstage.session import Session
+from sqlstage.status_file import DriftVerdict
+
+if TYPE_CHECKING:
+    from sqlstage.drift.check import DriftReport
 
 #: how one target is planned: its session and history -> its plan (apply or rollback)
 Planner = Callable[[Project, Session, list[AppliedMigration]], Plan]
@@ -108,6 +119,8 @@ class TargetOutcome:
     started: bool = True
     #: nothing left to do by the time its turn came (another run did it)
     up_to_date: bool = False
+    #: its own backup, taken before its first migration (backup = ... or --backup)
+    backup: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +283,8 @@ def _plan_all(
                 history = session.applied()
                 refuse_stopped(session, one, history)
                 plan = planner(one, session, history)
+                if plan.backup and not plan.empty and not settings.dry_run:
+                    session.driver.check_backup()  # no pg_dump: refused before any change
                 return TargetPlan(target, plan, history=tuple(history))
         except SqlstageError as error:
             return TargetPlan(target, error=named(target.name, error))
@@ -548,9 +563,11 @@ def _run_target(
     if plan.empty:
         section.write("nothing left to do (another run got here first)")
         return TargetOutcome(name, up_to_date=True), history
+    saved = None
     if plan.backup:
         session.driver.check_backup()
-        section.write(f"backup: {backup(run.project, session)}")
+        saved = backup(run.project, session, name)
+        section.write(f"backup: {saved}")
     try:
         done = execute(session, plan, section, QUIET, stop=run.stop.is_set)
     except SqlstageError as error:
@@ -558,8 +575,8 @@ def _run_target(
         with suppress(Exception):  # what committed before the failure
             session.driver.recover()
             history = session.applied()
-        return TargetOutcome(name, error=named(name, error)), history
-    return TargetOutcome(name, tuple(s.name for s in done)), session.applied()
+        return TargetOutcome(name, error=named(name, error), backup=saved), history
+    return TargetOutcome(name, tuple(s.name for s in done), backup=saved), session.applied()
 
 
 def _ended(
@@ -677,3 +694,63 @@ def refused_everywhere(plan: FleetPlan, max_failures: int = 0) -> SqlstageError 
     except SqlstageError as refusal:
         return refusal
     return None
+
+
+# -- drift ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FleetDrift:
+    """Each target's drift check: its report, or the error that left it without a verdict
+    (busy, unreachable, a replay that failed)."""
+
+    environment: str
+    results: tuple[tuple[str, DriftReport | SqlstageError], ...]
+
+    @property
+    def drifted(self) -> list[tuple[str, DriftReport]]:
+        return [(n, r) for n, r in self.results if not isinstance(r, SqlstageError) and r.drifted]
+
+    @property
+    def incomplete(self) -> list[tuple[str, SqlstageError]]:
+        return [(n, r) for n, r in self.results if isinstance(r, SqlstageError)]
+
+    def verdict(self) -> DriftVerdict:
+        """The fleet's verdict for status.json: clean when every target is; its objects
+        each named after the target they are in."""
+        reports = [r for _, r in self.results if not isinstance(r, SqlstageError)]
+        stamp = max((r.verdict().checked_at for r in reports), default="")
+        objects = tuple(f"{name}: {d.label}" for name, r in self.drifted for d in r.differences)
+        return DriftVerdict(stamp, not objects, stamp if objects else None, objects)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "environment": self.environment,
+            "drifted": bool(self.drifted),
+            "targets": {
+                name: {"error": str(r)} if isinstance(r, SqlstageError) else r.to_dict()
+                for name, r in self.results
+            },
+        }
+
+
+def drift(
+    project: Project, environment: str, only: Sequence[str] = (), ask: Ask = UNATTENDED
+) -> FleetDrift:
+    """Each target's live schema against what its own history says, `parallel` at a time
+    (`sqlstage.commands.drift` on each, as one database). The fleet's verdict goes to
+    status.json when every target was checked (not narrowed by `only`) and each reached
+    one."""
+    env = project.config.environment(environment)
+    project.preflight(writes=False)
+
+    def one(target: TargetProject) -> DriftReport:
+        return commands.drift(target, environment, ask)
+
+    chosen = target_projects(project, environment, only, ask.secret)
+    results = [
+        (name, named(name, r) if isinstance(r, SqlstageError) else r)
+        for name, r in each(chosen, one, env.parallel)
+    ]
+    found = FleetDrift(environment, tuple(results))
+    if not only and not found.incomplete and found.results:
+        project.record_drift(environment, verdict=found.verdict())
+    return found

@@ -12,6 +12,7 @@ kept by name.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +26,13 @@ from sqlstage.errors import ConfigError, Refused, SqlstageError
 from sqlstage.history import AppliedMigration
 from sqlstage.project import Project
 from sqlstage.session import Session, open_session
-from sqlstage.status_file import EnvironmentState, Recorded, StatusFile, with_environment
+from sqlstage.status_file import (
+    DriftVerdict,
+    EnvironmentState,
+    Recorded,
+    StatusFile,
+    with_environment,
+)
 from sqlstage.urls import DatabaseUrl
 
 T = TypeVar("T")
@@ -226,6 +233,10 @@ def target_session(
         yield session
 
 
+#: one target's drift verdict is merged into the fleet's under this lock
+_DRIFT_LOCK = threading.Lock()
+
+
 class TargetProject(Project):
     """The project as one target of a fleet sees it: the environment is that one database,
     so `sqlstage.commands` (repair, baseline, check, status --live) runs on it with every
@@ -280,6 +291,24 @@ class TargetProject(Project):
             tuple(Recorded(name) for name in names),
         )
         return with_environment(status, self.key, entry)
+
+    def record_drift(
+        self, key: str, fingerprint: str | None = None, verdict: DriftVerdict | None = None
+    ) -> bool:
+        """One target's schema is not the fleet's: its fingerprint stays out of the fleet's
+        entry, and its verdict (apply's check) replaces only its own objects in the fleet's
+        verdict, each named `TARGET: object` (`sqlstage.fleet.drift` records the whole)."""
+        if verdict is None:
+            return False
+        mine = f"{self.target.name}: "
+        with _DRIFT_LOCK:  # the fleet's targets are checked in parallel threads
+            status = super().read_status().environments.get(self.key)
+            before = status.drift if status is not None else None
+            others = [o for o in (before.objects if before else ()) if not o.startswith(mine)]
+            objects = (*others, *(mine + label for label in verdict.objects))
+            stamp = verdict.checked_at
+            merged = DriftVerdict(stamp, not objects, stamp if objects else None, objects)
+            return super().record_drift(key, verdict=merged)
 
     def record_status(
         self,

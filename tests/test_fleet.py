@@ -573,6 +573,154 @@ def test_a_targets_log_section_indents_every_statement_line(project: ProjectDir)
     assert lines.count("    line 2: CREATE INDEX users_id ON users (id);") == 2
 
 
+def _backups(project: ProjectDir, key: str) -> list[Path]:
+    return sorted((project.root / "backups" / key).iterdir())
+
+
+def test_backups_per_target_on_postgresql(project: ProjectDir) -> None:
+    """N tenant databases on the main server -> N restorable dumps, each named after its
+    target (no URL, no password), taken before that target's first migration."""
+    _pg_admin().close()
+    tenants = Tenants([PG_ADMIN_URL], 3)
+    try:
+        _fleet_project(project, tenants.urls, 'backup = "pg_dump"\ncanary = 1\n')
+        project.write("001_items.sql", ITEMS)
+        no_tool = project.run("apply", "tenants", "--yes", env={"PATH": "/nonexistent"})
+        assert no_tool.exit_code == 2, no_tool.output
+        assert "pg_dump is not installed" in no_tool.output
+        assert "3 of 3 targets cannot be planned" in no_tool.output  # refused before any change
+        assert not any(
+            _query(url, "SELECT 1 FROM pg_tables WHERE tablename = 'sqlstage_history'")
+            for url in tenants.urls
+        )
+        result = project.run("apply", "tenants", "--yes")
+        assert result.exit_code == 0, result.output
+        assert "Backups: one file per target in the project's backups/tenants/" in result.output
+        assert "backups: 3 files in " in result.output
+        assert "backups/tenants/ (one per target)" in result.output
+        files = _backups(project, "tenants")
+        assert len(files) == 3
+        for url in tenants.urls:
+            database = url.rsplit("/", 1)[1]
+            (dump,) = [f for f in files if f.name.endswith(f"_127.0.0.1_5432_{database}.dump")]
+            assert "@" not in dump.name and "postgres" not in dump.name
+            assert dump.stat().st_mode & 0o077 == 0
+            listed = subprocess.run(
+                ["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True
+            ).stdout
+            assert f"dbname: {database}" in listed
+            assert "TABLE public items" not in listed  # taken before 001 ran
+        project.write("002_check.sql", CHECK)
+        second = project.run("apply", "tenants", "--yes")
+        assert second.exit_code == 0, second.output
+        assert len(_backups(project, "tenants")) == 6
+        newest = [f for f in _backups(project, "tenants") if f not in files]
+        for dump in newest:  # before 002: the items table, no constraint yet
+            listed = subprocess.run(
+                ["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True
+            ).stdout
+            assert "TABLE public items" in listed and "qty_not_negative" not in listed
+    finally:
+        tenants.drop()
+
+
+def test_backups_per_tenant_schema_hold_that_schema(project: ProjectDir, pg_database) -> None:  # type: ignore[no-untyped-def]
+    for schema in ("tenant_a", "tenant_b"):
+        _query(pg_database.url, f"CREATE SCHEMA {schema}")
+    _configure(
+        project,
+        f'[environments.tenants]\nurl = "{pg_database.url}"\n'
+        'schemas = ["tenant_a", "tenant_b"]\nbackup = "pg_dump"\n',
+    )
+    project.write("001_items.sql", ITEMS)
+    assert project.run("apply", "tenants", "--yes").exit_code == 0
+    before = _backups(project, "tenants")
+    project.write("002_check.sql", CHECK)
+    result = project.run("apply", "tenants", "--yes")
+    assert result.exit_code == 0, result.output
+    files = [f for f in _backups(project, "tenants") if f not in before]
+    assert len(before) == 2 and len(files) == 2
+    for schema, other in (("tenant_a", "tenant_b"), ("tenant_b", "tenant_a")):
+        (dump,) = [f for f in files if f.name.endswith(f"_{schema}.dump")]
+        listed = subprocess.run(
+            ["pg_restore", "--list", str(dump)], capture_output=True, text=True, check=True
+        ).stdout
+        assert f"TABLE {schema} items" in listed
+        assert other not in listed  # its own schema, not the neighbours'
+
+
+def test_backups_per_target_on_sqlite(project: ProjectDir) -> None:
+    (project.root / "data").mkdir()
+    targets = json.dumps(["sqlite:///data/a.db", "sqlite:///data/b.db", "sqlite:///c.db"])
+    _configure(project, f'[environments.dev]\ntargets = {targets}\nbackup = "sqlite"\n')
+    project.write("001_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);\n")
+    assert project.run("apply", "dev", "--yes").exit_code == 0
+    project.write("002_posts.sql", "CREATE TABLE posts (id INTEGER PRIMARY KEY);\n")
+    result = project.run("apply", "dev", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    files = _backups(project, "dev")
+    assert len(files) == 6  # three before 001, three before 002
+    for name in ("data_a.db", "data_b.db", "c.db"):
+        mine = [f for f in files if f.name.endswith(f"_{name}.db")]
+        assert len(mine) == 2, [f.name for f in files]
+        tables = subprocess.run(
+            ["sqlite3", str(mine[-1]), ".tables"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert "users" in tables and "posts" not in tables
+    document = json.loads(result.stdout)
+    reported = {Path(t["backup"]).name for t in document["targets"].values()}
+    assert len(reported) == 3 and reported <= {f.name for f in files}
+
+
+def test_drift_per_target(project: ProjectDir) -> None:
+    """A fleet checked for drift: the one target changed by hand is named and refused
+    before any target changes, `drift ENV` reports each target, --allow-drift goes on."""
+    _pg_admin().close()
+    tenants = Tenants([PG_ADMIN_URL], 3)
+    try:
+        _fleet_project(project, tenants.urls, "canary = 0\n\n[drift.tenants]\ncheck = true\n")
+        project.write("001_items.sql", ITEMS)
+        assert project.run("apply", "tenants", "--yes").exit_code == 0
+        clean = project.run("drift", "tenants")
+        assert clean.exit_code == 0, clean.output
+        assert "no drift on any of 3 targets" in clean.output
+        changed = tenants.urls[1]
+        _query(changed, "CREATE INDEX items_by_hand ON items (qty)")
+        project.write("002_check.sql", CHECK)
+        refused = project.run("apply", "tenants", "--yes")
+        assert refused.exit_code == 3, refused.output
+        assert f"refused for {_name(changed)}; nothing was changed on any target" in (
+            refused.output
+        )
+        assert not any(_has(url, "002_check") for url in tenants.urls)
+        checked = project.status_json()["environments"]["tenants"]  # by apply, per target
+        assert checked["drift"]["objects"] == [f"{_name(changed)}: index items_by_hand"]
+        assert "fingerprint" not in checked  # one target's schema is not the fleet's
+        found = project.run("drift", "tenants")
+        assert found.exit_code == 1, found.output
+        assert f"{_name(changed)}: drifted (1 object: index items_by_hand)" in found.output
+        assert f"{_name(tenants.urls[0])}: no drift" in found.output
+        verdict = project.status_json()["environments"]["tenants"]["drift"]
+        assert verdict["clean"] is False
+        assert verdict["objects"] == [f"{_name(changed)}: index items_by_hand"]
+        document = json.loads(project.run("drift", "tenants", "--json").stdout)
+        assert document["drifted"] is True
+        assert document["targets"][_name(changed)]["drifted"] is True
+        narrowed = project.run("drift", "tenants", "--target", _name(tenants.urls[0]))
+        assert narrowed.exit_code == 0, narrowed.output
+        allowed = project.run(
+            "apply", "tenants", "--yes", "--allow-drift", "--reason", "index kept, ticket 7"
+        )
+        assert allowed.exit_code == 0, allowed.output
+        assert all(_has(url, "002_check") for url in tenants.urls)
+        _query(changed, "DROP INDEX items_by_hand")
+        fixed = project.run("drift", "tenants")
+        assert fixed.exit_code == 0, fixed.output
+        assert project.status_json()["environments"]["tenants"]["drift"]["clean"] is True
+    finally:
+        tenants.drop()
+
+
 def test_targets_ending_together_leave_status_json_agreeing_with_the_record(
     project: ProjectDir,
 ) -> None:

@@ -19,13 +19,17 @@ from sqlstage.errors import DriftFound
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
     from sqlstage.drift.check import Drifted, DriftReport
     from sqlstage.drift.compare import EnvironmentsDiff
+    from sqlstage.project import Project
 
 
 @cli.command()
 @click.argument("environment")
+@click.option(
+    "--target", "only", multiple=True, metavar="NAME", help="A fleet: this target (repeatable)."
+)
 @json_option
 @click.pass_obj
-def drift(state: State, environment: str) -> object:
+def drift(state: State, environment: str, only: tuple[str, ...]) -> object:
     """Compare ENVIRONMENT's live schema with the schema its history says it has.
 
     The SQL its history rows recorded is replayed, in applied order, on a scratch database
@@ -36,6 +40,8 @@ def drift(state: State, environment: str) -> object:
     from sqlstage import commands
 
     project = state.project()
+    if project.config.environment(environment).is_fleet:
+        return _drift_fleet(state, project, environment, only)
     report = commands.drift(project, environment, TerminalAsk(state), Screen(state))
     keep(report)
     _render(report)
@@ -46,6 +52,48 @@ def drift(state: State, environment: str) -> object:
             "the change in a migration",
         )
     return report
+
+
+def _drift_fleet(
+    state: State, project: Project, environment: str, only: tuple[str, ...]
+) -> dict[str, object]:
+    """A line per target (and a drifted one's differences); exit 1 when one drifted, else
+    the first target without a verdict's exit code (busy or a failed replay: 6)."""
+    from sqlstage import fleet
+    from sqlstage.cli.fleet import remember_secrets
+    from sqlstage.drift.check import render_lines
+    from sqlstage.fleet_target import targets
+
+    ask = TerminalAsk(state)
+    env = project.config.environment(environment)
+    remember_secrets(state, targets(project.config, env, ask.secret, only))
+    found = fleet.drift(project, environment, only, ask)
+    document = found.to_dict()
+    keep(document)
+    click.echo(f"{env.label}: drift of {plural(len(found.results), 'target')}")
+    for name, report in found.results:
+        if isinstance(report, Exception):
+            click.secho(f"  {name}: no verdict: {report}", fg="yellow")
+        elif report.drifted:
+            click.secho(f"  {name}: drifted ({report.summary()})", fg="red")
+            click.echo("\n".join(f"  {line}" for line in render_lines(report).splitlines()))
+        else:
+            click.echo(f"  {name}: no drift")
+    drifted, incomplete = found.drifted, found.incomplete
+    if drifted:
+        names = ", ".join(name for name, _ in drifted[:5]) + (", ..." if len(drifted) > 5 else "")
+        raise DriftFound(
+            f"{environment}: {len(drifted)} of {plural(len(found.results), 'target')} drifted "
+            f"from what their history says ({names})",
+            "bring them back by hand (the fixes above are suggestions, never run) or record "
+            "the change in a migration",
+        )
+    if incomplete:
+        raise incomplete[0][1]
+    click.secho(
+        f"{environment}: no drift on any of {plural(len(found.results), 'target')}", fg="green"
+    )
+    return document
 
 
 def _render(report: DriftReport) -> None:

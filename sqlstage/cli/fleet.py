@@ -74,6 +74,11 @@ class FleetScreen:
         lead = plan.confirmation
         if lead is None:
             return
+        if lead.backup:
+            click.echo(
+                f"Backups: one file per target in the project's backups/{env.key}/, "
+                "each taken before that target's first migration"
+            )
         for warning in lead.warnings:
             self.warning(warning)
         if lead.findings:  # the same files on every target: linted alike
@@ -88,6 +93,7 @@ class FleetScreen:
             "done": list(outcome.done),
             "started": outcome.started,
             "error": None if outcome.error is None else str(outcome.error),
+            "backup": None if outcome.backup is None else str(outcome.backup),
         }
         if sys.stdout.isatty() and total >= 10:
             self._bar(outcome, total)
@@ -132,3 +138,7 @@ def report(project: Project, result: FleetResult, started: float) -> None:
         paths.append(project.config.status_file)
     for path in paths:
         click.echo(f"updated {relative(path, Path.cwd())}: commit it")
+    backups = [o.backup for o in result.outcomes if o.backup is not None]
+    if backups:
+        folder = relative(backups[0].parent, Path.cwd())
+        click.echo(f"backups: {plural(len(backups), 'file')} in {folder}/ (one per target)")

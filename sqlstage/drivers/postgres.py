@@ -374,7 +374,9 @@ class PostgresDriver(Driver):
         self._pg_dump()
 
     def backup(self, path: Path) -> None:
-        """pg_dump in custom format (pg_restore can list and restore it)."""
+        """pg_dump in custom format (pg_restore can list and restore it); a fleet's tenant
+        schema (schema_only) dumps that schema alone, not its neighbours."""
+        only = [f'--schema="{self.schema}"'] if self.schema_only else []
         options = conninfo_to_dict(self.url.raw)
         password = options.pop("password", None)
         environment = {**os.environ, "PGAPPNAME": "sqlstage backup"}
@@ -385,6 +387,7 @@ class PostgresDriver(Driver):
                 self._pg_dump(),
                 "--format=custom",
                 f"--file={path}",
+                *only,
                 f"--dbname={make_conninfo('', **options)}",
             ],
             env=environment,
