@@ -214,13 +214,20 @@ class Lease:
 
         if self._table_ready:
             return
-        exists = self._one("SELECT to_regclass(%s) IS NOT NULL", [LEASE_TABLE])
-        try:
-            if not (exists and exists[0]):  # CREATE ... IF NOT EXISTS needs CREATE rights
+        if not self._table_exists():  # CREATE ... IF NOT EXISTS needs CREATE rights
+            try:
                 self.conn.execute(LEASE_DDL, prepare=False)
-        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
-            pass  # two runs created it at once (pg_type's unique index): it exists now
+            except psycopg.Error:
+                # two runs created it at once: PostgreSQL says so as a unique violation in
+                # pg_type or as `type "sqlstage_lock" already exists`, whichever it meets
+                # first; it is there now, which is all this asks
+                if not self._table_exists():
+                    raise
         self._table_ready = True
+
+    def _table_exists(self) -> bool:
+        exists = self._one("SELECT to_regclass(%s) IS NOT NULL", [LEASE_TABLE])
+        return bool(exists and exists[0])
 
     def _row(self) -> tuple[Any, ...] | None:
         self._ensure_table()
