@@ -85,12 +85,12 @@ def _acl(acl: str, owner: str, kind: str, initial: str | None = None) -> str:
     default = f"acldefault({kind}, {owner})"
     if initial:
         default = f"COALESCE(({initial}), {default})"
-    live = f"COALESCE({acl}, {default})"
+    # a NULL acl (most objects) is the default: no privileges beyond it, nothing to explode
     return (
-        "(SELECT string_agg(x, '; ' ORDER BY x) FROM ("
-        f"({_acl_items(live)} EXCEPT {_acl_items(default)}) UNION ALL "
-        f"(SELECT 'revoked ' || x FROM ({_acl_items(default)} EXCEPT {_acl_items(live)}) r(x))"
-        ") y(x))"
+        f"CASE WHEN {acl} IS NOT NULL THEN (SELECT string_agg(x, '; ' ORDER BY x) FROM ("
+        f"({_acl_items(acl)} EXCEPT {_acl_items(default)}) UNION ALL "
+        f"(SELECT 'revoked ' || x FROM ({_acl_items(default)} EXCEPT {_acl_items(acl)}) r(x))"
+        ") y(x)) END"
     )
 
 
@@ -590,7 +590,8 @@ SELECT '{kind}', o.type || ' ' || regexp_replace(o.identity, '(^|\\s)public\\.',
        {value},
        COALESCE({_PARENT_TABLE.format(cls=cls, oid=oid)}, ''), 0
 FROM {catalog}, pg_identify_object({cls}, {oid}, {sub}) o
-WHERE ({oid} >= {USER_OID} OR ({cls} = 'pg_namespace'::regclass AND o.identity = 'public'))
+WHERE ({oid} >= {USER_OID} OR {cls} = 'pg_namespace'::regclass)
+  AND ({oid} >= {USER_OID} OR o.identity = 'public')
   AND COALESCE(o.schema, '') NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   AND COALESCE(o.schema, '') NOT LIKE 'pg\\_temp%'
   AND o.type NOT IN ('toast table', 'toast table column', 'index column')
