@@ -85,7 +85,7 @@ class Snapshot:
         """`{"dialect": ..., "objects": {"table": {"posts": ""}, "column": {...}}}`; columns
         in their table's order."""
         grouped: dict[str, dict[str, str]] = {}
-        for item in sorted(self.objects, key=_in_table_order):
+        for item in sorted(self.objects, key=_in_table_order):  # stable: ties keep their order
             grouped.setdefault(item.kind, {})[item.name] = item.definition
         return {"dialect": self.dialect, "objects": grouped}
 
@@ -133,9 +133,13 @@ class Difference:
         }
 
 
+#: a kind's place in KINDS (kinds not listed: len(KINDS))
+_KIND_ORDER = {kind: index for index, kind in enumerate(KINDS)}
+
+
 def _in_table_order(item: SchemaObject) -> tuple[int, str, str, int, str]:
     return (
-        KINDS.index(item.kind) if item.kind in KINDS else len(KINDS),
+        _KIND_ORDER.get(item.kind, len(KINDS)),
         item.kind,
         item.table,
         item.position,
@@ -146,12 +150,15 @@ def _in_table_order(item: SchemaObject) -> tuple[int, str, str, int, str]:
 def make_snapshot(dialect: str, objects: list[SchemaObject]) -> Snapshot:
     """Sort and drop sqlstage's own tables (and what hangs off them)."""
     kept = [o for o in objects if not _own(o)]
-    order = {kind: index for index, kind in enumerate(KINDS)}
-    kept.sort(key=lambda o: (order.get(o.kind, len(KINDS)), o.kind, o.name, o.definition, o.table))
+    order, last = _KIND_ORDER, len(KINDS)
+    kept.sort(key=lambda o: (order.get(o.kind, last), o.kind, o.name, o.definition, o.table))
     return Snapshot(dialect, tuple(kept))
 
 
 def _own(item: SchemaObject) -> bool:
+    # every name below starts with `sqlstage_` or is part of item.name: most objects are not
+    if not item.table.startswith("sqlstage_") and "sqlstage_" not in item.name:
+        return False
     if OWN_TABLE.fullmatch(item.table) or OWN_TABLE.fullmatch(item.name):
         return True
     if item.kind in ("comment", "owner", "grant"):  # `type sqlstage_history` and the like
