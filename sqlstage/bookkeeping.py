@@ -86,10 +86,13 @@ def sync_status(
     """Write the environment's entry of status.json from its database's history (keeping
     `keep`, what only the file recorded before the run); with `quiet` (the run already
     failed) a failure here is logged, not raised."""
+    fingerprint, session.fingerprint = session.fingerprint, None  # this run's, written once
     try:
         session.driver.recover()
         history = session.applied()
-        written = project.record_status(session.environment, history, keep=keep)
+        written = project.record_status(
+            session.environment, history, keep=keep, fingerprint=fingerprint
+        )
     except Exception as error:
         log.write(f"status.json not updated: {error}")
         if quiet:
@@ -125,18 +128,17 @@ def dump_schema(project: Project, session: Session, log: RunLog) -> Path | None:
     return path
 
 
-def record_fingerprint(project: Project, session: Session, log: RunLog) -> bool:
-    """Record the live schema's fingerprint in status.json after a run (so offline `status`
-    can tell two environments with the same migrations and different schemas); whether the
-    file changed. A failure here is logged: the run itself is done."""
+def record_fingerprint(project: Project, session: Session, log: RunLog) -> None:
+    """Take the live schema's fingerprint after a run, for status.json (so offline `status`
+    can tell two environments with the same migrations and different schemas): `sync_status`
+    writes it with the history, in the same write. A failure here is logged: the run itself
+    is done."""
     from sqlstage.drift.check import live_fingerprint
 
     try:
-        fingerprint = live_fingerprint(project, session)
-        return project.record_drift(session.environment.key, fingerprint=fingerprint)
+        session.fingerprint = live_fingerprint(project, session)
     except SqlstageError as error:
         log.write(f"schema fingerprint not recorded: {error}")
-        return False
 
 
 def backup(project: Project, session: Session, target: str | None = None) -> Path:

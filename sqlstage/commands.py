@@ -363,8 +363,7 @@ def _run(
     ) as log:
         done = execute(session, plan, log, events)
         dumped = bookkeeping.dump_schema(project, session, log)
-        if bookkeeping.record_fingerprint(project, session, log):
-            session.status_written = True
+        bookkeeping.record_fingerprint(project, session, log)
     return RunResult(plan, tuple(done), log.path, session.status_written, dumped, backup_path)
 
 

@@ -316,7 +316,10 @@ class TargetProject(Project):
         history: list[AppliedMigration],
         rebuild: bool = False,
         keep: Sequence[Recorded] = (),
+        fingerprint: str | None = None,
     ) -> bool:
+        """The target's history into the fleet's record; its `fingerprint` stays out of the
+        fleet's entry (one target's schema is not the fleet's)."""
         config, key = self.fleet_config, environment.key
         state = fleet_record.target_state(history, self.catalog)
         fleet_record.update_targets(config, key, {self.target.name: state})

@@ -108,15 +108,19 @@ class Project:
         history: list[AppliedMigration],
         rebuild: bool = False,
         keep: Sequence[Recorded] = (),
+        fingerprint: str | None = None,
     ) -> bool:
-        """Write the environment's entry of status.json from its database's history.
+        """Write the environment's entry of status.json from its database's history (and
+        `fingerprint`, its schema's, when given; else the one the file holds stays).
 
         The file is re-read and rewritten under a lock on its folder, so runs on other
         environments of this checkout keep their entries. A damaged file is an error (exit
         2), so that no run quietly drops what it says of other environments; `rebuild`
         (status --live ENV --write) keeps what can still be read of them instead. `keep`:
         records only the file held before the run, kept while the history lacks them."""
-        state = state_from_history(environment.name, history, keep)
+        state = replace(
+            state_from_history(environment.name, history, keep), fingerprint=fingerprint
+        )
         return update_environment(
             self.config.status_file,
             environment.key,

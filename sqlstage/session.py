@@ -47,6 +47,8 @@ class Session:
     source: str = CONFIG_FILE
     #: whether this run rewrote status.json
     status_written: bool = False
+    #: the live schema's fingerprint after this run's changes, written with its history
+    fingerprint: str | None = None
     history: History = field(init=False)
 
     def __post_init__(self) -> None:
