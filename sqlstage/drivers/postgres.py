@@ -484,6 +484,8 @@ class PostgresDriver(Driver):
             if self._reset:
                 self._send_own()
             cursor = self.conn.execute(sql, params or None)
+            while cursor.description is None and cursor.nextset():  # `SET LOCAL ...; SELECT`
+                pass
             return cursor.fetchall() if cursor.description else []
         except psycopg.Error as err:
             raise self._statement_error(err) from err

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from sqlstage.drivers.base import Driver
 from sqlstage.schema import SchemaObject, Snapshot, make_snapshot
-from sqlstage.schema.pg_fingerprint import USER_OID
+from sqlstage.schema.pg_fingerprint import USER_OID, WITHOUT_JIT
 from sqlstage.schema.pg_fingerprint import fingerprint as read_fingerprint
 
 USER_SCHEMA = (
@@ -729,7 +729,7 @@ UNION ALL {" UNION ALL ".join(f"({branch})" for branch in _BRANCHES)}
 
 def read(driver: Driver, owners: bool = True, grants: bool = True) -> Snapshot:
     left_out = (set() if owners else OWNER_KINDS) | (set() if grants else GRANT_KINDS)
-    rows = driver.query(OBJECTS)
+    rows = driver.query(WITHOUT_JIT + OBJECTS)
     objects = [SchemaObject(*row) for row in rows if row[0] not in left_out]
     return make_snapshot("postgresql", objects)
 
