@@ -18,7 +18,8 @@ from psycopg import sql
 
 from sqlstage import locking
 from sqlstage.config import parse_config
-from sqlstage.errors import ConfigError
+from sqlstage.errors import ConfigError, MigrationFileError
+from sqlstage.migration import read_migration
 from tests.conftest import PG_ADMIN_URL, Database, ProjectDir
 
 
@@ -230,6 +231,16 @@ def test_copy_in_the_rollback_section_names_its_line(dev: ProjectDir, database: 
 
     one_error(result, 2, f"{path}:5:", "COPY ... TO STDOUT")
     nothing_written(dev, database)
+
+
+def test_copy_from_stdin_in_any_case_is_a_file_error(tmp_path: Path) -> None:
+    """The files without the word COPY skip the statement scan: in any case, it is not
+    skipped."""
+    path = tmp_path / "001_data.sql"
+    path.write_text("create table t (x int);\ncoPY t FROM Stdin;\n1\n\\.\n", encoding="utf-8")
+
+    with pytest.raises(MigrationFileError, match=r"001_data.sql:2: COPY \.\.\. FROM STDIN"):
+        read_migration(path)
 
 
 def test_copy_mentioned_in_a_string_or_comment_is_fine(
