@@ -27,12 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     # otherwise triggers hundreds of collections (lint of 1,000 files: ~25% of its CPU).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    try:
-        cli.main(args=argv, prog_name="sqlstage")
-    finally:
-        # and what the command made, before the interpreter's exit walks it all three times
-        # looking for cycles to free a process about to end (4 % of an apply's instructions)
-        gc.freeze()
+    cli.main(args=argv, prog_name="sqlstage")
 
 
 __all__ = ["cli", "main"]
