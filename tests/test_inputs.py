@@ -234,8 +234,8 @@ def test_copy_in_the_rollback_section_names_its_line(dev: ProjectDir, database: 
 
 
 def test_copy_from_stdin_in_any_case_is_a_file_error(tmp_path: Path) -> None:
-    """The files without the word COPY skip the statement scan: in any case, it is not
-    skipped."""
+    """Whatever cheap test runs before the statement scan must not miss a COPY in mixed
+    case."""
     path = tmp_path / "001_data.sql"
     path.write_text("create table t (x int);\ncoPY t FROM Stdin;\n1\n\\.\n", encoding="utf-8")
 
