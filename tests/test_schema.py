@@ -9,7 +9,7 @@ import pytest
 
 from sqlstage.drivers import connect
 from sqlstage.drivers.base import Driver
-from sqlstage.schema import Snapshot, diff, fingerprint, snapshot
+from sqlstage.schema import Snapshot, diff, fingerprint, snapshot, snapshot_document
 from sqlstage.urls import parse_url
 from tests.conftest import Database, ProjectDir
 
@@ -127,6 +127,32 @@ def test_postgres_snapshot_covers_every_kind(pg_database: Database) -> None:
     assert "touch()" in objects["function"]
     assert "billing.invoices.t" in objects["trigger"]
     assert "plpgsql" in objects["extension"]
+
+
+def test_the_document_from_rows_is_the_snapshots_own(pg_database: Database) -> None:
+    """The after-run fingerprint hashes the document straight from the catalog query's
+    rows: the same text, key order included, as the snapshot's `to_dict`."""
+    with open_driver(pg_database) as driver:
+        for statement in (
+            "CREATE SCHEMA billing",
+            "CREATE TYPE mood AS ENUM ('sad', 'happy')",
+            "CREATE TABLE billing.invoices (id serial PRIMARY KEY, total int, m mood)",
+            "CREATE TABLE b (z int, a int DEFAULT 1, m int UNIQUE)",
+            "CREATE INDEX b_a ON b (a)",
+            "CREATE VIEW happy AS SELECT id FROM billing.invoices WHERE m = 'happy'",
+            "CREATE TABLE sqlstage_history (migration text PRIMARY KEY)",
+            "COMMENT ON TABLE sqlstage_history IS 'ours'",
+            "GRANT SELECT ON sqlstage_history TO PUBLIC",
+            "GRANT SELECT ON b TO PUBLIC",
+            "COMMENT ON COLUMN b.z IS 'last first'",
+        ):
+            driver.execute(statement)
+        from_rows = snapshot_document(driver)
+        from_snapshot = snapshot(driver).to_dict()
+
+    assert json.dumps(from_rows) == json.dumps(from_snapshot)
+    assert list(from_rows["objects"]["column"])[:3] == ["b.z", "b.a", "b.m"]
+    assert not any("sqlstage" in name for kind in from_rows["objects"].values() for name in kind)
 
 
 def test_postgres_catalog_queries_are_never_jit_compiled(pg_database: Database) -> None:

@@ -25,7 +25,7 @@ from sqlstage.errors import CheckIncomplete, Locked, Refused
 from sqlstage.history import AppliedMigration
 from sqlstage.project import Project
 from sqlstage.runner import current_user
-from sqlstage.schema import Difference, Snapshot, diff, snapshot
+from sqlstage.schema import Difference, Snapshot, diff, snapshot, snapshot_document
 from sqlstage.session import Session
 from sqlstage.status_file import DriftVerdict, objects_summary, utc_stamp
 from sqlstage.urls import DatabaseUrl
@@ -193,14 +193,20 @@ def describe(difference: Difference, dialect: str) -> Drifted:
 def fingerprint_of(snap: Snapshot) -> str:
     """A hash of the normalised schema: equal in two environments exactly when their
     schemas (as [drift] compares them) are equal."""
-    text = json.dumps(snap.to_dict(), sort_keys=False, ensure_ascii=False)
+    return _digest(snap.to_dict())
+
+
+def _digest(document: dict[str, object]) -> str:
+    text = json.dumps(document, sort_keys=False, ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def live_fingerprint(project: Project, session: Session) -> str:
     """The fingerprint of the environment's schema now (after a run)."""
-    key = session.environment.key
-    return fingerprint_of(project.config.drift.normalise(key, snapshot(session.driver)))
+    key, settings = session.environment.key, project.config.drift
+    if settings.changes_nothing(key):  # the snapshot as read: no object need be made
+        return _digest(snapshot_document(session.driver))
+    return fingerprint_of(settings.normalise(key, snapshot(session.driver)))
 
 
 def refusal(report: DriftReport) -> Refused:

@@ -75,16 +75,22 @@ class DriftSettings:
         setting = self.of(key).check
         return protected if setting is None else setting
 
+    def changes_nothing(self, key: str) -> bool:
+        """Whether `normalise` gives environment `key`'s snapshots back as they are (no
+        roles renamed, nothing ignored)."""
+        env = self.of(key)
+        return not env.roles and not self.ignore and not env.ignore
+
     def normalise(self, key: str, snap: Snapshot, also: dict[str, str] | None = None) -> Snapshot:
         """`snap` as environment `key` is compared: its roles renamed (`roles`, then
         `also`), ignored objects and role privileges left out."""
         from sqlstage.schema import make_snapshot
 
+        if not also and self.changes_nothing(key):  # a snapshot is made sorted, ours left out
+            return snap
         env = self.of(key)
         roles = {**env.roles, **(also or {})}
         patterns = (*self.ignore, *env.ignore)
-        if not roles and not patterns:  # every snapshot is made sorted and without our tables
-            return snap
         ignored_roles = [p.name for p in patterns if p.kind == "role"]
         kept = []
         for item in snap.objects:

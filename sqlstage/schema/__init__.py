@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -76,6 +77,10 @@ class SchemaObject:
         return self.kind, self.name
 
 
+#: a SchemaObject's fields as a reader's query gives them: kind, name, definition, table, position
+Row = tuple[str, str, str, str, int]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     dialect: str
@@ -84,10 +89,20 @@ class Snapshot:
     def to_dict(self) -> dict[str, Any]:
         """`{"dialect": ..., "objects": {"table": {"posts": ""}, "column": {...}}}`; columns
         in their table's order."""
-        grouped: dict[str, dict[str, str]] = {}
-        for item in sorted(self.objects, key=_in_table_order):  # stable: ties keep their order
-            grouped.setdefault(item.kind, {})[item.name] = item.definition
-        return {"dialect": self.dialect, "objects": grouped}
+        rows = ((o.kind, o.name, o.definition, o.table, o.position) for o in self.objects)
+        return document(self.dialect, rows)
+
+
+def document(dialect: str, rows: Iterable[Row]) -> dict[str, Any]:
+    """`Snapshot.to_dict()` of a snapshot of these objects, without making them (a
+    fingerprint needs no more): by kind, then in their table's order."""
+    order, last = _KIND_ORDER, len(KINDS)
+    # ties of a table's order broken by definition, as make_snapshot's order breaks them
+    ordered = sorted(rows, key=lambda r: (order.get(r[0], last), r[0], r[3], r[4], r[1], r[2]))
+    grouped: dict[str, dict[str, str]] = {}
+    for kind, name, definition, _table, _position in ordered:
+        grouped.setdefault(kind, {})[name] = definition
+    return {"dialect": dialect, "objects": grouped}
 
 
 @dataclass(frozen=True)
@@ -137,32 +152,22 @@ class Difference:
 _KIND_ORDER = {kind: index for index, kind in enumerate(KINDS)}
 
 
-def _in_table_order(item: SchemaObject) -> tuple[int, str, str, int, str]:
-    return (
-        _KIND_ORDER.get(item.kind, len(KINDS)),
-        item.kind,
-        item.table,
-        item.position,
-        item.name,
-    )
-
-
 def make_snapshot(dialect: str, objects: list[SchemaObject]) -> Snapshot:
     """Sort and drop sqlstage's own tables (and what hangs off them)."""
-    kept = [o for o in objects if not _own(o)]
+    kept = [o for o in objects if not _own(o.kind, o.name, o.table)]
     order, last = _KIND_ORDER, len(KINDS)
     kept.sort(key=lambda o: (order.get(o.kind, last), o.kind, o.name, o.definition, o.table))
     return Snapshot(dialect, tuple(kept))
 
 
-def _own(item: SchemaObject) -> bool:
-    # every name below starts with `sqlstage_` or is part of item.name: most objects are not
-    if not item.table.startswith("sqlstage_") and "sqlstage_" not in item.name:
+def _own(kind: str, name: str, table: str) -> bool:
+    # every name below starts with `sqlstage_` or is part of `name`: most objects are not
+    if not table.startswith("sqlstage_") and "sqlstage_" not in name:
         return False
-    if OWN_TABLE.fullmatch(item.table) or OWN_TABLE.fullmatch(item.name):
+    if OWN_TABLE.fullmatch(table) or OWN_TABLE.fullmatch(name):
         return True
-    if item.kind in ("comment", "owner", "grant"):  # `type sqlstage_history` and the like
-        target = item.name.split(" ")[-1].split(".")[0]
+    if kind in ("comment", "owner", "grant"):  # `type sqlstage_history` and the like
+        target = name.split(" ")[-1].split(".")[0]
         return OWN_TABLE.fullmatch(target) is not None
     return False
 
@@ -177,6 +182,18 @@ def snapshot(driver: Driver, owners: bool = True, grants: bool = True) -> Snapsh
     reader = import_module(backend(driver.dialect).schema_reader)
     result: Snapshot = reader.read(driver, owners=owners, grants=grants)
     return result
+
+
+def snapshot_document(driver: Driver) -> dict[str, Any]:
+    """`snapshot(driver).to_dict()`, from the reader's rows when it gives them (`rows`:
+    PostgreSQL), without making a SchemaObject of each."""
+    from sqlstage.registry import backend
+
+    reader = import_module(backend(driver.dialect).schema_reader)
+    if not hasattr(reader, "rows"):
+        return snapshot(driver).to_dict()
+    rows = [row for row in reader.rows(driver) if not _own(row[0], row[1], row[3])]
+    return document(reader.DIALECT, rows)
 
 
 def fingerprint(driver: Driver, before: object | None = None) -> object:

@@ -22,7 +22,7 @@ normalised on the server, so a snapshot costs one round trip.
 from __future__ import annotations
 
 from sqlstage.drivers.base import Driver
-from sqlstage.schema import SchemaObject, Snapshot, make_snapshot
+from sqlstage.schema import Row, SchemaObject, Snapshot, make_snapshot
 from sqlstage.schema.pg_fingerprint import USER_OID, WITHOUT_JIT
 from sqlstage.schema.pg_fingerprint import fingerprint as read_fingerprint
 
@@ -727,11 +727,18 @@ UNION ALL {" UNION ALL ".join(f"({branch})" for branch in _BRANCHES)}
 """
 
 
-def read(driver: Driver, owners: bool = True, grants: bool = True) -> Snapshot:
+DIALECT = "postgresql"
+
+
+def rows(driver: Driver, owners: bool = True, grants: bool = True) -> list[Row]:
+    """Every object as the query gives it (sqlstage's own tables still in)."""
     left_out = (set() if owners else OWNER_KINDS) | (set() if grants else GRANT_KINDS)
-    rows = driver.query(WITHOUT_JIT + OBJECTS)
-    objects = [SchemaObject(*row) for row in rows if row[0] not in left_out]
-    return make_snapshot("postgresql", objects)
+    return [row for row in driver.query(WITHOUT_JIT + OBJECTS) if row[0] not in left_out]
+
+
+def read(driver: Driver, owners: bool = True, grants: bool = True) -> Snapshot:
+    objects = [SchemaObject(*row) for row in rows(driver, owners, grants)]
+    return make_snapshot(DIALECT, objects)
 
 
 def fingerprint(driver: Driver, before: object | None = None) -> object:
