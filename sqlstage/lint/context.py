@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlstage.lint.nodes import Node
+from sqlstage.pgparse import ParsedStatement
 from sqlstage.sqltext import first_code_offset
 
 DEFAULT_PG_VERSION = 15  # the oldest PostgreSQL release still supported upstream (Nov 2026)
@@ -35,12 +35,9 @@ class Hit:
     location: int | None = None  # byte offset in the file; the statement's start when None
 
 
-@dataclass(frozen=True)
-class Statement:
-    kind: str
-    node: Node
-    start: int  # byte offset of the statement's first token
-    end: int
+#: a statement as rules see it: `kind`, `node` (decoded when first read), `start` (the byte
+#: offset of its first token) and `end`
+Statement = ParsedStatement
 
 
 class Source:
