@@ -84,6 +84,8 @@ class Context:
     wrapped: bool  # sqlstage runs this migration inside one transaction
     #: the file's first line is `-- sqlstage:no-transaction`: it manages transactions itself
     directive: bool = False
+    #: created by the plan's earlier migrations or by this one so far (the engine hands in
+    #: the plan's own `Created` sets, which so learn what this migration creates)
     created_tables: set[str] = field(default_factory=set)
     created_indexes: set[str] = field(default_factory=set)
     created_views: set[str] = field(default_factory=set)  # anywhere in the file
