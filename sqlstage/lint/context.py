@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlstage.pgparse import ParsedStatement
 from sqlstage.sqltext import first_code_offset
+
+if TYPE_CHECKING:
+    from sqlstage.config import Config
 
 DEFAULT_PG_VERSION = 15  # the oldest PostgreSQL release still supported upstream (Nov 2026)
 
@@ -23,6 +26,35 @@ class LintOptions:
     warn: frozenset[str] = frozenset()
     #: sqlstage itself sets lock_timeout for this run (then migrations need not)
     tool_lock_timeout: bool = False
+
+    @classmethod
+    def of_config(
+        cls,
+        config: Config,
+        dialect: str,
+        server_version: int | None = None,
+        tool_lock_timeout: bool | None = None,
+    ) -> LintOptions:
+        """The options `[lint]` of sqlstage.toml gives. The target version is the lower of
+        `[lint] pg_version` and `server_version` (the connected server). `tool_lock_timeout`
+        says whether sqlstage sets lock_timeout itself; None means: every protected
+        environment (or every one, when none is protected) has one, which is what `lint` and
+        every `apply` use, so they report the same findings."""
+        settings = config.lint
+        versions = [v for v in (settings.pg_version, server_version) if v is not None]
+        if tool_lock_timeout is None:
+            envs = list(config.environments.values())
+            targets = [env for env in envs if env.protected] or envs
+            tool_lock_timeout = bool(targets) and all(
+                env.effective_lock_timeout is not None for env in targets
+            )
+        return cls(
+            dialect=dialect,
+            pg_version=min(versions) if versions else DEFAULT_PG_VERSION,
+            disable=frozenset(settings.disable),
+            warn=frozenset(settings.warn),
+            tool_lock_timeout=tool_lock_timeout,
+        )
 
 
 @dataclass(frozen=True)
