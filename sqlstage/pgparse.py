@@ -230,7 +230,9 @@ def client_copy(text: str) -> tuple[Statement, str] | None:
         >>> statement.line, kind
         (2, 'COPY ... FROM STDIN')
     """
-    if not _CLIENT_STREAM.search(text):
+    # `in` over a lowered copy is ~15x cheaper than the regex; both t and d fold only from
+    # T and D, so no text the regex matches is missed
+    if "td" not in text.lower() or not _CLIENT_STREAM.search(text):
         return None
     # the data lines after the COPY do not confuse the split: they come after its `;`
     for statement in split_statements(text):

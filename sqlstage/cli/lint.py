@@ -82,7 +82,8 @@ def lint(
             from sqlstage.report import lint_pending
 
             migrations, findings = lint_pending(project, dialect)
-    paths = [relative(m.path, Path.cwd()) for m in migrations]
+    cwd = Path.cwd()  # once: each call is a getcwd
+    paths = [relative(m.path, cwd) for m in migrations]
     document = _findings_json(findings, paths, dialect)
     keep(document)
     if output == "github" and not json_requested():
@@ -125,8 +126,9 @@ def print_findings(findings: list[Finding], verbose: bool) -> None:
     """Every finding with where it is, what and why, and the SQL to write instead (one
     write: a plan of 1,000 files can hold 1,000 findings)."""
     lines: list[str] = []
+    cwd = Path.cwd()
     for finding in findings:
-        where = f"{relative(finding.path, Path.cwd())}:{finding.line}:{finding.column}"
+        where = f"{relative(finding.path, cwd)}:{finding.line}:{finding.column}"
         if finding.waived is not None:
             lines.append(f"{where}: waived {finding.rule} ({finding.waived})")
             continue
@@ -151,11 +153,12 @@ def lint_summary(findings: list[Finding], files: int) -> str:
 
 
 def _findings_json(findings: list[Finding], files: list[str], dialect: str) -> dict[str, Any]:
+    cwd = Path.cwd()
     return {
         "version": 1,
         "dialect": dialect,
         "files": files,
-        "findings": [f.as_dict(relative(f.path, Path.cwd())) for f in findings],
+        "findings": [f.as_dict(relative(f.path, cwd)) for f in findings],
         "summary": {
             "errors": sum(f.blocking for f in findings),
             "warnings": sum(f.severity == "warning" and f.waived is None for f in findings),
