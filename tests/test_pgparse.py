@@ -52,7 +52,7 @@ CUT_TEXTS = [
     "",
     "-- only a comment",
     ";;",
-    "select '{\"stmt\":{\"X\":1}},\"stmt_len\":3}' ; select 2;",
+    'select \'{"stmt":{"X":1}},"stmt_len":3}\' ; select 2;',
     'create table "{""stmt"":{""Y"":" (x int default \'"},{"stmt":{"\');',
     "insert into t values ('é', $$ }]} $$); commit",
     "/* é */ create index concurrently i on t (x);\nvacuum full t\n-- trailing",
@@ -80,8 +80,16 @@ def test_a_tree_of_another_shape_is_decoded_whole() -> None:
 
 
 def test_nodes_are_decoded_only_when_read() -> None:
-    insert, index = pgparse.parse("insert into t values (1); create index i on t (x)")
+    """Issue 15: a statement's tree is decoded only where a rule or the no-transaction check
+    looks (the parse is cached, so what lint decoded stays decoded)."""
+    from pathlib import Path
 
-    assert pgparse.reasons("insert into t values (1); create index i on t (x)") == [None, None]
+    from sqlstage.lint import LintOptions, lint_text
+
+    text = "create table t (x int);\ninsert into t values (1);\ncreate index i on t (x);\n"
+    lint_text(Path("001_a.sql"), text, LintOptions())
+    create, insert, index = pgparse.parse(text)
+
+    assert pgparse.reasons(text) == [None, None, None]
     assert "node" not in vars(insert)  # no rule nor check looks into an INSERT
-    assert index.node["idxname"] == "i"
+    assert "node" in vars(create) and index.node["idxname"] == "i"
