@@ -49,8 +49,6 @@ from sqlstage.plan import (
     with_steps,
 )
 from sqlstage.project import Project, VerifyReport
-from sqlstage.repair import RepairAction
-from sqlstage.report import LiveReport, live_report
 from sqlstage.runlog import Log, RunLog
 from sqlstage.runner import Runner, current_user
 from sqlstage.safety import (
@@ -65,9 +63,11 @@ from sqlstage.safety import (
 )
 from sqlstage.session import Session, check_marker, open_session, own_statement
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what only other commands need: apply and rollback do not import it
     from sqlstage.drift.check import DriftReport
     from sqlstage.drift.compare import EnvironmentsDiff
+    from sqlstage.repair import RepairAction
+    from sqlstage.report import LiveReport
     from sqlstage.schema import Snapshot
     from sqlstage.verify import VerifyEvents
 
@@ -291,11 +291,11 @@ def _drift_decision(
     """A checked environment (protected, or `[drift.ENV] check = true`) whose live schema
     is not what its history says is refused, unless `allow_drift` says why to go on. The
     verdict is recorded in status.json (not by a dry run)."""
-    from sqlstage.drift.check import check, refusal
-
     env = session.environment
     if not plan.steps or not project.config.drift.checked(env.key, env.protected):
         return plan
+    from sqlstage.drift.check import check, refusal  # schema snapshots: only for a check
+
     try:
         report = check(project, session, locked=not options.dry_run)
     except CheckIncomplete as error:
@@ -427,7 +427,7 @@ def repair(
 ) -> RepairResult:
     """Change one history row (mark applied, forget, accept an edit, follow a rename), or
     resume a migration stopped midway outside a transaction."""
-    from sqlstage.repair import find_row, repair, resolve_name
+    from sqlstage.repair import RepairAction, find_row, repair, resolve_name
 
     env = project.config.environment(environment)
     with (
@@ -721,6 +721,7 @@ def live_status(
     rewritten from the database. What only status.json records is forgotten only when a
     person says so at the question that names it, or `forget` is given; else Refused."""
     from sqlstage.errors import ChecksumChanged, StatusFileError
+    from sqlstage.report import live_report
 
     with connected(project, environment, ask, events, changes=write) as session:
         history = session.applied()

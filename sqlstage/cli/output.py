@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from sqlstage.cli.json_text import indented
 from sqlstage.urls import needs_redacting, redact
 
 if TYPE_CHECKING:
@@ -53,6 +52,8 @@ class JsonOutput:
             self._stdout = None
 
     def emit(self, document: dict[str, Any], secrets: list[str]) -> None:
+        from sqlstage.cli.json_text import indented  # only a --json run writes a document
+
         stream = self._stdout or sys.stdout
         text = indented(document)
         # JSON escapes a string one character at a time, so a string holding a secret, `@`
