@@ -112,6 +112,8 @@ _READ = (
     "statements_done",
     "allowed_drift",
 )
+_STATUSES = {status.value: status for status in Status}
+_ORIGINS = {origin.value: origin for origin in Origin}
 #: what older versions wrote in the note instead of a column (read once, when upgrading)
 _LEGACY_ORIGINS = (
     ("baseline by ", Origin.BASELINE),
@@ -202,21 +204,23 @@ class History:
         return [self._row(row) for row in rows]
 
     def _row(self, row: Sequence[Any]) -> AppliedMigration:
-        values = dict(zip(_READ, row, strict=True))
-        applied_at = self.driver.from_db_time(values["applied_at"])
+        # positional, in _READ's order (AppliedMigration's field order): a no-op apply
+        # builds one per applied migration
+        (migration, checksum, applied_at, applied_by, duration_ms, tool_version, status, note,
+         origin, out_of_order, statements_done, allowed_drift) = row  # fmt: skip
         return AppliedMigration(
-            migration=values["migration"],
-            checksum=values["checksum"],
-            applied_at=applied_at,
-            applied_by=values["applied_by"],
-            duration_ms=int(values["duration_ms"]),
-            tool_version=values["tool_version"],
-            status=Status(values["status"]),
-            note=values["note"],
-            origin=Origin(values["origin"] or Origin.RAN),
-            out_of_order=bool(values["out_of_order"]),
-            statements_done=values["statements_done"],
-            allowed_drift=values["allowed_drift"],
+            migration,
+            checksum,
+            self.driver.from_db_time(applied_at),
+            applied_by,
+            int(duration_ms),
+            tool_version,
+            _STATUSES.get(status) or Status(status),  # Status() names an unknown one
+            note,
+            _ORIGINS.get(origin) or Origin(origin or Origin.RAN),
+            bool(out_of_order),
+            statements_done,
+            allowed_drift,
         )
 
     def record(self, row: AppliedMigration, sql: str, *, with_migration: bool = False) -> None:

@@ -166,8 +166,10 @@ def find_renames(
     by_number = {m.number: m for m in catalog.migrations}
     renames = []
     for row in history:
+        if row.migration in files:
+            continue
         parsed = _number(row.migration)
-        if row.migration in files or parsed is None or parsed[0] not in by_number:
+        if parsed is None or parsed[0] not in by_number:
             continue
         new = by_number[parsed[0]]
         if not new.matches(row.checksum):
@@ -219,6 +221,8 @@ def choose_apply(
     elif to is not None:
         last = catalog.find(to)
         chosen = [m for m in pending if m.number <= last.number]
+    if not chosen:  # up to date: no number to compare (1,000 names not parsed three times)
+        return plan
     _check_order(environment, chosen, history, allow_out_of_order)
     highest = _highest(history)
     steps = tuple(

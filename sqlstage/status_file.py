@@ -107,7 +107,7 @@ class StatusFile:
 
 def utc_stamp(moment: datetime) -> str:
     """`2025-12-04T10:22:31Z`"""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def read_status(path: Path) -> StatusFile:
