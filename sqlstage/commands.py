@@ -75,6 +75,8 @@ if TYPE_CHECKING:  # what only other commands need: apply and rollback do not im
 # -- apply and rollback ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class ApplyOptions:
+    """What `apply` was asked to do beyond the environment (the CLI's flags)."""
+
     #: exactly this migration (it must be the next pending one) ...
     target: str | None = None
     #: ... or the pending ones up to this one
@@ -101,6 +103,8 @@ class ApplyOptions:
 
 @dataclass(frozen=True)
 class RollbackOptions:
+    """What `rollback` was asked to do beyond the environment (the CLI's flags)."""
+
     #: this migration and every one applied after it (default: the last one)
     target: str | None = None
     dry_run: bool = False
@@ -113,6 +117,8 @@ class RollbackOptions:
 
 @dataclass(frozen=True)
 class RunResult:
+    """What an apply or rollback did: its plan, the steps that committed, what it wrote."""
+
     plan: Plan
     done: tuple[Step, ...] = ()
     log_path: Path | None = None
@@ -410,6 +416,8 @@ def execute(
 # -- putting records right ------------------------------------------------------------------
 @dataclass(frozen=True)
 class RepairResult:
+    """What `repair` did, its log, and whether status.json changed."""
+
     done: str
     log_path: Path
     status_written: bool
@@ -518,6 +526,8 @@ def remark(
 
 @dataclass(frozen=True)
 class BaselineResult:
+    """The migrations `baseline` recorded, and whether status.json changed."""
+
     migrations: tuple[Migration, ...]
     status_written: bool
 
@@ -676,6 +686,8 @@ def _known_rules(rules: tuple[str, ...]) -> None:
 # -- commands that read ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckReport:
+    """What `check` found: the server, the marker, the history and what apply would refuse."""
+
     info: ServerInfo
     marker: Marker
     last_applied: AppliedMigration | None

@@ -23,7 +23,6 @@ from sqlstage.git import changed_since, file_at
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
-from sqlstage.runner import current_user
 from sqlstage.status_file import (
     DriftVerdict,
     Recorded,
@@ -163,6 +162,7 @@ class Project:
         base = resolve_url(self.config, replace(env, url=spec), ask)
         from_number = self.catalog.find(start).number if start is not None else None
         # verify's machinery (scratch databases, schema snapshots) only for verify
+        from sqlstage.runner import current_user
         from sqlstage.scratch import Workspace, scratch_database
         from sqlstage.verify import read_data_file, verify_migrations
 

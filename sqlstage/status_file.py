@@ -69,6 +69,8 @@ class DriftVerdict:
 
 @dataclass(frozen=True)
 class EnvironmentState:
+    """One environment's entry of status.json."""
+
     name: str
     last_applied: str | None = None
     applied_at: str | None = None
@@ -101,6 +103,8 @@ class EnvironmentState:
 
 @dataclass(frozen=True)
 class StatusFile:
+    """status.json: when it last changed and each environment's entry."""
+
     last_updated: str | None = None
     environments: dict[str, EnvironmentState] = field(default_factory=dict)
 
