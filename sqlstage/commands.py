@@ -50,7 +50,6 @@ from sqlstage.plan import (
 )
 from sqlstage.project import Project, VerifyReport
 from sqlstage.runlog import Log, RunLog
-from sqlstage.runner import Runner, current_user
 from sqlstage.safety import (
     Identity,
     adoption_refusal,
@@ -62,6 +61,7 @@ from sqlstage.safety import (
     unattended_refusal,
 )
 from sqlstage.session import Session, check_marker, open_session, own_statement
+from sqlstage.user import current_user
 
 if TYPE_CHECKING:  # what only other commands need: apply and rollback do not import it
     from sqlstage.drift.check import DriftReport
@@ -397,6 +397,8 @@ def execute(
     for rename in plan.renames:
         session.history.rename(rename.old, rename.new.name)
         log.write(f"renamed {rename.old} to {rename.new.name} in the history (nothing ran)")
+    from sqlstage.runner import Runner  # a run that runs nothing does not import it
+
     runner = Runner(
         session.driver,
         session.history,
@@ -478,6 +480,8 @@ def _resume(
     statements = tuple(section_statements(session.driver, migration, Direction.UP))
     start = row.statements_done or 0
     step = Step(migration, statements, in_transaction=False, start_at=start, resumed=True)
+    from sqlstage.runner import Runner
+
     runner = Runner(session.driver, session.history, log, env.key, events)
     runner.run([step], Direction.UP)
     return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Protocol
 
 from sqlstage.catalog import Catalog
 from sqlstage.config import Environment
@@ -75,6 +76,24 @@ class Step:
     @property
     def name(self) -> str:
         return self.migration.name
+
+
+class StepEvents(Protocol):
+    """What the runner tells its caller as it goes (the CLI renders it; the library ignores
+    it). Here, not in sqlstage.runner, so that a run with nothing to run does not import the
+    runner to name what it would have heard."""
+
+    def step_started(self, step: Step, index: int, total: int) -> None: ...
+
+    def step_finished(self, step: Step, duration_ms: int) -> None: ...
+
+
+class NoEvents:
+    def step_started(self, step: Step, index: int, total: int) -> None:
+        pass
+
+    def step_finished(self, step: Step, duration_ms: int) -> None:
+        pass
 
 
 @dataclass(frozen=True)

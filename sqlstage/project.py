@@ -162,8 +162,8 @@ class Project:
         base = resolve_url(self.config, replace(env, url=spec), ask)
         from_number = self.catalog.find(start).number if start is not None else None
         # verify's machinery (scratch databases, schema snapshots) only for verify
-        from sqlstage.runner import current_user
         from sqlstage.scratch import Workspace, scratch_database
+        from sqlstage.user import current_user
         from sqlstage.verify import read_data_file, verify_migrations
 
         data_file = read_data_file(data, from_number) if data is not None else None
