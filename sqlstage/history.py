@@ -140,7 +140,12 @@ class History:
         return column_type(self.driver, declared)
 
     def exists(self) -> bool:
-        self._exists = self._exists or self.driver.table_exists(HISTORY_TABLE)
+        if not self._exists:  # asked again until it does (another run may be creating it)
+            # one round trip for both questions: a table that exists has columns
+            columns = self.driver.columns(HISTORY_TABLE)
+            if columns:
+                self._columns = frozenset(columns)
+                self._exists = True
         return self._exists
 
     def ensure(self) -> None:
@@ -327,11 +332,11 @@ NO_MARKER = Marker(None, rows=0)
 
 
 def read_marker(driver: Driver) -> Marker:
-    if not driver.table_exists(MARKER_TABLE):
+    columns = driver.columns(MARKER_TABLE)  # none: no table (one round trip for both)
+    if not columns:
         return NO_MARKER
     table = driver.qualify(MARKER_TABLE)
-    has_protected = "protected" in driver.columns(MARKER_TABLE)
-    protected = "protected" if has_protected else "0"
+    protected = "protected" if "protected" in columns else "0"
     rows = driver.query(f"SELECT environment, {protected} FROM {table}")
     if len(rows) != 1:
         names = sorted({str(row[0]) for row in rows})
