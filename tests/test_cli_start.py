@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from sqlstage.cli import cli
 from sqlstage.cli.app import COMMAND_MODULES, COMMAND_SUMMARIES, summary
+from tests.conftest import Database, ProjectDir
 
 PROBE = """
 import sys
@@ -23,9 +24,9 @@ finally:
 """
 
 
-def loaded_by(*args: str, cwd: Path) -> list[str]:
+def loaded_by(*args: str, cwd: Path, probe: str = PROBE) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-c", probe, *args], cwd=cwd, capture_output=True, text=True
     )
     line = next(ln for ln in result.stderr.splitlines() if ln.startswith("LOADED"))
     return line.split()[1:]
@@ -68,3 +69,33 @@ def test_help_summaries_are_what_each_command_says_of_itself() -> None:
         assert command is not None and not command.hidden
         for limit in (20, 45, 66, 120, 400):
             assert summary(name, limit) == command.get_short_help_str(limit)
+
+
+def test_a_no_op_apply_imports_nothing_only_other_runs_need(
+    four: ProjectDir, pg_database: Database
+) -> None:
+    """Issue 15: the no-op's start-up is most of its time; what only a run that changes
+    something (or another command) uses stays out of it."""
+    four.configure(dev={"url": pg_database.url})
+    assert four.run("apply", "dev", "--yes").exit_code == 0
+    probe = PROBE.replace('m.startswith(("sqlstage.cli.", "psycopg"))', "True")
+
+    loaded = loaded_by("apply", "dev", "--yes", cwd=four.root, probe=probe)
+
+    assert "psycopg" in loaded and "sqlstage.commands" in loaded
+    for other in (
+        "sqlstage.report",
+        "sqlstage.repair",
+        "sqlstage.runner",
+        "sqlstage.fleet_record",
+        "sqlstage.drift.check",
+        "sqlstage.schema",
+        "sqlstage.scratch",
+        "sqlstage.drivers.postgres_message",
+        "sqlstage.cli.json_text",
+        "sqlstage.lint",
+        "pglast",
+        "difflib",
+        "secrets",
+    ):
+        assert other not in loaded, other
