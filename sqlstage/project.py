@@ -217,9 +217,9 @@ class Project:
     # -- lint ---------------------------------------------------------------------------
     def lint_dialect(self) -> str:
         """`sqlite` when every environment's URL is literally SQLite, else `postgresql`."""
-        from sqlstage.lint import dialect_of_urls
+        from sqlstage.lint import dialect_of_config
 
-        return dialect_of_urls([env.url for env in self.config.environments.values()])
+        return dialect_of_config(self.config)
 
     def lint(
         self,
@@ -230,30 +230,12 @@ class Project:
     ) -> list[Finding]:
         """Lint findings for the migrations one run applies, in order, under `[lint]` of
         sqlstage.toml: each forward section knowing what the earlier ones created, and each
-        rollback section (sqlstage.lint.lint_plan).
-
-        The target version is the lower of `[lint] pg_version` and `server_version` (the
-        connected server). `tool_lock_timeout` says whether sqlstage sets lock_timeout itself;
-        None means: every protected environment (or every one, when none is protected) has
-        one, which is what `lint` and every `apply` use, so they report the same findings.
+        rollback section (sqlstage.lint.lint_plan), with the options of
+        `LintOptions.of_config` (the target version, whether sqlstage sets lock_timeout).
         """
-        from sqlstage.lint import DEFAULT_PG_VERSION, LintOptions, lint_plan
+        from sqlstage.lint import LintOptions, lint_plan
 
-        settings = self.config.lint
-        versions = [v for v in (settings.pg_version, server_version) if v is not None]
-        if tool_lock_timeout is None:
-            envs = list(self.config.environments.values())
-            targets = [env for env in envs if env.protected] or envs
-            tool_lock_timeout = bool(targets) and all(
-                env.effective_lock_timeout is not None for env in targets
-            )
-        options = LintOptions(
-            dialect=dialect,
-            pg_version=min(versions) if versions else DEFAULT_PG_VERSION,
-            disable=frozenset(settings.disable),
-            warn=frozenset(settings.warn),
-            tool_lock_timeout=tool_lock_timeout,
-        )
+        options = LintOptions.of_config(self.config, dialect, server_version, tool_lock_timeout)
         return lint_plan(migrations, options)
 
     def repair_status(self) -> tuple[bool, tuple[str, ...]]:

@@ -20,7 +20,7 @@ from sqlstage.cli import main
 try:
     main(sys.argv[1:])
 finally:
-    loaded = sorted(m for m in sys.modules if m.startswith(("sqlstage.cli.", "psycopg")))
+    loaded = sorted(m for m in sys.modules if m.startswith(("sqlstage.", "psycopg")))
     print("LOADED", *loaded, file=sys.stderr)
 """
 
@@ -52,6 +52,20 @@ def test_status_imports_only_its_command_module(tmp_path: Path) -> None:
     assert "sqlstage.cli.status" in loaded
     for other in ("sqlstage.cli.apply", "sqlstage.cli.admin", "sqlstage.cli.lint", "psycopg"):
         assert other not in loaded
+
+
+def test_lint_of_files_reads_the_config_alone(tmp_path: Path) -> None:
+    """`lint FILE...` (pre-commit, the bench) needs sqlstage.toml's [lint], not the project:
+    the catalog, status.json, the runner and git cost ~15 ms of imports (issue 15)."""
+    (tmp_path / "sqlstage.toml").write_text('[environments.dev]\nurl = "env:DATABASE_URL"\n')
+    (tmp_path / "001_a.sql").write_text("CREATE TABLE a (id bigint);\n")
+
+    loaded = loaded_by("lint", "001_a.sql", cwd=tmp_path)
+
+    assert {"sqlstage.cli.lint", "sqlstage.config", "sqlstage.lint.engine"} <= set(loaded)
+    for other in ("sqlstage.project", "sqlstage.runner", "sqlstage.catalog", "sqlstage.git"):
+        assert other not in loaded
+    assert "psycopg" not in loaded
 
 
 def test_help_lists_the_commands_without_importing_them(tmp_path: Path) -> None:

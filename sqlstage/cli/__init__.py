@@ -29,7 +29,14 @@ def main(argv: list[str] | None = None) -> None:
     # otherwise triggers hundreds of collections (lint of 1,000 files: ~25% of its CPU).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    cli.main(args=argv, prog_name="sqlstage")
+    try:
+        cli.main(args=argv, prog_name="sqlstage")
+    finally:
+        # What the run made lives to the end as well: frozen too, it is not walked again by
+        # the collections the interpreter makes on its way out (~40 ms of CPU after linting
+        # 1,000 files, whose parse trees stay cached). Files and connections are closed by
+        # their `with` blocks by now; none waits for a collection to be closed.
+        gc.freeze()
 
 
 def run() -> NoReturn:

@@ -14,8 +14,8 @@ from sqlstage.cli.render import annotation, plural, relative
 from sqlstage.errors import SqlstageError
 
 if TYPE_CHECKING:  # keep start-up light: `status` and `--help` import no driver
+    from sqlstage.config import Config
     from sqlstage.lint import Finding
-    from sqlstage.project import Project
 
 
 # -- lint ---------------------------------------------------------------------------------
@@ -64,22 +64,27 @@ def lint(
         return _print_rules()
     if files and since:
         raise click.UsageError("give FILES or --since REF, not both")
-    project = _lint_project(state, bool(files))
-    if since:
-        migrations = project.changed_migrations(since)
-        findings = project.lint(migrations, dialect or project.lint_dialect())
-    elif files:
-        from sqlstage.lint.files import read_sql_file
+    if files:  # needs sqlstage.toml's [lint] alone: no project, catalog or status.json
+        from sqlstage.lint import dialect_of_config
+        from sqlstage.lint.files import lint_files
 
+        config = _files_config(state)
+        dialect = dialect or dialect_of_config(config)
         # as if started in -C DIR: relative paths are the project folder's
-        migrations = [read_sql_file(state.directory / path) for path in files]
-        findings = project.lint(migrations, dialect or project.lint_dialect())
+        migrations, findings = lint_files([state.directory / p for p in files], config, dialect)
     else:
-        from sqlstage.report import lint_pending
+        project = state.project()
+        dialect = dialect or project.lint_dialect()
+        if since:
+            migrations = project.changed_migrations(since)
+            findings = project.lint(migrations, dialect)
+        else:
+            from sqlstage.report import lint_pending
 
-        migrations, findings = lint_pending(project, dialect or project.lint_dialect())
-    paths = [relative(m.path, Path.cwd()) for m in migrations]
-    document = _findings_json(findings, paths, dialect or project.lint_dialect())
+            migrations, findings = lint_pending(project, dialect)
+    cwd = Path.cwd()  # once: each call is a getcwd
+    paths = [relative(m.path, cwd) for m in migrations]
+    document = _findings_json(findings, paths, dialect)
     keep(document)
     if output == "github" and not json_requested():
         for finding in findings:
@@ -92,17 +97,15 @@ def lint(
     return document
 
 
-def _lint_project(state: State, has_files: bool) -> Project:
-    """The project; with FILES and no sqlstage.toml anywhere, one with default settings."""
-    from sqlstage.config import find_root, parse_config
-    from sqlstage.project import Project
+def _files_config(state: State) -> Config:
+    """The project's config; with no sqlstage.toml anywhere, the default settings."""
+    from sqlstage.config import find_root, load_config, parse_config
 
-    if has_files:
-        try:
-            find_root(state.directory)
-        except SqlstageError:
-            return Project(parse_config(state.directory.resolve(), {}))
-    return state.project()
+    try:
+        find_root(state.directory)
+    except SqlstageError:
+        return parse_config(state.directory.resolve(), {})
+    return load_config(state.directory)
 
 
 def _print_rules() -> dict[str, Any]:
@@ -123,8 +126,9 @@ def print_findings(findings: list[Finding], verbose: bool) -> None:
     """Every finding with where it is, what and why, and the SQL to write instead (one
     write: a plan of 1,000 files can hold 1,000 findings)."""
     lines: list[str] = []
+    cwd = Path.cwd()
     for finding in findings:
-        where = f"{relative(finding.path, Path.cwd())}:{finding.line}:{finding.column}"
+        where = f"{relative(finding.path, cwd)}:{finding.line}:{finding.column}"
         if finding.waived is not None:
             lines.append(f"{where}: waived {finding.rule} ({finding.waived})")
             continue
@@ -149,11 +153,12 @@ def lint_summary(findings: list[Finding], files: int) -> str:
 
 
 def _findings_json(findings: list[Finding], files: list[str], dialect: str) -> dict[str, Any]:
+    cwd = Path.cwd()
     return {
         "version": 1,
         "dialect": dialect,
         "files": files,
-        "findings": [f.as_dict(relative(f.path, Path.cwd())) for f in findings],
+        "findings": [f.as_dict(relative(f.path, cwd)) for f in findings],
         "summary": {
             "errors": sum(f.blocking for f in findings),
             "warnings": sum(f.severity == "warning" and f.waived is None for f in findings),

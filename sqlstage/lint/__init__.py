@@ -9,9 +9,14 @@ The parser (pglast) is imported only when something is linted.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlstage.lint.catalogue import RULES, Rule, Severity
 from sqlstage.lint.context import DEFAULT_PG_VERSION, LintOptions
 from sqlstage.lint.engine import Finding, lint_all, lint_plan, lint_rollback, lint_text
+
+if TYPE_CHECKING:
+    from sqlstage.config import Config
 
 __all__ = [
     "DEFAULT_PG_VERSION",
@@ -20,12 +25,19 @@ __all__ = [
     "LintOptions",
     "Rule",
     "Severity",
+    "dialect_of_config",
     "dialect_of_urls",
     "lint_all",
     "lint_plan",
     "lint_rollback",
     "lint_text",
 ]
+
+
+def dialect_of_config(config: Config) -> str:
+    """The dialect offline lint assumes for the project (`dialect_of_urls` of its
+    environments' URLs)."""
+    return dialect_of_urls([env.url for env in config.environments.values()])
 
 
 def dialect_of_urls(urls: list[str]) -> str:

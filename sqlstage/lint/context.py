@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlstage.lint.nodes import Node
+from sqlstage.pgparse import ParsedStatement
 from sqlstage.sqltext import first_code_offset
+
+if TYPE_CHECKING:
+    from sqlstage.config import Config
 
 DEFAULT_PG_VERSION = 15  # the oldest PostgreSQL release still supported upstream (Nov 2026)
 
@@ -24,6 +27,35 @@ class LintOptions:
     #: sqlstage itself sets lock_timeout for this run (then migrations need not)
     tool_lock_timeout: bool = False
 
+    @classmethod
+    def of_config(
+        cls,
+        config: Config,
+        dialect: str,
+        server_version: int | None = None,
+        tool_lock_timeout: bool | None = None,
+    ) -> LintOptions:
+        """The options `[lint]` of sqlstage.toml gives. The target version is the lower of
+        `[lint] pg_version` and `server_version` (the connected server). `tool_lock_timeout`
+        says whether sqlstage sets lock_timeout itself; None means: every protected
+        environment (or every one, when none is protected) has one, which is what `lint` and
+        every `apply` use, so they report the same findings."""
+        settings = config.lint
+        versions = [v for v in (settings.pg_version, server_version) if v is not None]
+        if tool_lock_timeout is None:
+            envs = list(config.environments.values())
+            targets = [env for env in envs if env.protected] or envs
+            tool_lock_timeout = bool(targets) and all(
+                env.effective_lock_timeout is not None for env in targets
+            )
+        return cls(
+            dialect=dialect,
+            pg_version=min(versions) if versions else DEFAULT_PG_VERSION,
+            disable=frozenset(settings.disable),
+            warn=frozenset(settings.warn),
+            tool_lock_timeout=tool_lock_timeout,
+        )
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -35,12 +67,9 @@ class Hit:
     location: int | None = None  # byte offset in the file; the statement's start when None
 
 
-@dataclass(frozen=True)
-class Statement:
-    kind: str
-    node: Node
-    start: int  # byte offset of the statement's first token
-    end: int
+#: a statement as rules see it: `kind`, `node` (decoded when first read), `start` (the byte
+#: offset of its first token) and `end`
+Statement = ParsedStatement
 
 
 class Source:
@@ -87,6 +116,8 @@ class Context:
     wrapped: bool  # sqlstage runs this migration inside one transaction
     #: the file's first line is `-- sqlstage:no-transaction`: it manages transactions itself
     directive: bool = False
+    #: created by the plan's earlier migrations or by this one so far (the engine hands in
+    #: the plan's own `Created` sets, which so learn what this migration creates)
     created_tables: set[str] = field(default_factory=set)
     created_indexes: set[str] = field(default_factory=set)
     created_views: set[str] = field(default_factory=set)  # anywhere in the file

@@ -9,7 +9,7 @@ gives one `Finding(rule="add-column-not-null-no-default", severity="error", line
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -27,7 +27,7 @@ from sqlstage.lint.context import (
     Statement,
     checks_for,
 )
-from sqlstage.lint.nodes import kind, needs_no_transaction, table
+from sqlstage.lint.nodes import Node, needs_no_transaction, table
 
 if TYPE_CHECKING:
     from sqlstage.migration import Migration
@@ -88,16 +88,15 @@ def lint_text(
     if isinstance(found, list):
         return found
     source, statements = found
+    # the context adds what this migration creates to `earlier`'s own sets: copying them
+    # for each file made a plan of 1,000 files quadratic
     context = _context(options, source, statements, earlier or Created())
     hits: list[tuple[int, Hit]] = []
     for index, statement in enumerate(statements):
         for check in _checks(statement.kind):
-            hits.extend((index, hit) for hit in check(statement, context))
+            for hit in check(statement, context):
+                hits.append((index, hit))
         _learn(statement, context)
-    if earlier is not None:
-        earlier.tables |= context.created_tables
-        earlier.indexes |= context.created_indexes
-        earlier.views |= context.created_views
     return _findings(path, context, hits)
 
 
@@ -141,14 +140,14 @@ def _parsed(path: Path, text: str) -> tuple[Source, list[Statement]] | list[Find
     """The text's statements, or the syntax-error finding when it does not parse."""
     from pglast.parser import ParseError
 
-    from sqlstage.pgparse import parse_tree
+    from sqlstage.pgparse import parse
 
     source = Source(text)
     try:
-        tree = parse_tree(text)  # shared with the runner's splitter (cached)
+        statements = parse(text)  # shared with the runner's splitter (cached)
     except ParseError as error:
         return _syntax_error(path, source, error)
-    return source, _statements(tree.get("stmts", ()), len(text.encode("utf-8")))
+    return source, list(statements)
 
 
 def _mysql_findings(path: Path, text: str, options: LintOptions) -> list[Finding]:
@@ -190,64 +189,63 @@ def _checks(kind: str) -> tuple[Check, ...]:
     return checks_for(kind, every)
 
 
-def _statements(raw: Iterable[dict[str, Any]], size: int) -> list[Statement]:
-    statements = []
-    for item in raw:
-        start = item.get("stmt_location", 0)
-        length = item.get("stmt_len", 0)
-        name, node = kind(item["stmt"])
-        statements.append(Statement(name, node, start, start + length if length else size))
-    return statements
-
-
 def _context(
     options: LintOptions, source: Source, statements: list[Statement], earlier: Created
 ) -> Context:
-    directive = NO_TRANSACTION.match(source.text.split("\n", 1)[0]) is not None
-    only_outside = all(needs_no_transaction(s.kind, s.node) for s in statements)
+    text, newline = source.text, source.text.find("\n")
+    directive = NO_TRANSACTION.match(text, 0, newline if newline >= 0 else len(text)) is not None
+    only_outside = all(needs_no_transaction(s) for s in statements)
     context = Context(
         options,
         source,
         statements,
         wrapped=not (directive or only_outside),
         directive=directive,
-        created_tables=set(earlier.tables),
-        created_indexes=set(earlier.indexes),
-        created_views=set(earlier.views),
+        created_tables=earlier.tables,
+        created_indexes=earlier.indexes,
+        created_views=earlier.views,
     )
-    created = set(earlier.tables)
-    for statement in statements:
-        node = statement.node
-        if statement.kind in {"CreateStmt", "CreateTableAsStmt"}:
-            created.add(table(node.get("relation") or node.get("into", {}).get("rel")))
+    created: set[str] = set()  # so far in this file
+    for statement in statements:  # a node is decoded only for the kinds looked at
+        if statement.kind in _CREATES_TABLE:
+            created.add(_created_table(statement.node))
         elif statement.kind == "ViewStmt":
-            context.created_views.add(table(node.get("view")))
-        elif statement.kind == "AlterTableStmt" and table(node.get("relation")) not in created:
-            context.ddl_tables.add(table(node.get("relation")))
+            context.created_views.add(table(statement.node.get("view")))
+        elif statement.kind == "AlterTableStmt":
+            name = table(statement.node.get("relation"))
+            if name not in created and name not in earlier.tables:
+                context.ddl_tables.add(name)
     return context
+
+
+_CREATES_TABLE = {"CreateStmt", "CreateTableAsStmt"}
+_BEGINS = {"TRANS_STMT_BEGIN", "TRANS_STMT_START"}
+
+
+def _created_table(node: Node) -> str:
+    return table(node.get("relation") or node.get("into", {}).get("rel"))
 
 
 def _learn(statement: Statement, context: Context) -> None:
     """Remember what this statement created or set, for the statements after it."""
     from sqlstage.lint.nodes import alter_commands, subtype
 
-    node = statement.node
-    if statement.kind in {"CreateStmt", "CreateTableAsStmt"}:
-        context.created_tables.add(table(node.get("relation") or node.get("into", {}).get("rel")))
-    elif statement.kind == "IndexStmt" and node.get("idxname"):
-        context.created_indexes.add(node["idxname"])
-    elif statement.kind == "AlterTableStmt":
-        name = table(node.get("relation"))
-        for command in alter_commands(node):
+    kind = statement.kind
+    if kind in _CREATES_TABLE:
+        context.created_tables.add(_created_table(statement.node))
+    elif kind == "IndexStmt" and statement.node.get("idxname"):
+        context.created_indexes.add(statement.node["idxname"])
+    elif kind == "AlterTableStmt":
+        name = table(statement.node.get("relation"))
+        for command in alter_commands(statement.node):
             if subtype(command) == "ValidateConstraint":
                 context.validated_tables.add(name)
             elif subtype(command) == "AddConstraint":
                 context.constrained_tables.add(name)
-    elif statement.kind == "VariableSetStmt" and node.get("name") == "lock_timeout":
+    elif kind == "VariableSetStmt" and statement.node.get("name") == "lock_timeout":
         context.lock_timeout = True
-    elif statement.kind == "TransactionStmt":
-        begins = {"TRANS_STMT_BEGIN", "TRANS_STMT_START"}
-        context.explicit_transaction = node.get("kind") in begins
+    elif kind == "TransactionStmt":
+        context.explicit_transaction = statement.node.get("kind") in _BEGINS
 
 
 def _findings(path: Path, context: Context, hits: list[tuple[int, Hit]]) -> list[Finding]:

@@ -10,15 +10,11 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from sqlstage.pgparse import ParsedStatement, no_transaction_reason
+
 Node = dict[str, Any]
 
 _SIMPLE_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
-
-
-def kind(wrapper: Node) -> tuple[str, Node]:
-    """`{"AlterTableStmt": {...}}` -> `("AlterTableStmt", {...})`"""
-    ((name, node),) = wrapper.items()
-    return name, node
 
 
 def table(range_var: Node | None) -> str:
@@ -95,11 +91,9 @@ def drop_names(statement: Node) -> list[str]:
     return names
 
 
-def needs_no_transaction(name: str, node: Node) -> bool:
+def needs_no_transaction(statement: ParsedStatement) -> bool:
     """True for a statement PostgreSQL refuses inside a transaction block."""
-    from sqlstage.pgparse import no_transaction_reason
-
-    return no_transaction_reason(name, node) is not None
+    return no_transaction_reason(statement) is not None
 
 
 def rewrite(sql: str, change: Callable[[Any], Any]) -> str:

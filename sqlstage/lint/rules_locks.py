@@ -84,7 +84,7 @@ def concurrent_if_not_exists(statement: Statement, context: Context) -> Iterator
 
 @for_kinds("TransactionStmt")
 def transaction_control(statement: Statement, context: Context) -> Iterator[Hit]:
-    found = control_of(statement.kind, statement.node)
+    found = control_of(statement)
     if found is None or context.directive:
         return
     yield Hit(
@@ -110,7 +110,7 @@ def drop_index(statement: Statement, context: Context) -> Iterator[Hit]:
 
 
 def outside_transaction(statement: Statement, context: Context) -> Iterator[Hit]:
-    if not needs_no_transaction(statement.kind, statement.node) or not context.in_transaction():
+    if not needs_no_transaction(statement) or not context.in_transaction():
         return
     sql = context.sql(statement)
     first = sql.split("\n")[0]
@@ -166,11 +166,17 @@ def vacuum_full_or_cluster(statement: Statement, context: Context) -> Iterator[H
         )
 
 
+_STRONG = {"AlterTableStmt", "RenameStmt", "ClusterStmt", "CreateTrigStmt"}
+_LOCKING = {*_STRONG, "IndexStmt", "TruncateStmt", "DropStmt"}
+
+
 def _locked_table(statement: Statement, context: Context) -> str | None:
     """The existing table a statement takes a strong lock on, if any."""
-    node, name = statement.node, statement.kind
-    strong = {"AlterTableStmt", "RenameStmt", "ClusterStmt", "CreateTrigStmt"}
-    if name in strong or (name == "IndexStmt" and not node.get("concurrent")):
+    name = statement.kind
+    if name not in _LOCKING:
+        return None  # and its node stays undecoded
+    node = statement.node
+    if name in _STRONG or (name == "IndexStmt" and not node.get("concurrent")):
         target = table(node.get("relation"))
     elif name == "TruncateStmt":
         target = next((table(r.get("RangeVar")) for r in node.get("relations", ())), "")
