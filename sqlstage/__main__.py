@@ -1,3 +1,3 @@
-from sqlstage.cli import main
+from sqlstage.cli import run
 
-main()
+run()

@@ -22,9 +22,9 @@ from sqlstage.errors import FileAccessError, Refused, SqlstageError, Terminated
 from sqlstage.history import AppliedMigration
 from sqlstage.project import Project
 from sqlstage.runlog import RunLog, file_stamp
-from sqlstage.runner import current_user
 from sqlstage.session import Session
 from sqlstage.status_file import Recorded
+from sqlstage.user import current_user
 
 BACKUP_DIR = "backups"
 

@@ -7,7 +7,6 @@ that it changed.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,8 @@ def diff(migration: Migration, applied: str | None, label: str) -> str:
     """A unified diff from the SQL that ran to the file's forward section."""
     if applied is None:
         return f"(the SQL {label} was not kept; only its checksum differs)"
+    import difflib  # only for an edited file
+
     lines = difflib.unified_diff(
         applied.splitlines(keepends=True),
         migration.forward.splitlines(keepends=True),

@@ -49,10 +49,7 @@ from sqlstage.plan import (
     with_steps,
 )
 from sqlstage.project import Project, VerifyReport
-from sqlstage.repair import RepairAction
-from sqlstage.report import LiveReport, live_report
 from sqlstage.runlog import Log, RunLog
-from sqlstage.runner import Runner, current_user
 from sqlstage.safety import (
     Identity,
     adoption_refusal,
@@ -64,10 +61,13 @@ from sqlstage.safety import (
     unattended_refusal,
 )
 from sqlstage.session import Session, check_marker, open_session, own_statement
+from sqlstage.user import current_user
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what only other commands need: apply and rollback do not import it
     from sqlstage.drift.check import DriftReport
     from sqlstage.drift.compare import EnvironmentsDiff
+    from sqlstage.repair import RepairAction
+    from sqlstage.report import LiveReport
     from sqlstage.schema import Snapshot
     from sqlstage.verify import VerifyEvents
 
@@ -75,6 +75,8 @@ if TYPE_CHECKING:
 # -- apply and rollback ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class ApplyOptions:
+    """What `apply` was asked to do beyond the environment (the CLI's flags)."""
+
     #: exactly this migration (it must be the next pending one) ...
     target: str | None = None
     #: ... or the pending ones up to this one
@@ -101,6 +103,8 @@ class ApplyOptions:
 
 @dataclass(frozen=True)
 class RollbackOptions:
+    """What `rollback` was asked to do beyond the environment (the CLI's flags)."""
+
     #: this migration and every one applied after it (default: the last one)
     target: str | None = None
     dry_run: bool = False
@@ -113,6 +117,8 @@ class RollbackOptions:
 
 @dataclass(frozen=True)
 class RunResult:
+    """What an apply or rollback did: its plan, the steps that committed, what it wrote."""
+
     plan: Plan
     done: tuple[Step, ...] = ()
     log_path: Path | None = None
@@ -291,11 +297,11 @@ def _drift_decision(
     """A checked environment (protected, or `[drift.ENV] check = true`) whose live schema
     is not what its history says is refused, unless `allow_drift` says why to go on. The
     verdict is recorded in status.json (not by a dry run)."""
-    from sqlstage.drift.check import check, refusal
-
     env = session.environment
     if not plan.steps or not project.config.drift.checked(env.key, env.protected):
         return plan
+    from sqlstage.drift.check import check, refusal  # schema snapshots: only for a check
+
     try:
         report = check(project, session, locked=not options.dry_run)
     except CheckIncomplete as error:
@@ -390,6 +396,8 @@ def execute(
     for rename in plan.renames:
         session.history.rename(rename.old, rename.new.name)
         log.write(f"renamed {rename.old} to {rename.new.name} in the history (nothing ran)")
+    from sqlstage.runner import Runner  # a run that runs nothing does not import it
+
     runner = Runner(
         session.driver,
         session.history,
@@ -409,6 +417,8 @@ def execute(
 # -- putting records right ------------------------------------------------------------------
 @dataclass(frozen=True)
 class RepairResult:
+    """What `repair` did, its log, and whether status.json changed."""
+
     done: str
     log_path: Path
     status_written: bool
@@ -426,7 +436,7 @@ def repair(
 ) -> RepairResult:
     """Change one history row (mark applied, forget, accept an edit, follow a rename), or
     resume a migration stopped midway outside a transaction."""
-    from sqlstage.repair import find_row, repair, resolve_name
+    from sqlstage.repair import RepairAction, find_row, repair, resolve_name
 
     env = project.config.environment(environment)
     with (
@@ -469,6 +479,8 @@ def _resume(
     statements = tuple(section_statements(session.driver, migration, Direction.UP))
     start = row.statements_done or 0
     step = Step(migration, statements, in_transaction=False, start_at=start, resumed=True)
+    from sqlstage.runner import Runner
+
     runner = Runner(session.driver, session.history, log, env.key, events)
     runner.run([step], Direction.UP)
     return f"resumed {migration.name} on {env.key}: ran statements {start + 1}-{len(statements)}"
@@ -517,6 +529,8 @@ def remark(
 
 @dataclass(frozen=True)
 class BaselineResult:
+    """The migrations `baseline` recorded, and whether status.json changed."""
+
     migrations: tuple[Migration, ...]
     status_written: bool
 
@@ -675,6 +689,8 @@ def _known_rules(rules: tuple[str, ...]) -> None:
 # -- commands that read ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckReport:
+    """What `check` found: the server, the marker, the history and what apply would refuse."""
+
     info: ServerInfo
     marker: Marker
     last_applied: AppliedMigration | None
@@ -720,6 +736,7 @@ def live_status(
     rewritten from the database. What only status.json records is forgotten only when a
     person says so at the question that names it, or `forget` is given; else Refused."""
     from sqlstage.errors import ChecksumChanged, StatusFileError
+    from sqlstage.report import live_report
 
     with connected(project, environment, ask, events, changes=write) as session:
         history = session.applied()

@@ -145,6 +145,8 @@ class LintConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """sqlstage.toml, read and checked: the project's folders and its environments."""
+
     root: Path
     migrations_dir: Path
     status_file: Path

@@ -112,6 +112,8 @@ _READ = (
     "statements_done",
     "allowed_drift",
 )
+_STATUSES = {status.value: status for status in Status}
+_ORIGINS = {origin.value: origin for origin in Origin}
 #: what older versions wrote in the note instead of a column (read once, when upgrading)
 _LEGACY_ORIGINS = (
     ("baseline by ", Origin.BASELINE),
@@ -138,7 +140,12 @@ class History:
         return column_type(self.driver, declared)
 
     def exists(self) -> bool:
-        self._exists = self._exists or self.driver.table_exists(HISTORY_TABLE)
+        if not self._exists:  # asked again until it does (another run may be creating it)
+            # one round trip for both questions: a table that exists has columns
+            columns = self.driver.columns(HISTORY_TABLE)
+            if columns:
+                self._columns = frozenset(columns)
+                self._exists = True
         return self._exists
 
     def ensure(self) -> None:
@@ -202,21 +209,23 @@ class History:
         return [self._row(row) for row in rows]
 
     def _row(self, row: Sequence[Any]) -> AppliedMigration:
-        values = dict(zip(_READ, row, strict=True))
-        applied_at = self.driver.from_db_time(values["applied_at"])
+        # positional, in _READ's order (AppliedMigration's field order): a no-op apply
+        # builds one per applied migration
+        (migration, checksum, applied_at, applied_by, duration_ms, tool_version, status, note,
+         origin, out_of_order, statements_done, allowed_drift) = row  # fmt: skip
         return AppliedMigration(
-            migration=values["migration"],
-            checksum=values["checksum"],
-            applied_at=applied_at,
-            applied_by=values["applied_by"],
-            duration_ms=int(values["duration_ms"]),
-            tool_version=values["tool_version"],
-            status=Status(values["status"]),
-            note=values["note"],
-            origin=Origin(values["origin"] or Origin.RAN),
-            out_of_order=bool(values["out_of_order"]),
-            statements_done=values["statements_done"],
-            allowed_drift=values["allowed_drift"],
+            migration,
+            checksum,
+            self.driver.from_db_time(applied_at),
+            applied_by,
+            int(duration_ms),
+            tool_version,
+            _STATUSES.get(status) or Status(status),  # Status() names an unknown one
+            note,
+            _ORIGINS.get(origin) or Origin(origin or Origin.RAN),
+            bool(out_of_order),
+            statements_done,
+            allowed_drift,
         )
 
     def record(self, row: AppliedMigration, sql: str, *, with_migration: bool = False) -> None:
@@ -323,11 +332,11 @@ NO_MARKER = Marker(None, rows=0)
 
 
 def read_marker(driver: Driver) -> Marker:
-    if not driver.table_exists(MARKER_TABLE):
+    columns = driver.columns(MARKER_TABLE)  # none: no table (one round trip for both)
+    if not columns:
         return NO_MARKER
     table = driver.qualify(MARKER_TABLE)
-    has_protected = "protected" in driver.columns(MARKER_TABLE)
-    protected = "protected" if has_protected else "0"
+    protected = "protected" if "protected" in columns else "0"
     rows = driver.query(f"SELECT environment, {protected} FROM {table}")
     if len(rows) != 1:
         names = sorted({str(row[0]) for row in rows})

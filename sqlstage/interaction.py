@@ -12,9 +12,7 @@ from typing import Protocol
 
 from sqlstage.config import Environment
 from sqlstage.errors import Refused
-from sqlstage.plan import Confirmation, Direction, Plan
-from sqlstage.runner import Events as StepEvents
-from sqlstage.runner import NoEvents
+from sqlstage.plan import Confirmation, Direction, NoEvents, Plan, StepEvents
 from sqlstage.session import Session
 
 

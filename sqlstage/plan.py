@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Protocol
 
 from sqlstage.catalog import Catalog
 from sqlstage.config import Environment
@@ -75,6 +76,24 @@ class Step:
     @property
     def name(self) -> str:
         return self.migration.name
+
+
+class StepEvents(Protocol):
+    """What the runner tells its caller as it goes (the CLI renders it; the library ignores
+    it). Here, not in sqlstage.runner, so that a run with nothing to run does not import the
+    runner to name what it would have heard."""
+
+    def step_started(self, step: Step, index: int, total: int) -> None: ...
+
+    def step_finished(self, step: Step, duration_ms: int) -> None: ...
+
+
+class NoEvents:
+    def step_started(self, step: Step, index: int, total: int) -> None:
+        pass
+
+    def step_finished(self, step: Step, duration_ms: int) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -166,8 +185,10 @@ def find_renames(
     by_number = {m.number: m for m in catalog.migrations}
     renames = []
     for row in history:
+        if row.migration in files:
+            continue
         parsed = _number(row.migration)
-        if row.migration in files or parsed is None or parsed[0] not in by_number:
+        if parsed is None or parsed[0] not in by_number:
             continue
         new = by_number[parsed[0]]
         if not new.matches(row.checksum):
@@ -219,6 +240,8 @@ def choose_apply(
     elif to is not None:
         last = catalog.find(to)
         chosen = [m for m in pending if m.number <= last.number]
+    if not chosen:  # up to date: no number to compare (1,000 names not parsed three times)
+        return plan
     _check_order(environment, chosen, history, allow_out_of_order)
     highest = _highest(history)
     steps = tuple(

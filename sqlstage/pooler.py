@@ -25,6 +25,7 @@ All probes are single-statement transactions in autocommit and prepare nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -70,9 +71,7 @@ def detect(
     """Probe an open autocommit connection; `second_connection` opens another one to the
     same URL (for signal 3) and is closed here. Without it, a pooler whose mode cannot be
     seen from one connection is reported as a transaction pooler (the safe answer)."""
-    import secrets  # hmac, random, base64: not for the offline commands that read the config
-
-    token = secrets.token_hex(8)
+    token = os.urandom(8).hex()  # secrets.token_hex(8), without importing hmac and random
     pid, _ = _probe(
         conn, f"SELECT pg_backend_pid(), set_config('{PROBE_SETTING}', %s, false)", token
     )

@@ -23,7 +23,6 @@ from sqlstage.git import changed_since, file_at
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.runlog import RunLog, check_log_dir
-from sqlstage.runner import current_user
 from sqlstage.status_file import (
     DriftVerdict,
     Recorded,
@@ -168,6 +167,7 @@ class Project:
         from_number = self.catalog.find(start).number if start is not None else None
         # verify's machinery (scratch databases, schema snapshots) only for verify
         from sqlstage.scratch import Workspace, scratch_database
+        from sqlstage.user import current_user
         from sqlstage.verify import read_data_file, verify_migrations
 
         data_file = read_data_file(data, from_number) if data is not None else None

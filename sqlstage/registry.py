@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Backend:
+    """One database sqlstage supports: its URL schemes and the modules that serve it."""
+
     dialect: str
     #: URL schemes, the first one canonical
     schemes: tuple[str, ...]

@@ -7,14 +7,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlstage import fleet_record
 from sqlstage.config import Environment
 from sqlstage.errors import NotUpToDate, SqlstageError, StatusFileError
 from sqlstage.history import AppliedMigration
 from sqlstage.migration import Migration
 from sqlstage.plan import history_warnings
 from sqlstage.project import Project
-from sqlstage.session import Session
 from sqlstage.status_file import (
     DriftVerdict,
     EnvironmentState,
@@ -25,6 +23,7 @@ from sqlstage.status_file import (
 
 if TYPE_CHECKING:
     from sqlstage.lint import Finding
+    from sqlstage.session import Session
 
 
 @dataclass(frozen=True)
@@ -227,6 +226,8 @@ def _fleet(
     project: Project, key: str, state: EnvironmentState | None
 ) -> tuple[str, dict[str, str]]:
     """A fleet's one-line summary from its record, and its partly applied migrations."""
+    from sqlstage import fleet_record  # only a project with a fleet reads a fleet's record
+
     config = project.config
     record = fleet_record.read_record(fleet_record.record_path(config, key), key)
     total = state.targets if state is not None else None

@@ -8,46 +8,20 @@ committed. The runner decides nothing: every choice is in the step.
 
 from __future__ import annotations
 
-import getpass
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from sqlstage.drivers.base import Driver, StatementError
 from sqlstage.errors import MigrationFailed
 from sqlstage.history import AppliedMigration, History, Origin, Status, new_row
 from sqlstage.migration import Migration
 from sqlstage.pgparse import invalid_index_hint
-from sqlstage.plan import Direction, Step, steps_for
+from sqlstage.plan import Direction, NoEvents, Step, steps_for
+from sqlstage.plan import StepEvents as Events
 from sqlstage.runlog import Log
 from sqlstage.sqltext import Statement, line_of
-
-
-class Events(Protocol):
-    """What the runner tells its caller as it goes (the CLI renders it; the library ignores it)."""
-
-    def step_started(self, step: Step, index: int, total: int) -> None: ...
-
-    def step_finished(self, step: Step, duration_ms: int) -> None: ...
-
-
-class NoEvents:
-    def step_started(self, step: Step, index: int, total: int) -> None:
-        pass
-
-    def step_finished(self, step: Step, duration_ms: int) -> None:
-        pass
-
-
-def current_user() -> str:
-    """`user@host`, as recorded in the history table and the log."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+from sqlstage.user import current_user as current_user  # where it used to live
 
 
 @dataclass(frozen=True)

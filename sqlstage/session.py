@@ -27,8 +27,8 @@ from sqlstage.history import (
     write_marker,
 )
 from sqlstage.locking import DEFAULT_LOCK_WAIT_SECONDS
-from sqlstage.runner import current_user
 from sqlstage.urls import DatabaseUrl
+from sqlstage.user import current_user
 
 T = TypeVar("T")
 

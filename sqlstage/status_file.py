@@ -69,6 +69,8 @@ class DriftVerdict:
 
 @dataclass(frozen=True)
 class EnvironmentState:
+    """One environment's entry of status.json."""
+
     name: str
     last_applied: str | None = None
     applied_at: str | None = None
@@ -101,13 +103,15 @@ class EnvironmentState:
 
 @dataclass(frozen=True)
 class StatusFile:
+    """status.json: when it last changed and each environment's entry."""
+
     last_updated: str | None = None
     environments: dict[str, EnvironmentState] = field(default_factory=dict)
 
 
 def utc_stamp(moment: datetime) -> str:
     """`2025-12-04T10:22:31Z`"""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def read_status(path: Path) -> StatusFile:

@@ -188,6 +188,16 @@ def redact(text: str, secrets: list[str]) -> str:
     return _mask_password_param(text)
 
 
+def needs_redacting(text: str, secrets: list[str]) -> bool:
+    """Whether `redact` may change `text` or some part of it; False promises that every
+    substring of `text` comes out of `redact(..., secrets)` as it went in.
+
+    >>> needs_redacting("00001_create_users", ["pw"]), needs_redacting("a@b", [])
+    (False, True)
+    """
+    return "@" in text or "=" in text or any(secret in text for secret in secrets if secret)
+
+
 def secrets_in(url: str) -> list[str]:
     """Every spelling of the passwords an answer at the URL prompt may hold, to redact them
     wherever they show up; the whole answer when none is recognised (a password typed at the

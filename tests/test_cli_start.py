@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 
 from sqlstage.cli import cli
 from sqlstage.cli.app import COMMAND_MODULES, COMMAND_SUMMARIES, summary
+from tests.conftest import Database, ProjectDir
 
 PROBE = """
 import sys
@@ -23,9 +25,9 @@ finally:
 """
 
 
-def loaded_by(*args: str, cwd: Path) -> list[str]:
+def loaded_by(*args: str, cwd: Path, probe: str = PROBE) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-c", probe, *args], cwd=cwd, capture_output=True, text=True
     )
     line = next(ln for ln in result.stderr.splitlines() if ln.startswith("LOADED"))
     return line.split()[1:]
@@ -82,3 +84,96 @@ def test_help_summaries_are_what_each_command_says_of_itself() -> None:
         assert command is not None and not command.hidden
         for limit in (20, 45, 66, 120, 400):
             assert summary(name, limit) == command.get_short_help_str(limit)
+
+
+def test_a_no_op_apply_imports_nothing_only_other_runs_need(
+    four: ProjectDir, pg_database: Database
+) -> None:
+    """Issue 15: the no-op's start-up is most of its time; what only a run that changes
+    something (or another command) uses stays out of it."""
+    four.configure(dev={"url": pg_database.url})
+    assert four.run("apply", "dev", "--yes").exit_code == 0
+    probe = PROBE.replace('m.startswith(("sqlstage.cli.", "psycopg"))', "True")
+
+    loaded = loaded_by("apply", "dev", "--yes", cwd=four.root, probe=probe)
+
+    assert "psycopg" in loaded and "sqlstage.commands" in loaded
+    for other in (
+        "sqlstage.report",
+        "sqlstage.repair",
+        "sqlstage.runner",
+        "sqlstage.fleet_record",
+        "sqlstage.drift.check",
+        "sqlstage.schema",
+        "sqlstage.scratch",
+        "sqlstage.drivers.postgres_message",
+        "sqlstage.cli.json_text",
+        "sqlstage.lint",
+        "pglast",
+        "difflib",
+        "secrets",
+    ):
+        assert other not in loaded, other
+
+
+# -- the end of a run: `sqlstage.cli.run` skips the interpreter's teardown -----------------
+RUN = """
+import atexit, sys, threading, time
+{setup}
+sys.argv = ["sqlstage", *sys.argv[1:]]
+from sqlstage.cli import run
+run()
+"""
+
+
+def run_process(*args: str, cwd: Path, setup: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", RUN.format(setup=setup), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_exit_keeps_the_exit_code_and_all_the_output(four: ProjectDir) -> None:
+    for number in range(5, 400):  # a --json document far larger than a pipe's buffer
+        four.write(f"{number:03d}_more_{number}.sql", f"CREATE TABLE t{number} (id int);\n")
+    four.configure(dev={"url": "sqlite:///dev.db"})
+
+    done = run_process("status", "--json", cwd=four.root)
+    unknown = run_process("apply", "nosuch", "--yes", cwd=four.root)
+
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["migrations"]) == 399
+    assert unknown.returncode == 2
+    assert "unknown environment 'nosuch'" in unknown.stderr
+
+
+def test_the_exit_runs_atexit_and_waits_for_other_threads(tmp_path: Path) -> None:
+    setup = (
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread done'))).start()"
+    )
+
+    result = run_process("--help", cwd=tmp_path, setup=setup)
+
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: sqlstage")
+    assert result.stdout.rstrip().endswith("atexit ran")
+    assert "thread done" in result.stdout
+
+
+def test_an_exception_still_gets_pythons_traceback(tmp_path: Path) -> None:
+    setup = "import sqlstage.cli as c; c.main = lambda: (_ for _ in ()).throw(RuntimeError('boom'))"
+
+    result = run_process("--help", cwd=tmp_path, setup=setup)
+
+    assert result.returncode == 1
+    assert "RuntimeError: boom" in result.stderr and "Traceback" in result.stderr
+
+
+def test_what_atexit_prints_is_flushed_too(tmp_path: Path) -> None:
+    result = run_process("--help", cwd=tmp_path, setup="atexit.register(lambda: print('bye'))")
+
+    assert result.returncode == 0
+    assert result.stdout.rstrip().endswith("bye")

@@ -92,3 +92,15 @@ def test_sqlite_lock_file_names_its_holder(tmp_path: Path, four: ProjectDir) -> 
         text = (tmp_path / "app.db-sqlstage.lock").read_text()
         assert text.startswith("sqlstage dev ") and "pid" in text
     assert (tmp_path / "app.db-sqlstage.lock").read_text() == ""
+
+
+def test_the_public_schemas_key_is_the_hash_of_its_tables_name() -> None:
+    """A run of an older sqlstage and one of this version on the same database take the
+    same lock: the written-out key is still what the hash gives."""
+    import hashlib
+
+    from sqlstage.locking import PUBLIC_KEY, advisory_key
+
+    digest = hashlib.sha256(b"sqlstage:sqlstage_history").digest()
+    assert PUBLIC_KEY == advisory_key("sqlstage_history") == int.from_bytes(digest[:8], "big") >> 1
+    assert advisory_key('"tenant_1".') != PUBLIC_KEY

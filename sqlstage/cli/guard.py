@@ -151,7 +151,7 @@ class Screen:
 
         click.echo(f"Backup: {relative(path, Path.cwd())} ({path.stat().st_size:,} bytes)")
 
-    # -- runner.Events ----------------------------------------------------------------------
+    # -- plan.StepEvents ------------------------------------------------------------------
     LONG_RUN = 20  # migrations; from here on a terminal shows a bar instead of a line each
 
     def step_started(self, step: Step, index: int, total: int) -> None:

@@ -56,6 +56,8 @@ class Dialect:
 
 @dataclass(frozen=True)
 class ServerInfo:
+    """What the server says it is, for the `Connected:` line and the log."""
+
     product: str
     version: str
     database: str

@@ -15,13 +15,13 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
-from sqlstage.drivers import postgres_message
 from sqlstage.drivers.base import Dialect, Driver, ServerInfo, StatementError
 from sqlstage.errors import ConfigError, ConnectionFailed, Refused
 from sqlstage.sqltext import Statement, split_statements
 from sqlstage.urls import DatabaseUrl, redact
 
 if TYPE_CHECKING:
+    from sqlstage.drivers import postgres_message
     from sqlstage.lease import Lease
 
 CONNECT_TIMEOUT_SECONDS = 5
@@ -214,6 +214,8 @@ class PostgresDriver(Driver):
             after = [*self._at_commit, *self._fence(), "COMMIT"]
         finally:
             self._at_commit = None
+        from sqlstage.drivers import postgres_message  # not imported by a run that runs nothing
+
         before = [*self._take_reset(), "BEGIN", *self._local_settings()]
         message = postgres_message.build(before, statements, after)
         cursor = _Counted(self.conn)
@@ -231,6 +233,8 @@ class PostgresDriver(Driver):
     def _message_error(
         self, err: psycopg.Error, message: postgres_message.Message, results: int
     ) -> StatementError:
+        from sqlstage.drivers import postgres_message
+
         position = err.diag.statement_position
         place = postgres_message.locate(message, results, int(position) if position else None)
         error = self._statement_error(err)
@@ -246,6 +250,8 @@ class PostgresDriver(Driver):
 
     def _send_own(self, *statements: str) -> None:
         """Statements of ours as one message, after the pending session reset."""
+        from sqlstage.drivers import postgres_message
+
         sql = postgres_message.build([*self._take_reset(), *statements], [], []).text
         self.conn.execute(sql, prepare=False)
 
@@ -327,6 +333,8 @@ class PostgresDriver(Driver):
         if self._at_commit is None:
             self.query(sql, params)
             return
+        from sqlstage.drivers import postgres_message
+
         first, *rest = sql.split("%s")
         standard = self._standard_strings()  # asked once per row, not once per value
         values = [postgres_message.literal(value, standard) for value in params]
@@ -339,6 +347,8 @@ class PostgresDriver(Driver):
 
     def _literal(self, value: Any) -> str:
         """A value as SQL text, quoted for how the server reads strings now."""
+        from sqlstage.drivers import postgres_message
+
         return postgres_message.literal(value, self._standard_strings())
 
     def _statement_error(self, err: psycopg.Error) -> StatementError:
