@@ -196,9 +196,21 @@ class ProjectDir:
         return path
 
     def run(
-        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        crash: bool = False,
     ) -> Result:
-        return CliRunner().invoke(cli, ["-C", str(self.root), *args], input=input, env=env)
+        """The CLI in-process; a crash (an exception the CLI did not turn into its one-line
+        error) is raised, unless `crash` says the test is about one."""
+        result = CliRunner().invoke(cli, ["-C", str(self.root), *args], input=input, env=env)
+        if not crash and result.exception and not isinstance(result.exception, SystemExit):
+            # CliRunner turns a crash into exit code 1, the code of a failed migration: a
+            # test asserting a failure would pass on a traceback, and a fixture's
+            # `exit_code == 0` would hide what went wrong
+            raise result.exception
+        return result
 
     def status_json(self) -> dict[str, Any]:
         import json

@@ -239,7 +239,7 @@ def test_a_crash_shows_no_password_either(dev: ProjectDir, monkeypatch: pytest.M
     monkeypatch.setattr(sqlstage.session, "resolve_url", broken)
     monkeypatch.setenv("DATABASE_URL", f"postgresql://app:Zq9#Sup3r@{HOST}/x")
 
-    result = dev.run("check", "dev")
+    result = dev.run("check", "dev", crash=True)
 
     assert isinstance(result.exception, RuntimeError)
     assert "postgresql://app:***@127.0.0.1:5432/x" in str(result.exception)
