@@ -10,7 +10,8 @@ from tests.conftest import Database, ProjectDir
 @pytest.fixture
 def applied(four: ProjectDir, database: Database) -> ProjectDir:
     four.configure(dev={"url": database.url})
-    assert four.run("apply", "dev", "--yes").exit_code == 0
+    first = four.run("apply", "dev", "--yes")
+    assert first.exit_code == 0, first.output  # it failed once under load: say how
     path = four.migrations / "003_add_user_profile.sql"
     path.write_text(path.read_text().replace("display_name TEXT", "display_name VARCHAR(80)"))
     four.write("005_more.sql", "CREATE TABLE more (x INTEGER);\n")
