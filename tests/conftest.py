@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -29,16 +29,21 @@ MYSQL_ADMIN_URL = os.environ.get("SQLSTAGE_TEST_MYSQL", "mysql://root@127.0.0.1:
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def unavailable(message: str) -> NoReturn:
+    """Something a test needs is missing: a failure under CI=true (where nothing may be
+    skipped), a skip on a developer's machine."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _pg_admin() -> Any:
     import psycopg
 
     try:
         return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as err:
-        message = f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {err}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {err}")
 
 
 def _mysql_options(url: str) -> dict[str, Any]:
@@ -60,10 +65,7 @@ def _mysql_admin() -> Any:
     try:
         return pymysql.connect(**_mysql_options(MYSQL_ADMIN_URL))
     except pymysql.Error as err:
-        message = f"MySQL/MariaDB at {MYSQL_ADMIN_URL} is unreachable: {err}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"MySQL/MariaDB at {MYSQL_ADMIN_URL} is unreachable: {err}")
 
 
 def mysql_url_for(database: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from tests.conftest import FOUR_MIGRATIONS, IN_CI, Database, ProjectDir
+from tests.conftest import FOUR_MIGRATIONS, Database, ProjectDir, unavailable
 
 NAMES = [name.removesuffix(".sql") for name in FOUR_MIGRATIONS]
 UNREACHABLE = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"  # nothing listens on port 1
@@ -129,9 +129,7 @@ def test_live_status_json_parses_with_jq(applied: ProjectDir) -> None:
     """issue 14's own words: `status --live dev --json | jq .` parses."""
     jq = shutil.which("jq")
     if jq is None:
-        if IN_CI:
-            pytest.fail("jq is missing (.ci/run installs it)")
-        pytest.skip("jq is not installed")
+        unavailable("jq is not installed (.ci/run installs it)")
     live = subprocess.run(
         [sys.executable, "-m", "sqlstage", "status", "--live", "dev", "--json"],
         cwd=applied.root,

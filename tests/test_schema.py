@@ -11,7 +11,7 @@ from sqlstage.drivers import connect
 from sqlstage.drivers.base import Driver
 from sqlstage.schema import Snapshot, diff, fingerprint, snapshot, snapshot_document
 from sqlstage.urls import parse_url
-from tests.conftest import Database, ProjectDir
+from tests.conftest import Database, ProjectDir, unavailable
 
 
 def open_driver(database: Database) -> Driver:
@@ -165,14 +165,14 @@ def test_postgres_catalog_queries_are_never_jit_compiled(pg_database: Database) 
         try:
             driver.execute("LOAD 'auto_explain'")
         except Exception:
-            pytest.skip("auto_explain is not installed on this server")
+            unavailable("auto_explain is not installed on this server")
         for setting in ("auto_explain.log_min_duration = 0", "auto_explain.log_level = notice"):
             driver.execute(f"SET {setting}")
         driver.execute("SET jit_above_cost = 0")  # every query is worth compiling, it says
         driver.query("SELECT count(*) FROM pg_class")
         compiled = "\n".join(driver.notices())
         if "JIT:" not in compiled:
-            pytest.skip("this server has no JIT (built without LLVM, or jit = off)")
+            unavailable("this server has no JIT (built without LLVM, or jit = off)")
 
         assert snapshot(driver) == expected
         fingerprint(driver)
